@@ -1,0 +1,153 @@
+/**
+ * The typed configuration model (native layout: `[system]`, `[nethsm]`, `[pkcs11]`).
+ * Values of these types only come out of the parse-don't-validate constructors in ./primitives.ts and the
+ * loader in ./load.ts, so code that holds a `Config` may trust every field.
+ */
+
+declare const brand: unique symbol;
+/** A string (or value) that passed a constructor's checks. */
+export type Branded<T, B extends string> = T & { readonly [brand]: B };
+
+/** Unix user name: non-empty, `[A-Za-z0-9_-]`. */
+export type SystemUserId = Branded<string, "SystemUserId">;
+/** NetHSM user id: system-wide `[a-z0-9]+` or namespaced `ns~name`. */
+export type NetHsmUserId = Branded<string, "NetHsmUserId">;
+/** NetHSM namespace id: `[a-z0-9]+`. */
+export type NamespaceId = Branded<string, "NamespaceId">;
+/** NetHSM key id: `[a-z0-9]+`. */
+export type KeyId = Branded<string, "KeyId">;
+/** NetHSM tag (free text, non-empty). */
+export type Tag = Branded<string, "Tag">;
+/** Normalised https URL without credentials or query. */
+export type HttpsUrl = Branded<string, "HttpsUrl">;
+
+/** One parsed OpenSSH authorized_keys line. */
+export interface AuthorizedKey {
+  /** The line as written in the config. */
+  readonly line: string;
+  /** Options before the key type, verbatim (may be empty). */
+  readonly options: string;
+  /** e.g. `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, `sk-ssh-ed25519@openssh.com`. */
+  readonly keyType: string;
+  /** The base64 blob, whose embedded type string equals keyType. */
+  readonly blob: string;
+  readonly comment: string;
+}
+
+export type SecretHandling = "plaintext" | "systemd-creds";
+export type AdminSecretHandling =
+  | { readonly kind: "plaintext" }
+  | { readonly kind: "systemd-creds" }
+  | { readonly kind: "shamirs-secret-sharing"; readonly numberOfShares: number; readonly threshold: number };
+
+export type KeyType = "Curve25519" | "EcP256" | "EcP384" | "EcP521" | "Rsa";
+export type KeyMechanism = "EdDsaSignature" | "EcdsaSignature" | "RsaSignaturePkcs1";
+export type SignatureType = "EdDsa" | "EcdsaP256" | "EcdsaP384" | "EcdsaP521" | "Pkcs1";
+
+/** A signing key setup; only valid OpenPGP v4 combinations exist as values of this type. */
+export interface KeySetup {
+  readonly keyType: KeyType;
+  readonly keyMechanisms: readonly KeyMechanism[];
+  readonly signatureType: SignatureType;
+  /** RSA only, ≥ 2048. */
+  readonly keyLength?: number;
+  readonly openpgp: { readonly userIds: readonly string[]; readonly version: 4 };
+}
+
+export type TlsSecurity =
+  | { readonly kind: "Unsafe" }
+  | { readonly kind: "Native" }
+  /** Lowercase hex SHA-256 fingerprints of accepted server certificates (DER). */
+  | { readonly kind: "Fingerprints"; readonly sha256: readonly string[] };
+
+export interface NetHsmConnection {
+  readonly url: HttpsUrl;
+  readonly tlsSecurity: TlsSecurity;
+}
+
+/** A mapping that gives a Unix user SSH access with one authorized key. */
+export interface SshAccess {
+  readonly systemUser: SystemUserId;
+  readonly sshAuthorizedKey: AuthorizedKey;
+}
+
+export type SystemMapping =
+  | ({ readonly kind: "share_holder" } & SshAccess)
+  | ({ readonly kind: "wire_guard_download" } & SshAccess);
+
+export interface MetricsBackendUsers {
+  readonly metricsUser: NetHsmUserId;
+  readonly operatorUsers: readonly NetHsmUserId[];
+}
+
+export type NetHsmMapping =
+  | { readonly kind: "admin"; readonly backendUser: NetHsmUserId }
+  | ({ readonly kind: "backup"; readonly backendUser: NetHsmUserId } & SshAccess)
+  | ({ readonly kind: "metrics"; readonly backendUsers: MetricsBackendUsers } & SshAccess)
+  | { readonly kind: "hermetic_metrics"; readonly systemUser: SystemUserId; readonly backendUsers: MetricsBackendUsers }
+  | ({
+      readonly kind: "signing";
+      readonly backendUser: NetHsmUserId;
+      readonly signingKeyId: KeyId;
+      readonly keySetup: KeySetup;
+      readonly tag: Tag;
+    } & SshAccess);
+
+/** How a PKCS#11 token is found in the module's slot list. */
+export type TokenSelector = { readonly label: string } | { readonly serial: string };
+/** How a key is found on a token: CKA_LABEL or CKA_ID (lowercase hex). */
+export type Pkcs11KeySelector = { readonly label: string } | { readonly id: string };
+
+export type Pkcs11Mapping =
+  /** The token's Security Officer: its SO PIN is part of the admin secret. */
+  | { readonly kind: "admin"; readonly token: TokenSelector }
+  | ({
+      readonly kind: "signing";
+      readonly token: TokenSelector;
+      readonly key: Pkcs11KeySelector;
+      readonly keySetup: KeySetup;
+    } & SshAccess);
+
+export interface Pkcs11Section {
+  /** Absolute path of the PKCS#11 module (.so). */
+  readonly module: string;
+  readonly mappings: readonly Pkcs11Mapping[];
+}
+
+export interface NetHsmSection {
+  readonly connections: readonly NetHsmConnection[];
+  readonly mappings: readonly NetHsmMapping[];
+}
+
+export interface SystemSection {
+  readonly iteration: number;
+  readonly adminSecretHandling: AdminSecretHandling;
+  readonly nonAdminSecretHandling: SecretHandling;
+  readonly mappings: readonly SystemMapping[];
+}
+
+export interface Config {
+  readonly system: SystemSection;
+  readonly nethsm?: NetHsmSection;
+  readonly pkcs11?: Pkcs11Section;
+}
+
+/** The role a Unix user has on the host; decides its ForceCommand. */
+export type Role =
+  | "signing"
+  | "backup"
+  | "metrics"
+  | "hermetic_metrics"
+  | "share_holder"
+  | "wire_guard_download";
+
+/** One Unix user of the host with everything the host tools need to serve it. */
+export type UserMapping =
+  | { readonly backend: "system"; readonly mapping: SystemMapping }
+  | { readonly backend: "nethsm"; readonly mapping: Exclude<NetHsmMapping, { kind: "admin" }> }
+  | { readonly backend: "pkcs11"; readonly mapping: Extract<Pkcs11Mapping, { kind: "signing" }> };
+
+/** Name of the PKCS#11 "backend user" for secret file names: the token user of the selected token. */
+export function pkcs11BackendUser(token: TokenSelector): string {
+  return "label" in token ? `pkcs11-token-label-${token.label}` : `pkcs11-token-serial-${token.serial}`;
+}
