@@ -1,0 +1,70 @@
+/**
+ * How the client authenticates: a private key file (`--identity`) or an ssh-agent socket (`--agent`).
+ *
+ * Identity files: at most 64 KiB, a regular file, and, like OpenSSH, refused when it belongs to us and is
+ * readable or writable by group or others. Passphrase-protected keys are refused: we never prompt or take a
+ * passphrase; load such a key into ssh-agent (`ssh-add KEY`) and use the agent instead.
+ */
+import { lstat } from "node:fs/promises";
+import ssh2 from "ssh2";
+import { ClientConfigError } from "./errors.js";
+import { describeFsError, readBoundedFile } from "./read-bounded.js";
+
+export type SshAuth =
+  | { readonly kind: "identity"; readonly path: string; readonly privateKey: Buffer }
+  | { readonly kind: "agent"; readonly socket: string };
+
+export const MAX_IDENTITY_BYTES = 64 * 1024;
+
+export async function loadIdentity(path: string): Promise<SshAuth> {
+  const { data, mode, uid } = await readBoundedFile(
+    path,
+    MAX_IDENTITY_BYTES,
+    "identity file",
+    (m, cause) => new ClientConfigError(m, { cause }),
+  );
+  const myUid = typeof process.getuid === "function" ? process.getuid() : -1;
+  if (uid === myUid && (mode & 0o077) !== 0) {
+    throw new ClientConfigError(
+      `identity file ${path} is accessible by others (mode ${(mode & 0o777).toString(8).padStart(4, "0")}); chmod 600 it`,
+    );
+  }
+  const parsed = ssh2.utils.parseKey(data);
+  if (parsed instanceof Error) {
+    if (/passphrase/i.test(parsed.message)) {
+      throw new ClientConfigError(
+        `identity file ${path} is passphrase-protected; load it into ssh-agent (ssh-add) and use --agent`,
+      );
+    }
+    throw new ClientConfigError(`identity file ${path} is not a supported SSH private key`);
+  }
+  const key = Array.isArray(parsed) ? (parsed as unknown[])[0] : parsed;
+  if (!isPrivate(key)) throw new ClientConfigError(`identity file ${path} holds no private key`);
+  return { kind: "identity", path, privateKey: data };
+}
+
+function isPrivate(key: unknown): boolean {
+  return (
+    typeof key === "object" &&
+    key !== null &&
+    "isPrivateKey" in key &&
+    typeof key.isPrivateKey === "function" &&
+    key.isPrivateKey() === true
+  );
+}
+
+/** An ssh-agent socket: `socket`, else `$SSH_AUTH_SOCK`; it must exist and be a socket. */
+export async function agentAuth(socket: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<SshAuth> {
+  const path = socket ?? env["SSH_AUTH_SOCK"];
+  if (path === undefined || path === "") {
+    throw new ClientConfigError("--agent needs an ssh-agent: SSH_AUTH_SOCK is not set");
+  }
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (err) {
+    throw new ClientConfigError(`ssh-agent socket ${path} cannot be used: ${describeFsError(err)}`, { cause: err });
+  }
+  if (!st.isSocket()) throw new ClientConfigError(`ssh-agent socket ${path} is not a socket`);
+  return { kind: "agent", socket: path };
+}

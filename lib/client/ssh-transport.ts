@@ -1,0 +1,255 @@
+/**
+ * One request over SSH with ssh2: connect, check the host key against known_hosts, authenticate, run the empty
+ * command (the host's ForceCommand decides what runs), write the request, send EOF, collect stdout/stderr and the
+ * exit status, disconnect.
+ *
+ * Bounds: `readyTimeoutMs` for TCP + handshake + authentication, `timeoutMs` for everything, `maxStdoutBytes` for
+ * the answer (exceeding it aborts the connection), `maxStderrBytes` for the error text (the rest is dropped).
+ * No PTY, no agent forwarding, no port forwarding are requested.
+ */
+import ssh2 from "ssh2";
+import type { ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from "ssh2";
+import {
+  AuthenticationError,
+  ConnectionError,
+  HostKeyError,
+  RemoteError,
+} from "./errors.js";
+import {
+  describeHostKey,
+  hostKeyAlgorithmsFor,
+  hostKeyVerdict,
+  knownHostName,
+  type HostKeyVerdict,
+  type KnownHostEntry,
+} from "./known-hosts.js";
+import type { SshAuth } from "./identity.js";
+
+export interface RemoteCallOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly auth: SshAuth;
+  readonly knownHosts: readonly KnownHostEntry[];
+  /** Named in host key errors. */
+  readonly knownHostsPath: string;
+  /** Written to the remote command's stdin, followed by EOF. */
+  readonly input: Uint8Array;
+  readonly readyTimeoutMs?: number;
+  readonly timeoutMs?: number;
+  readonly maxStdoutBytes?: number;
+  readonly maxStderrBytes?: number;
+  /** Aborting closes the connection and rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+export interface RemoteCallResult {
+  readonly stdout: Buffer;
+  /** Sanitized stderr (may be non-empty on success: warnings). */
+  readonly stderr: string;
+}
+
+export const DEFAULT_READY_TIMEOUT_MS = 10_000;
+export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_STDOUT_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_STDERR_BYTES = 8 * 1024;
+const MAX_MESSAGE_CHARS = 300;
+
+/**
+ * First non-empty line of the remote's stderr, with control characters (terminal escapes) removed and cut to
+ * 300 characters: it is untrusted text that ends up on the user's terminal.
+ */
+export function remoteMessage(stderr: string): string {
+  for (const line of stderr.split(/\r?\n/)) {
+    const clean = line.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim();
+    if (clean !== "") return clean.length > MAX_MESSAGE_CHARS ? `${clean.slice(0, MAX_MESSAGE_CHARS)}…` : clean;
+  }
+  return "";
+}
+
+export function runRemoteCommand(opts: RemoteCallOptions): Promise<RemoteCallResult> {
+  const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxStdout = opts.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES;
+  const maxStderr = opts.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES;
+  const where = `${opts.user}@${knownHostName(opts.host, opts.port)}`;
+
+  return new Promise<RemoteCallResult>((resolve, reject) => {
+    const client = new ssh2.Client();
+    let settled = false;
+    let hostVerdict: { verdict: HostKeyVerdict; key: Buffer } | undefined;
+    let authenticated = false;
+
+    const finish = (err: Error | null, result?: RemoteCallResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(overall);
+      opts.signal?.removeEventListener("abort", onAbort);
+      client.removeAllListeners("ready");
+      client.on("error", () => undefined); // late errors after we are done
+      client.end();
+      // end() is polite; make sure the socket goes away even if the peer never answers.
+      setImmediate(() => client.destroy());
+      if (err) reject(err);
+      else if (result) resolve(result);
+    };
+
+    const onAbort = (): void => {
+      const reason: unknown = opts.signal?.reason;
+      finish(reason instanceof Error ? reason : new ConnectionError(`${where}: aborted`));
+    };
+    const overall = setTimeout(() => {
+      finish(new ConnectionError(`${where}: no complete answer within ${Math.round(timeoutMs / 1000)} s`));
+    }, timeoutMs);
+
+    const hostVerifier = (key: Buffer): boolean => {
+      const verdict = hostKeyVerdict(opts.knownHosts, opts.host, opts.port, key);
+      hostVerdict = { verdict, key: Buffer.from(key) };
+      return verdict === "trusted";
+    };
+
+    client.on("error", (err: Error & { level?: string }) => {
+      if (hostVerdict !== undefined && hostVerdict.verdict !== "trusted") {
+        finish(hostKeyError(hostVerdict.verdict, hostVerdict.key, opts));
+        return;
+      }
+      if (err.level === "client-authentication") {
+        finish(new AuthenticationError(`${where}: the host refused our SSH key (${authWhat(opts.auth)})`, { cause: err }));
+        return;
+      }
+      if (err.level === "agent") {
+        finish(new AuthenticationError(`${where}: ssh-agent failed: ${oneLineOf(err.message)}`, { cause: err }));
+        return;
+      }
+      if (err.level === "client-timeout") {
+        finish(
+          new ConnectionError(
+            `${where}: no SSH session within ${Math.round(readyTimeoutMs / 1000)} s (connect, handshake, authentication)`,
+            { cause: err },
+          ),
+        );
+        return;
+      }
+      finish(new ConnectionError(`${where}: ${authenticated ? "SSH session failed" : "cannot connect"}: ${oneLineOf(err.message)}`, { cause: err }));
+    });
+
+    client.on("close", () => {
+      finish(new ConnectionError(`${where}: connection closed before the remote command finished`));
+    });
+
+    client.on("ready", () => {
+      authenticated = true;
+      client.exec("", (err: Error | undefined, stream: ClientChannel) => {
+        if (err) {
+          finish(new ConnectionError(`${where}: the host refused to run the command: ${oneLineOf(err.message)}`, { cause: err }));
+          return;
+        }
+        collect(stream);
+      });
+    });
+
+    const collect = (stream: ClientChannel): void => {
+      const out: Buffer[] = [];
+      let outLen = 0;
+      const err: Buffer[] = [];
+      let errLen = 0;
+      let exit: { code: number | null; signal: string | null } | undefined;
+
+      stream.on("data", (chunk: Buffer) => {
+        outLen += chunk.length;
+        if (outLen > maxStdout) {
+          finish(new ConnectionError(`${where}: the answer is larger than ${maxStdout} bytes`));
+          return;
+        }
+        out.push(chunk);
+      });
+      stream.stderr.on("data", (chunk: Buffer) => {
+        if (errLen >= maxStderr) return;
+        const part = chunk.subarray(0, maxStderr - errLen);
+        errLen += part.length;
+        err.push(part);
+      });
+      stream.on("exit", (code: number | null, signal?: string) => {
+        exit = { code: typeof code === "number" ? code : null, signal: typeof signal === "string" ? signal : null };
+      });
+      stream.on("error", (e: Error) => {
+        finish(new ConnectionError(`${where}: SSH channel failed: ${oneLineOf(e.message)}`, { cause: e }));
+      });
+      stream.on("close", () => {
+        const stderr = Buffer.concat(err).toString("utf8");
+        const message = remoteMessage(stderr);
+        const said = message === "" ? "" : `: ${message}`;
+        if (exit === undefined) {
+          finish(new RemoteError(`${where}: remote command did not exit cleanly (no exit status)${said}`, null, message));
+        } else if (exit.code === null) {
+          finish(
+            new RemoteError(
+              `${where}: remote command ended without exit status${exit.signal ? ` (signal ${exit.signal})` : ""}${said}`,
+              null,
+              message,
+            ),
+          );
+        } else if (exit.code !== 0) {
+          finish(new RemoteError(`${where}: remote command failed with exit code ${exit.code}${said}`, exit.code, message));
+        } else {
+          finish(null, { stdout: Buffer.concat(out), stderr: message });
+        }
+      });
+      stream.end(Buffer.from(opts.input));
+    };
+
+    const config: ConnectConfig = {
+      host: opts.host,
+      port: opts.port,
+      username: opts.user,
+      readyTimeout: readyTimeoutMs,
+      hostVerifier,
+      algorithms: {
+        serverHostKey: hostKeyAlgorithmsFor(opts.knownHosts, opts.host, opts.port) as ServerHostKeyAlgorithm[],
+      },
+      agentForward: false,
+      tryKeyboard: false,
+    };
+    if (opts.auth.kind === "identity") config.privateKey = opts.auth.privateKey;
+    else config.agent = opts.auth.socket;
+
+    if (opts.signal?.aborted) {
+      onAbort();
+      return;
+    }
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      client.connect(config);
+    } catch (err) {
+      finish(new ConnectionError(`${where}: cannot start SSH: ${oneLineOf(err instanceof Error ? err.message : String(err))}`, { cause: err }));
+    }
+  });
+}
+
+function hostKeyError(
+  verdict: Exclude<HostKeyVerdict, "trusted">,
+  key: Buffer,
+  opts: RemoteCallOptions,
+): HostKeyError {
+  const name = knownHostName(opts.host, opts.port);
+  const fp = describeHostKey(key);
+  switch (verdict) {
+    case "revoked":
+      return new HostKeyError(verdict, `host key ${fp} of ${name} is marked @revoked in ${opts.knownHostsPath}`);
+    case "mismatch":
+      return new HostKeyError(
+        verdict,
+        `host key ${fp} of ${name} does not match its entries in ${opts.knownHostsPath} (key changed?)`,
+      );
+    case "unknown":
+      return new HostKeyError(verdict, `host ${name} (key ${fp}) is not in ${opts.knownHostsPath}`);
+  }
+}
+
+function authWhat(auth: SshAuth): string {
+  return auth.kind === "identity" ? `identity ${auth.path}` : `keys of ssh-agent ${auth.socket}`;
+}
+
+function oneLineOf(text: string): string {
+  return remoteMessage(text) || "unknown error";
+}
