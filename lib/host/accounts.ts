@@ -1,0 +1,50 @@
+/** Unix account lookups through NSS (`getent`), so local files and any other configured database agree. */
+import { HostError } from "./errors.js";
+import { formatCommand, run } from "./run.js";
+
+export interface PasswdEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+  readonly shell: string;
+}
+
+async function getent(database: "passwd" | "shadow" | "group", key: string): Promise<string[] | undefined> {
+  const argv = ["getent", database, key];
+  const result = await run(argv, { timeoutMs: 10_000, maxOutput: 64 * 1024 });
+  if (result.code === 2) return undefined; // key not found
+  if (result.code !== 0) {
+    throw new HostError(`${formatCommand(argv)} failed with status ${String(result.code)}: ${result.stderr.trim()}`);
+  }
+  const line = result.stdout.toString("utf8").split("\n")[0] ?? "";
+  return line.split(":");
+}
+
+/** The passwd entry of `name`, or undefined when no such user exists. */
+export async function lookupUser(name: string): Promise<PasswdEntry | undefined> {
+  const f = await getent("passwd", name);
+  if (f === undefined) return undefined;
+  const [user, , uid, gid, , home, shell] = f;
+  if (user !== name || uid === undefined || gid === undefined || home === undefined || shell === undefined) {
+    throw new HostError(`unexpected passwd entry for user "${name}"`);
+  }
+  return { name: user, uid: Number(uid), gid: Number(gid), home, shell };
+}
+
+/** The user's password field from the shadow database (`*`, `!`, `!*`, a hash …), undefined if none. */
+export async function lookupPasswordField(name: string): Promise<string | undefined> {
+  const f = await getent("shadow", name);
+  return f?.[1];
+}
+
+export async function groupExists(name: string): Promise<boolean> {
+  return (await getent("group", name)) !== undefined;
+}
+
+/** Like lookupUser, but a missing user is an error naming it. */
+export async function requireUser(name: string): Promise<PasswdEntry> {
+  const entry = await lookupUser(name);
+  if (!entry) throw new HostError(`Unix user "${name}" does not exist`);
+  return entry;
+}

@@ -1,0 +1,25 @@
+/** What configure-build does to reach the plan, one action per printed line. */
+import type { PlannedFile } from "./plan.js";
+import { formatCommand } from "./run.js";
+
+export type HostAction =
+  | { readonly kind: "create-user"; readonly user: string; readonly commands: readonly (readonly string[])[] }
+  | { readonly kind: "update-user"; readonly user: string; readonly changes: readonly string[]; readonly commands: readonly (readonly string[])[] }
+  | { readonly kind: "ensure-home"; readonly user: string; readonly path: string; readonly change: string }
+  | { readonly kind: "write-file"; readonly file: PlannedFile; readonly change: string }
+  | { readonly kind: "remove-file"; readonly path: string; readonly user: string };
+
+export function describeAction(action: HostAction): string {
+  switch (action.kind) {
+    case "create-user":
+      return `create user ${action.user}: ${action.commands.map(formatCommand).join(" && ")}`;
+    case "update-user":
+      return `update user ${action.user} (${action.changes.join(", ")}): ${action.commands.map(formatCommand).join(" && ")}`;
+    case "ensure-home":
+      return `${action.change} home ${action.path}`;
+    case "write-file":
+      return `${action.change} ${action.file.path}`;
+    case "remove-file":
+      return `remove ${action.path} (user ${action.user} is no longer in the configuration)`;
+  }
+}

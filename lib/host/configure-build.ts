@@ -1,0 +1,114 @@
+/**
+ * signstar-configure-build: derive users, tmpfiles.d entries, authorized_keys files and sshd drop-ins from
+ * the configuration and make the host (or a directory tree, --root) match them. Idempotent: a second run finds
+ * nothing to do. Unix accounts are created and corrected, never deleted.
+ */
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
+import { basename } from "node:path";
+import { loadConfig } from "../config/load.js";
+import type { Config } from "../config/model.js";
+import { ExitCode } from "../errors.js";
+import { describeAction, type HostAction } from "./actions.js";
+import { applyAction } from "./apply.js";
+import { diffHost } from "./diff.js";
+import { HostError } from "./errors.js";
+import { observeHost } from "./observe.js";
+import { computeHostPlan, type HostPlan } from "./plan.js";
+import { SSHD, checkSshdConfig } from "./sshd-check.js";
+
+export interface ConfigureBuildOptions {
+  readonly config: Config;
+  /** Render below this directory instead of the live system ("" = live system). */
+  readonly root?: string;
+  readonly binDir?: string;
+  /** Print what would be done; change nothing. */
+  readonly dryRun?: boolean;
+  /** Create/update Unix accounts and homes. Default: only on the live system (no root). */
+  readonly manageUsers?: boolean;
+  /** One line of progress output. */
+  readonly out: (line: string) => void;
+}
+
+export interface ConfigureBuildResult {
+  readonly plan: HostPlan;
+  readonly actions: readonly HostAction[];
+  readonly notes: readonly string[];
+}
+
+const executable = (path: string): Promise<boolean> => access(path, constants.X_OK).then(
+  () => true,
+  () => false,
+);
+
+export async function configureBuild(opts: ConfigureBuildOptions): Promise<ConfigureBuildResult> {
+  const plan = computeHostPlan(opts.config, {
+    ...(opts.root !== undefined ? { root: opts.root } : {}),
+    ...(opts.binDir !== undefined ? { binDir: opts.binDir } : {}),
+  });
+  const manageUsers = opts.manageUsers ?? plan.root === "";
+  const euid = process.geteuid?.() ?? -1;
+  const observed = await observeHost(plan, manageUsers);
+  const { actions, notes } = diffHost(plan, observed, {
+    manageUsers,
+    ...(euid === 0 ? { fileOwner: { uid: 0, gid: 0 } } : {}),
+  });
+  const allNotes = [...notes];
+  if (manageUsers && euid !== 0) allNotes.push("not running as root: the shadow database is unreadable, so password checks of existing accounts are approximate");
+
+  const sshdFiles = plan.files.filter((f) => f.kind === "hardening" || f.kind === "sshd_dropin");
+  if (actions.some((a) => a.kind === "write-file" && (a.file.kind === "hardening" || a.file.kind === "sshd_dropin"))) {
+    if (await executable(SSHD)) await checkSshdConfig({ contents: sshdFiles.map((f) => ({ name: basename(f.path), text: f.content })) });
+    else allNotes.push(`${SSHD} not found: the sshd drop-ins were not validated with sshd -t`);
+  }
+
+  const prefix = opts.dryRun ? "[dry-run] " : "";
+  for (const action of actions) {
+    opts.out(prefix + describeAction(action));
+    if (!opts.dryRun) await applyAction(action);
+  }
+  if (actions.length === 0) opts.out("nothing to do");
+  else if (opts.dryRun) opts.out(`[dry-run] ${actions.length} change(s) planned, nothing was changed`);
+  else if (plan.root === "" && actions.some((a) => touchesSshdConfig(a, plan))) {
+    allNotes.push("reload sshd to apply changed drop-ins (systemctl reload ssh)");
+  }
+  for (const note of allNotes) opts.out(`note: ${note}`);
+  return { plan, actions, notes: allNotes };
+}
+
+function touchesSshdConfig(action: HostAction, plan: HostPlan): boolean {
+  const path = action.kind === "write-file" ? action.file.path : action.kind === "remove-file" ? action.path : "";
+  return path.startsWith(`${plan.sshdDropInDir}/`);
+}
+
+/** The root check of the executable: only --root and --dry-run may run unprivileged. */
+export function requireRootUnlessRendering(root: string | undefined, dryRun: boolean): void {
+  const rendering = (root !== undefined && root !== "" && root !== "/") || dryRun;
+  if (!rendering && process.geteuid?.() !== 0) throw new HostError("This application must be run as root!", ExitCode.Denied);
+}
+
+export interface ConfigureBuildCommand {
+  readonly configPath?: string;
+  readonly root?: string;
+  readonly binDir?: string;
+  readonly dryRun: boolean;
+  readonly env: NodeJS.ProcessEnv;
+  readonly out: (line: string) => void;
+}
+
+/** The executable's whole logic: root check, config search/load (below --root too), configure. */
+export async function configureBuildCommand(cmd: ConfigureBuildCommand): Promise<ConfigureBuildResult> {
+  requireRootUnlessRendering(cmd.root, cmd.dryRun);
+  const { config } = await loadConfig({
+    ...(cmd.configPath !== undefined ? { path: cmd.configPath } : {}),
+    ...(cmd.root !== undefined ? { root: cmd.root } : {}),
+    env: cmd.env,
+  });
+  return configureBuild({
+    config,
+    ...(cmd.root !== undefined ? { root: cmd.root } : {}),
+    ...(cmd.binDir !== undefined ? { binDir: cmd.binDir } : {}),
+    dryRun: cmd.dryRun,
+    out: cmd.out,
+  });
+}

@@ -1,0 +1,103 @@
+/** From plan + observed state to the list of actions (pure). */
+import { ExitCode } from "../errors.js";
+import type { HostAction } from "./actions.js";
+import { HostError } from "./errors.js";
+import type { ObservedHost, ObservedNode } from "./observe.js";
+import type { HostPlan, PlannedUser } from "./plan.js";
+import { formatCommand } from "./run.js";
+
+export interface DiffOptions {
+  /** Create/update Unix accounts and homes (live system); otherwise they are only reported. */
+  readonly manageUsers: boolean;
+  /** Owner every managed file must have (root when running as root); undefined: not checked. */
+  readonly fileOwner?: { readonly uid: number; readonly gid: number };
+}
+
+export interface HostChanges {
+  readonly actions: readonly HostAction[];
+  /** Things to tell the operator that are not changes (accounts kept, accounts left to the target system). */
+  readonly notes: readonly string[];
+}
+
+/** The password field that makes an account usable for key authentication only (not "locked" for sshd). */
+export const NO_PASSWORD = "*";
+
+export function useraddCommand(u: PlannedUser, groupExists: boolean): string[] {
+  return [
+    "useradd",
+    "--system",
+    ...(groupExists ? ["--gid", u.name] : ["--user-group"]),
+    "--no-create-home",
+    "--home-dir",
+    u.home,
+    "--shell",
+    u.shell,
+    "--password",
+    NO_PASSWORD,
+    u.name,
+  ];
+}
+
+function fileChange(node: ObservedNode | undefined, content: string, mode: number, owner: DiffOptions["fileOwner"]): string | undefined {
+  if (!node || node.type === "missing") return "create";
+  if (node.type !== "file") return "replace";
+  if (node.content !== content) return "update";
+  if (node.mode !== mode) return `fix mode ${(node.mode ?? 0).toString(8).padStart(4, "0")} -> ${mode.toString(8).padStart(4, "0")} of`;
+  if (owner && (node.uid !== owner.uid || node.gid !== owner.gid)) return `fix owner ${String(node.uid)}:${String(node.gid)} -> ${owner.uid}:${owner.gid} of`;
+  return undefined;
+}
+
+function userActions(u: PlannedUser, observed: ObservedHost, actions: HostAction[]): void {
+  const o = observed.users.get(u.name);
+  if (!o?.passwd) {
+    actions.push({ kind: "create-user", user: u.name, commands: [useraddCommand(u, o?.groupExists ?? false)] });
+  } else {
+    if (o.passwd.uid === 0) throw new HostError(`refusing to manage user "${u.name}": it has uid 0`, ExitCode.Config);
+    const changes: string[] = [];
+    const args: string[] = [];
+    if (o.passwd.home !== u.home) {
+      changes.push(`home ${o.passwd.home} -> ${u.home}`);
+      args.push("--home", u.home);
+    }
+    if (o.passwd.shell !== u.shell) {
+      changes.push(`shell ${o.passwd.shell} -> ${u.shell}`);
+      args.push("--shell", u.shell);
+    }
+    if (o.password !== NO_PASSWORD) {
+      changes.push("password -> none (key authentication only)");
+      args.push("--password", NO_PASSWORD);
+    }
+    if (changes.length > 0) actions.push({ kind: "update-user", user: u.name, changes, commands: [["usermod", ...args, u.name]] });
+  }
+  const home = observed.homes.get(u.name);
+  const uid = o?.passwd?.uid;
+  const gid = o?.passwd?.gid;
+  if (!home || home.type === "missing") actions.push({ kind: "ensure-home", user: u.name, path: u.home, change: "create" });
+  else if (home.type !== "directory") throw new HostError(`home ${u.home} of user "${u.name}" exists but is not a directory`, ExitCode.Config);
+  else if (home.mode !== 0o700 || (uid !== undefined && (home.uid !== uid || home.gid !== gid))) {
+    actions.push({ kind: "ensure-home", user: u.name, path: u.home, change: "fix owner/mode of" });
+  }
+}
+
+export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptions): HostChanges {
+  const actions: HostAction[] = [];
+  const notes: string[] = [];
+  if (opts.manageUsers) for (const u of plan.users) userActions(u, observed, actions);
+  for (const file of plan.files) {
+    const change = fileChange(observed.files.get(file.path), file.content, file.mode, opts.fileOwner);
+    if (change) actions.push({ kind: "write-file", file, change });
+  }
+  const leftUsers = new Set<string>();
+  for (const s of observed.stale) {
+    actions.push({ kind: "remove-file", path: s.path, user: s.user });
+    leftUsers.add(s.user);
+  }
+  for (const user of leftUsers) {
+    notes.push(`Unix user ${user} is kept: it left the configuration, but accounts are never deleted automatically (remove it with: userdel ${user})`);
+  }
+  if (!opts.manageUsers && plan.users.length > 0) {
+    notes.push("user accounts are not changed below --root; on the target system they need:");
+    for (const u of plan.users) notes.push(`  ${formatCommand(useraddCommand(u, false))}`);
+  }
+  return { actions, notes };
+}

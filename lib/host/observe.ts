@@ -1,0 +1,94 @@
+/** Reads what exists now: managed files, Unix accounts, homes. */
+import { lstat, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { groupExists, lookupPasswordField, lookupUser, type PasswdEntry } from "./accounts.js";
+import type { HostPlan } from "./plan.js";
+
+/** Generated files are small; anything larger is simply "different". */
+const MAX_MANAGED_FILE = 256 * 1024;
+
+export interface ObservedNode {
+  readonly path: string;
+  readonly type: "missing" | "file" | "directory" | "other";
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly content?: string;
+}
+
+export interface ObservedUser {
+  readonly name: string;
+  readonly passwd: PasswdEntry | undefined;
+  /** Shadow password field (`*`, `!`, a hash …). */
+  readonly password: string | undefined;
+  readonly groupExists: boolean;
+}
+
+export interface ObservedHost {
+  readonly files: ReadonlyMap<string, ObservedNode>;
+  /** Managed-pattern files present on disk that the plan does not contain, with the user they were for. */
+  readonly stale: readonly { readonly path: string; readonly user: string }[];
+  /** Only filled when user accounts are managed. */
+  readonly users: ReadonlyMap<string, ObservedUser>;
+  readonly homes: ReadonlyMap<string, ObservedNode>;
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+export async function observeNode(path: string, withContent: boolean): Promise<ObservedNode> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return { path, type: "missing" };
+    throw error;
+  }
+  const base = { path, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  if (st.isDirectory()) return { ...base, type: "directory" };
+  if (!st.isFile()) return { ...base, type: "other" };
+  const content = withContent && st.size <= MAX_MANAGED_FILE ? await readFile(path, "utf8") : undefined;
+  return { ...base, type: "file", ...(content !== undefined ? { content } : {}) };
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return [];
+    throw error;
+  }
+}
+
+export async function observeHost(plan: HostPlan, manageUsers: boolean): Promise<ObservedHost> {
+  const files = new Map<string, ObservedNode>();
+  for (const f of plan.files) files.set(f.path, await observeNode(f.path, true));
+
+  const planned = new Set(plan.files.map((f) => f.path));
+  const stale: { path: string; user: string }[] = [];
+  for (const pattern of plan.managed) {
+    for (const name of (await listDir(pattern.dir)).sort()) {
+      if (!name.startsWith(pattern.prefix) || !name.endsWith(pattern.suffix)) continue;
+      const path = join(pattern.dir, name);
+      if (planned.has(path)) continue;
+      stale.push({ path, user: name.slice(pattern.prefix.length, name.length - pattern.suffix.length) });
+    }
+  }
+
+  const users = new Map<string, ObservedUser>();
+  const homes = new Map<string, ObservedNode>();
+  if (manageUsers) {
+    for (const u of plan.users) {
+      const passwd = await lookupUser(u.name);
+      users.set(u.name, {
+        name: u.name,
+        passwd,
+        password: passwd ? await lookupPasswordField(u.name) : undefined,
+        groupExists: await groupExists(u.name),
+      });
+      homes.set(u.name, await observeNode(u.home, false));
+    }
+  }
+  return { files, stale, users, homes };
+}

@@ -1,0 +1,113 @@
+// The executable itself (dist/bin/signstar-configure-build.js): argv, root check, exit codes, output.
+import { spawn } from "node:child_process";
+import { access, chmod, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderConfig } from "../../lib/config/render.js";
+import { ExitCode } from "../../lib/errors.js";
+import { TestUsers, lookup } from "../support/users.js";
+import { KEY_A, KEY_E, hostConfig } from "./fixtures.js";
+
+const BIN = new URL("../../dist/bin/signstar-configure-build.js", import.meta.url).pathname;
+const users = new TestUsers();
+let dir: string;
+let configFile: string;
+
+beforeAll(async () => {
+  await access(BIN).catch(() => {
+    throw new Error("dist/ is missing: run `npm run build` before these tests (npm test does)");
+  });
+  dir = await mkdtemp(join(tmpdir(), "signstar-cb-cli-"));
+  await chmod(dir, 0o755);
+  configFile = join(dir, "config.toml");
+  const config = hostConfig({ signer: { name: users.name("signer"), key: KEY_E }, wireguard: { name: users.name("wg"), key: KEY_A } });
+  await writeFile(configFile, renderConfig(config), { mode: 0o644 });
+});
+afterAll(async () => {
+  await users.removeAll();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function cli(args: string[], as?: { uid: number; gid: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, ...(as ?? {}) });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("signstar-configure-build", () => {
+  it("--version", async () => {
+    const r = await cli(["--version"]);
+    expect(r.stdout).toMatch(/^signstar-configure-build \d+\.\d+\.\d+\n$/);
+    expect(r.code).toBe(0);
+  });
+
+  it("usage errors: one line on stderr, exit 2, nothing on stdout", async () => {
+    const r = await cli(["--frobnicate"]);
+    expect(r.code).toBe(ExitCode.Usage);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.split("\n")).toHaveLength(2);
+    expect(r.stderr).toMatch(/^signstar-configure-build: .*--frobnicate.*usage: signstar-configure-build \[--config FILE\]/);
+  });
+
+  it("refuses to run unprivileged on the live system, but renders below --root", async () => {
+    const nobody = { uid: 65534, gid: 65534 };
+    const denied = await cli(["--config", configFile], nobody);
+    expect(denied.stderr).toBe("signstar-configure-build: This application must be run as root!\n");
+    expect(denied.code).toBe(ExitCode.Denied);
+    expect(denied.stdout).toBe("");
+
+    const out = join(dir, "render-nobody");
+    await rm(out, { recursive: true, force: true });
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(out, { mode: 0o777 });
+    await chmod(out, 0o777);
+    const r = await cli(["--config", configFile, "--root", out], nobody);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`create ${out}/etc/ssh/sshd_config.d/10-signstar-user-${users.name("signer")}.conf\n`);
+  });
+
+  it("--root twice: the second run has nothing to do; --bin-dir sets the ForceCommand", async () => {
+    const out = join(dir, "render");
+    const first = await cli(["--config", configFile, "--root", out, "--bin-dir", "/opt/signstar/bin"]);
+    expect(first.code).toBe(0);
+    expect(first.stdout.split("\n").filter((l) => l.startsWith("create "))).toHaveLength(7);
+    const { readFile } = await import("node:fs/promises");
+    expect(await readFile(join(out, `etc/ssh/sshd_config.d/10-signstar-user-${users.name("signer")}.conf`), "utf8")).toContain(
+      "ForceCommand /opt/signstar/bin/signstar-download-signature\n",
+    );
+    const second = await cli(["--config", configFile, "--root", out, "--bin-dir", "/opt/signstar/bin"]);
+    expect(second.stdout.split("\n")[0]).toBe("nothing to do");
+    expect(second.code).toBe(0);
+  });
+
+  it("--dry-run on the live system changes nothing: no users, no files", async () => {
+    const before = await readdir("/etc/ssh/sshd_config.d").catch(() => []);
+    const r = await cli(["--config", configFile, "--dry-run"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`[dry-run] create user ${users.name("signer")}: useradd --system`);
+    expect(r.stdout).toContain(`[dry-run] create /etc/ssh/signstar-user-${users.name("signer")}.authorized_keys\n`);
+    expect(r.stdout).toMatch(/\[dry-run\] \d+ change\(s\) planned, nothing was changed\n$/);
+    expect(await lookup(users.name("signer"))).toBeUndefined();
+    expect(await readdir("/etc/ssh/sshd_config.d").catch(() => [])).toEqual(before);
+  });
+
+  it("an invalid configuration: exit 4, one line, nothing rendered", async () => {
+    const bad = join(dir, "bad.toml");
+    await writeFile(bad, "[system]\niteration = -1\n");
+    const out = join(dir, "render-bad");
+    const r = await cli(["--config", bad, "--root", out]);
+    expect(r.code).toBe(ExitCode.Config);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    await expect(access(out)).rejects.toThrow(/ENOENT/);
+  });
+});

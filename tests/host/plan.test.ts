@@ -1,0 +1,109 @@
+import { readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { computeHostPlan, type HostPlan } from "../../lib/host/plan.js";
+import { HARDENING_CONF } from "../../lib/host/hardening.js";
+import { renderAuthorizedKeys, splitKeyOptions } from "../../lib/host/render.js";
+import { authorizedKey } from "../../lib/config/primitives.js";
+import { HostError } from "../../lib/host/errors.js";
+import { ALL_ROLES, KEY_D, KEY_E, hostConfig } from "./fixtures.js";
+
+function file(plan: HostPlan, path: string): string {
+  const f = plan.files.find((x) => x.path === path);
+  if (!f) throw new Error(`no planned file ${path}; have ${plan.files.map((x) => x.path).join(", ")}`);
+  return f.content;
+}
+
+const HEADER = "# Managed by signstar-configure-build. Changes are overwritten.\n";
+
+describe("computeHostPlan", () => {
+  const plan = computeHostPlan(hostConfig(ALL_ROLES));
+
+  it("plans one user per mapping with a Unix user, with /bin/sh and a home below /var/lib/signstar/home", () => {
+    expect(plan.users.map((u) => [u.name, u.role, u.home, u.shell, u.forceCommand])).toEqual([
+      ["share1", "share_holder", "/var/lib/signstar/home/share1", "/bin/sh", "/usr/bin/signstar-download-secret-share"],
+      ["wg1", "wire_guard_download", "/var/lib/signstar/home/wg1", "/bin/sh", "/usr/bin/signstar-download-wireguard"],
+      ["backup1", "backup", "/var/lib/signstar/home/backup1", "/bin/sh", "/usr/bin/signstar-download-backup"],
+      ["metrics1", "metrics", "/var/lib/signstar/home/metrics1", "/bin/sh", "/usr/bin/signstar-download-metrics"],
+      ["localmetrics1", "hermetic_metrics", "/var/lib/signstar/home/localmetrics1", "/bin/sh", undefined],
+      ["signer1", "signing", "/var/lib/signstar/home/signer1", "/bin/sh", "/usr/bin/signstar-download-signature"],
+      ["pksigner1", "signing", "/var/lib/signstar/home/pksigner1", "/bin/sh", "/usr/bin/signstar-download-signature"],
+    ]);
+  });
+
+  it("renders the tmpfiles.d entry (golden)", () => {
+    expect(file(plan, "/usr/lib/tmpfiles.d/signstar-user-signer1.conf")).toBe(
+      `${HEADER}d /var/lib/signstar/home/signer1 0700 signer1 signer1 -\n`,
+    );
+  });
+
+  it("renders the authorized_keys file with restrict first (golden)", () => {
+    expect(file(plan, "/etc/ssh/signstar-user-signer1.authorized_keys")).toBe(`${HEADER}restrict ${KEY_E}\n`);
+    const [type, blob, comment] = KEY_D.split(" ");
+    expect(file(plan, "/etc/ssh/signstar-user-metrics1.authorized_keys")).toBe(
+      `${HEADER}restrict,from="10.0.0.0/8",no-pty ${type} ${blob} ${comment}\n`,
+    );
+  });
+
+  it("renders the sshd drop-in (golden)", () => {
+    expect(file(plan, "/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf")).toBe(
+      HEADER +
+        '# Signstar user "signer1" (role signing).\n' +
+        "Match User signer1\n" +
+        "    AuthorizedKeysFile /etc/ssh/signstar-user-signer1.authorized_keys\n" +
+        "    ForceCommand /usr/bin/signstar-download-signature\n" +
+        "    PermitTTY no\n" +
+        "    DisableForwarding yes\n" +
+        "    AllowTcpForwarding no\n" +
+        "    AllowStreamLocalForwarding no\n" +
+        "    X11Forwarding no\n" +
+        "    AllowAgentForwarding no\n" +
+        "    PermitTunnel no\n" +
+        "    PermitUserRC no\n" +
+        "    GatewayPorts no\n" +
+        "    PermitListen none\n" +
+        "    PermitOpen none\n",
+    );
+  });
+
+  it("gives hermetic metrics users only a tmpfiles.d entry, no SSH access", () => {
+    const mine = plan.files.filter((f) => f.user === "localmetrics1").map((f) => f.kind);
+    expect(mine).toEqual(["tmpfiles"]);
+    expect(plan.files.some((f) => f.path.includes("localmetrics1") && f.path.startsWith("/etc/ssh"))).toBe(false);
+  });
+
+  it("plans the hardening drop-in, identical to sshd/00-signstar-hardening.conf, and every file 0644", async () => {
+    expect(file(plan, "/etc/ssh/sshd_config.d/00-signstar-hardening.conf")).toBe(HARDENING_CONF);
+    expect(await readFile(new URL("../../sshd/00-signstar-hardening.conf", import.meta.url), "utf8")).toBe(HARDENING_CONF);
+    expect(new Set(plan.files.map((f) => f.mode))).toEqual(new Set([0o644]));
+    expect(plan.files).toHaveLength(1 + 7 + 6 * 2);
+  });
+
+  it("puts ForceCommands below --bin-dir and every path (also inside files) below --root", () => {
+    const p = computeHostPlan(hostConfig({ signer: { name: "signer1", key: KEY_E } }), { root: "/tmp/img/", binDir: "/opt/signstar/bin" });
+    expect(p.files.map((f) => f.path).sort()).toEqual([
+      "/tmp/img/etc/ssh/signstar-user-signer1.authorized_keys",
+      "/tmp/img/etc/ssh/sshd_config.d/00-signstar-hardening.conf",
+      "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf",
+      "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf",
+    ]);
+    const dropIn = file(p, "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf");
+    expect(dropIn).toContain("    AuthorizedKeysFile /tmp/img/etc/ssh/signstar-user-signer1.authorized_keys\n");
+    expect(dropIn).toContain("    ForceCommand /opt/signstar/bin/signstar-download-signature\n");
+    expect(file(p, "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf")).toContain("d /tmp/img/var/lib/signstar/home/signer1 0700");
+    expect(p.users[0]?.home).toBe("/tmp/img/var/lib/signstar/home/signer1");
+  });
+
+  it("refuses roots and bin dirs that cannot be written unquoted into sshd/tmpfiles syntax", () => {
+    const config = hostConfig({ signer: { name: "signer1", key: KEY_E } });
+    expect(() => computeHostPlan(config, { root: "/tmp/a b" })).toThrow(HostError);
+    expect(() => computeHostPlan(config, { root: "relative/dir" })).toThrow(/must be an absolute path/);
+    expect(() => computeHostPlan(config, { binDir: "/usr/%h/bin" })).toThrow(/bin directory/);
+    expect(() => computeHostPlan(config, { binDir: "/usr/../tmp" })).toThrow(/without "\.\."/);
+  });
+
+  it("never duplicates restrict and keeps quoted commas inside one option", () => {
+    expect(splitKeyOptions('restrict,command="a,b",from="x"')).toEqual(["restrict", 'command="a,b"', 'from="x"']);
+    const line = renderAuthorizedKeys(authorizedKey(`restrict,from="10.0.0.1" ${KEY_E}`));
+    expect(line.split("\n")[1]).toBe(`restrict,from="10.0.0.1" ${KEY_E}`);
+  });
+});
