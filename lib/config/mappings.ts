@@ -1,0 +1,46 @@
+/** Views of a Config by Unix user: who exists on the host, in which role, with which backend credentials. */
+import { pkcs11BackendUser, type Config, type Role, type SshAccess, type UserMapping } from "./model.js";
+
+/** Every mapping that has a Unix user, in file order: system, then nethsm, then pkcs11. */
+export function userMappings(config: Config): UserMapping[] {
+  const out: UserMapping[] = [];
+  for (const mapping of config.system.mappings) out.push({ backend: "system", mapping });
+  for (const mapping of config.nethsm?.mappings ?? []) {
+    if (mapping.kind !== "admin") out.push({ backend: "nethsm", mapping });
+  }
+  for (const mapping of config.pkcs11?.mappings ?? []) {
+    if (mapping.kind === "signing") out.push({ backend: "pkcs11", mapping });
+  }
+  return out;
+}
+
+/** The mapping of one Unix user (system users are unique in a valid Config). */
+export function findUserMapping(config: Config, systemUser: string): UserMapping | undefined {
+  return userMappings(config).find((m) => m.mapping.systemUser === systemUser);
+}
+
+export function roleOf(m: UserMapping): Role {
+  return m.mapping.kind;
+}
+
+/** The user's SSH access; undefined for local-only (hermetic metrics) users. */
+export function sshAccessOf(m: UserMapping): SshAccess | undefined {
+  const mapping = m.mapping;
+  if (mapping.kind === "hermetic_metrics") return undefined;
+  return { systemUser: mapping.systemUser, sshAuthorizedKey: mapping.sshAuthorizedKey };
+}
+
+/** Backend user names whose secrets this Unix user holds (PKCS#11: the token user of its token). */
+export function backendUsersOf(m: UserMapping): string[] {
+  if (m.backend === "system") return [];
+  if (m.backend === "pkcs11") return [pkcs11BackendUser(m.mapping.token)];
+  const mapping = m.mapping;
+  switch (mapping.kind) {
+    case "backup":
+    case "signing":
+      return [mapping.backendUser];
+    case "metrics":
+    case "hermetic_metrics":
+      return [mapping.backendUsers.metricsUser, ...mapping.backendUsers.operatorUsers];
+  }
+}

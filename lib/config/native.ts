@@ -1,0 +1,171 @@
+/** Reads the native TOML layout (`[system]`, `[nethsm]`, `[pkcs11]`) into ConfigParts, recording located problems. */
+import type {
+  MetricsBackendUsers,
+  NetHsmConnection,
+  NetHsmMapping,
+  Pkcs11Mapping,
+  SshAccess,
+  SystemMapping,
+} from "./model.js";
+import type { ConfigParts } from "./parts.js";
+import {
+  authorizedKey,
+  httpsUrl,
+  keyId,
+  modulePath,
+  netHsmUserId,
+  parseAdminSecretHandling,
+  parseKeySelector,
+  parseKeySetup,
+  parseTokenSelector,
+  secretHandling,
+  systemUserId,
+  systemWideUserId,
+  tag,
+  tlsSecurityParser,
+} from "./primitives.js";
+import type { Problems } from "./problems.js";
+import { TableReader, complete, int, list, prim, variant, type Parser } from "./reader.js";
+
+/** Most mappings a section may hold. */
+export const MAX_MAPPINGS = 1000;
+
+function sshAccess(t: TableReader): SshAccess | undefined {
+  const systemUser = t.required("system_user", prim(systemUserId));
+  const sshAuthorizedKey = t.required("ssh_authorized_key", prim(authorizedKey));
+  return systemUser === undefined || sshAuthorizedKey === undefined ? undefined : { systemUser, sshAuthorizedKey };
+}
+
+/** Reads a table with `read`, reports unknown keys, returns undefined if the table or any field had problems. */
+function table<T>(read: (t: TableReader) => T | undefined): Parser<T> {
+  return (v, loc, problems) => {
+    const t = TableReader.open(v, loc, problems);
+    if (t === undefined) return undefined;
+    const before = problems.list.length;
+    const value = read(t);
+    t.finish();
+    return problems.list.length === before ? value : undefined;
+  };
+}
+
+const systemMapping: Parser<SystemMapping> = (v, loc, problems) => {
+  const m = variant(v, loc, problems, ["share_holder", "wire_guard_download"] as const);
+  if (m === undefined) return undefined;
+  const access = table(sshAccess)(m.value, m.location, problems);
+  return access === undefined ? undefined : { kind: m.kind, ...access };
+};
+
+export const metricsBackendUsers: Parser<MetricsBackendUsers> = table((t) => {
+  const metricsUser = t.required("metrics_user", prim(systemWideUserId));
+  const operatorUsers = complete(t.required("operator_users", list(prim(netHsmUserId), { max: 256 })));
+  return metricsUser === undefined || operatorUsers === undefined ? undefined : { metricsUser, operatorUsers };
+});
+
+const NETHSM_KINDS = ["admin", "backup", "metrics", "hermetic_metrics", "signing"] as const;
+
+const netHsmMapping: Parser<NetHsmMapping> = (v, loc, problems) => {
+  const m = variant(v, loc, problems, NETHSM_KINDS);
+  if (m === undefined) return undefined;
+  switch (m.kind) {
+    case "admin": {
+      const backendUser = prim(netHsmUserId)(m.value, m.location, problems);
+      return backendUser === undefined ? undefined : { kind: "admin", backendUser };
+    }
+    case "backup":
+      return table<NetHsmMapping>((t) => {
+        const backendUser = t.required("backend_user", prim(systemWideUserId));
+        const access = sshAccess(t);
+        return backendUser === undefined || access === undefined ? undefined : { kind: "backup", backendUser, ...access };
+      })(m.value, m.location, problems);
+    case "metrics":
+      return table<NetHsmMapping>((t) => {
+        const backendUsers = t.required("backend_users", metricsBackendUsers);
+        const access = sshAccess(t);
+        return backendUsers === undefined || access === undefined ? undefined : { kind: "metrics", backendUsers, ...access };
+      })(m.value, m.location, problems);
+    case "hermetic_metrics":
+      return table<NetHsmMapping>((t) => {
+        const backendUsers = t.required("backend_users", metricsBackendUsers);
+        const systemUser = t.required("system_user", prim(systemUserId));
+        return backendUsers === undefined || systemUser === undefined ? undefined : { kind: "hermetic_metrics", backendUsers, systemUser };
+      })(m.value, m.location, problems);
+    case "signing":
+      return table<NetHsmMapping>((t) => {
+        const backendUser = t.required("backend_user", prim(netHsmUserId));
+        const signingKeyId = t.required("signing_key_id", prim(keyId));
+        const keySetup = t.required("key_setup", parseKeySetup);
+        const theTag = t.required("tag", prim(tag));
+        const access = sshAccess(t);
+        if (backendUser === undefined || signingKeyId === undefined || keySetup === undefined || theTag === undefined || access === undefined) {
+          return undefined;
+        }
+        return { kind: "signing", backendUser, signingKeyId, keySetup, tag: theTag, ...access };
+      })(m.value, m.location, problems);
+  }
+};
+
+const connection: Parser<NetHsmConnection> = table((t) => {
+  const url = t.required("url", prim(httpsUrl));
+  const tlsSecurity = t.required("tls_security", tlsSecurityParser("fingerprints"));
+  return url === undefined || tlsSecurity === undefined ? undefined : { url, tlsSecurity };
+});
+
+const pkcs11Mapping: Parser<Pkcs11Mapping> = (v, loc, problems) => {
+  const m = variant(v, loc, problems, ["admin", "signing"] as const);
+  if (m === undefined) return undefined;
+  if (m.kind === "admin") {
+    return table<Pkcs11Mapping>((t) => {
+      const token = t.required("token", parseTokenSelector);
+      return token === undefined ? undefined : { kind: "admin", token };
+    })(m.value, m.location, problems);
+  }
+  return table<Pkcs11Mapping>((t) => {
+    const token = t.required("token", parseTokenSelector);
+    const key = t.required("key", parseKeySelector);
+    const keySetup = t.required("key_setup", parseKeySetup);
+    const access = sshAccess(t);
+    if (token === undefined || key === undefined || keySetup === undefined || access === undefined) return undefined;
+    return { kind: "signing", token, key, keySetup, ...access };
+  })(m.value, m.location, problems);
+};
+
+function mappings<T>(t: TableReader, parse: Parser<T>): (T | undefined)[] {
+  return t.optional("mappings", list(parse, { max: MAX_MAPPINGS })) ?? [];
+}
+
+/** Reads the native layout; `root` is the parsed TOML document. */
+export function readNative(root: unknown, problems: Problems): ConfigParts {
+  const top = TableReader.open(root, "", problems);
+  if (top === undefined) return { system: undefined, nethsm: undefined, pkcs11: undefined };
+  const system = top.required("system", (v, loc, p) => {
+    const t = TableReader.open(v, loc, p);
+    if (t === undefined) return undefined;
+    const section = {
+      iteration: t.required("iteration", int(0, 0xffff_ffff)),
+      adminSecretHandling: t.required("admin_secret_handling", parseAdminSecretHandling),
+      nonAdminSecretHandling: t.required("non_admin_secret_handling", prim(secretHandling)),
+      mappings: mappings(t, systemMapping),
+    };
+    t.finish();
+    return section;
+  });
+  const nethsm = top.optional("nethsm", (v, loc, p) => {
+    const t = TableReader.open(v, loc, p);
+    if (t === undefined) return undefined;
+    const section = {
+      connections: t.optional("connections", list(connection, { max: 64 })) ?? [],
+      mappings: mappings(t, netHsmMapping),
+    };
+    t.finish();
+    return section;
+  });
+  const pkcs11 = top.optional("pkcs11", (v, loc, p) => {
+    const t = TableReader.open(v, loc, p);
+    if (t === undefined) return undefined;
+    const section = { module: t.required("module", prim(modulePath)), mappings: mappings(t, pkcs11Mapping) };
+    t.finish();
+    return section;
+  });
+  top.finish();
+  return { system, nethsm, pkcs11 };
+}

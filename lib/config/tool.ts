@@ -1,0 +1,102 @@
+/**
+ * The logic of `signstar-config`: `check` (summary of mappings per role, or every problem) and `convert`
+ * (native TOML for a Signstar-layout file). Returns what to print and the exit code; throws only SignstarErrors
+ * without problem lists (missing file, unreadable file) and internal errors.
+ */
+import { ExitCode } from "../errors.js";
+import { pkcs11BackendUser, type Config, type Role, type TokenSelector, type UserMapping } from "./model.js";
+import { findConfigFile, parseAnyConfig, readConfigText, type ConfigLocation } from "./load.js";
+import { roleOf, userMappings } from "./mappings.js";
+import { ConfigError, formatProblem } from "./problems.js";
+import { renderConfig } from "./render.js";
+
+export interface ToolOutput {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+const ROLE_ORDER: readonly Role[] = ["signing", "backup", "metrics", "hermetic_metrics", "share_holder", "wire_guard_download"];
+
+function tokenName(t: TokenSelector): string {
+  return "label" in t ? `token label "${t.label}"` : `token serial "${t.serial}"`;
+}
+
+function describeMapping(u: UserMapping): string {
+  const m = u.mapping;
+  const who = m.systemUser;
+  if (u.backend === "pkcs11") {
+    const pm = u.mapping;
+    const key = "label" in pm.key ? `key label "${pm.key.label}"` : `key id ${pm.key.id}`;
+    return `${who} → pkcs11 ${tokenName(pm.token)}, ${key} (${pm.keySetup.keyType}; secret ${pkcs11BackendUser(pm.token)})`;
+  }
+  if (u.backend === "system") return who;
+  const nm = u.mapping;
+  switch (nm.kind) {
+    case "signing":
+      return `${who} → nethsm user ${nm.backendUser}, key ${nm.signingKeyId} (${nm.keySetup.keyType}, tag ${nm.tag})`;
+    case "backup":
+      return `${who} → nethsm user ${nm.backendUser}`;
+    case "metrics":
+    case "hermetic_metrics": {
+      const ops = nm.backendUsers.operatorUsers;
+      return `${who} → nethsm metrics user ${nm.backendUsers.metricsUser}${ops.length > 0 ? `, operator users ${ops.join(", ")}` : ""}`;
+    }
+  }
+}
+
+/** Human summary of a valid configuration: sections, then users per role. */
+export function summarizeConfig(config: Config, origin: string, layout: "native" | "signstar"): string {
+  const lines: string[] = [`${origin}: valid (${layout === "native" ? "native layout" : "Signstar layout, converted"})`];
+  const s = config.system;
+  const ash = s.adminSecretHandling;
+  const admin = ash.kind === "shamirs-secret-sharing" ? `shamirs-secret-sharing (${ash.numberOfShares} shares, threshold ${ash.threshold})` : ash.kind;
+  lines.push(`system: iteration ${s.iteration}; admin secrets ${admin}; non-admin secrets ${s.nonAdminSecretHandling}`);
+  if (config.nethsm !== undefined) {
+    const conns = config.nethsm.connections.map((c) => `${c.url} (${c.tlsSecurity.kind})`);
+    lines.push(`nethsm: connections ${conns.join(", ")}`);
+    const admins = config.nethsm.mappings.flatMap((m) => (m.kind === "admin" ? [m.backendUser] : []));
+    lines.push(`nethsm administrators: ${admins.join(", ")}`);
+  }
+  if (config.pkcs11 !== undefined) {
+    const tokens = config.pkcs11.mappings.flatMap((m) => (m.kind === "admin" ? [tokenName(m.token)] : []));
+    lines.push(`pkcs11: module ${config.pkcs11.module}; administered tokens: ${tokens.join(", ") || "none"}`);
+  }
+  const users = userMappings(config);
+  for (const role of ROLE_ORDER) {
+    const inRole = users.filter((u) => roleOf(u) === role);
+    if (inRole.length === 0) continue;
+    lines.push(`${role}:`);
+    for (const u of inRole) lines.push(`  ${describeMapping(u)}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function problemsOutput(e: ConfigError, origin: string): ToolOutput {
+  const n = e.problems.length;
+  const header = `${origin}: ${n === 1 ? "1 problem" : `${n} problems`}`;
+  return { stdout: "", stderr: `${header}\n${e.problems.map((p) => `${formatProblem(p)}\n`).join("")}`, exitCode: ExitCode.Config };
+}
+
+export type Command = "check" | "convert";
+
+/** Runs `check` or `convert` on the configuration found via `location`. */
+export async function signstarConfigCommand(command: Command, location: ConfigLocation): Promise<ToolOutput> {
+  const file = await findConfigFile(location);
+  const text = await readConfigText(file);
+  let parsed;
+  try {
+    parsed = parseAnyConfig(text, file);
+  } catch (e) {
+    if (e instanceof ConfigError && e.problems.length > 0) return problemsOutput(e, file);
+    throw e;
+  }
+  const nativeProblems = parsed.layout === "signstar" ? parsed.conversion.problems : [];
+  if (command === "check") {
+    if (nativeProblems.length > 0) return problemsOutput(ConfigError.fromProblems(file, nativeProblems), file);
+    return { stdout: summarizeConfig(parsed.config, file, parsed.layout), stderr: "", exitCode: ExitCode.Ok };
+  }
+  const warnings = nativeProblems.map((p) => `warning: ${formatProblem(p)}\n`).join("");
+  const note = nativeProblems.length > 0 ? "warning: the converted configuration needs the changes above before use\n" : "";
+  return { stdout: renderConfig(parsed.config), stderr: warnings + note, exitCode: ExitCode.Ok };
+}
