@@ -1,0 +1,147 @@
+/**
+ * Small file-system helpers for root-only state (admin credentials, share staging, uploaded shares):
+ * directory checks, exclusive atomic creation, best-effort wiping. Atomic replacement itself is
+ * `../atomic-file.ts`; checked reading of a secret file is `readCheckedSecretFile` in `../non-admin.ts`.
+ */
+import { constants } from "node:fs";
+import { chmod, chown, link, lstat, mkdir, open, readdir, rm, unlink } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import { SecretFileError } from "../errors.js";
+import { syncDirectory } from "../atomic-file.js";
+
+export function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+export function isMissing(error: unknown): boolean {
+  return errnoCode(error) === "ENOENT";
+}
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, "0");
+}
+
+/**
+ * Ensures `dir` is a real directory owned by `uid` with exactly `mode` (creating it, and its parents with
+ * 0755, when missing; correcting owner and mode of an existing one). Refuses symbolic links and non-directories.
+ */
+export async function ensureDir(dir: string, mode: number, uid = 0, gid = 0): Promise<void> {
+  await mkdir(dirname(dir), { recursive: true, mode: 0o755 });
+  let st;
+  try {
+    st = await lstat(dir);
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    try {
+      await mkdir(dir, { mode });
+    } catch (mkdirError) {
+      if (errnoCode(mkdirError) !== "EEXIST") throw mkdirError;
+    }
+    st = await lstat(dir);
+  }
+  if (st.isSymbolicLink()) throw new SecretFileError(`directory ${dir} is a symbolic link, which is refused`, dir);
+  if (!st.isDirectory()) throw new SecretFileError(`${dir} is not a directory`, dir);
+  if (st.uid !== uid || st.gid !== gid) await chown(dir, uid, gid);
+  if ((st.mode & 0o7777) !== mode) await chmod(dir, mode);
+}
+
+/**
+ * Checks (without changing anything) that `dir` is a real directory owned by `uid` that group and others
+ * cannot access. Returns false when it does not exist; throws SecretFileError naming the failed check.
+ */
+export async function checkPrivateDir(dir: string, uid = 0): Promise<boolean> {
+  let st;
+  try {
+    st = await lstat(dir);
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw new SecretFileError(`cannot inspect directory ${dir}: ${errnoCode(error) ?? String(error)}`, dir);
+  }
+  if (st.isSymbolicLink()) throw new SecretFileError(`directory ${dir} is a symbolic link, which is refused`, dir);
+  if (!st.isDirectory()) throw new SecretFileError(`${dir} is not a directory`, dir);
+  if (st.uid !== uid) throw new SecretFileError(`directory ${dir} is owned by uid ${st.uid}, but must be owned by uid ${uid}`, dir);
+  if ((st.mode & 0o077) !== 0) {
+    throw new SecretFileError(`directory ${dir} has mode ${octal(st.mode)}, but group and others must have no access (0700)`, dir);
+  }
+  return true;
+}
+
+/** A temporary name next to `path` that our listings ignore (leading dot, `.tmp` suffix). */
+export function tempNameFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+}
+
+/**
+ * Creates `path` with `data` (mode 0600, owner uid/gid) atomically and exclusively: the data is written and
+ * fsync'ed to a temporary file which is then hard-linked to `path`; link() fails with EEXIST when `path` exists,
+ * so two concurrent writers can never both succeed. Returns false (and leaves nothing behind) if `path` exists.
+ */
+export async function createFileExclusive(path: string, data: string | Uint8Array, uid = 0, gid = 0): Promise<boolean> {
+  const temp = tempNameFor(path);
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    try {
+      await handle.chown(uid, gid);
+      await handle.chmod(0o600);
+      await handle.writeFile(typeof data === "string" ? Buffer.from(data, "utf8") : data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await link(temp, path);
+    } catch (error) {
+      if (errnoCode(error) === "EEXIST") return false;
+      throw error;
+    }
+    await syncDirectory(dirname(path));
+    return true;
+  } finally {
+    await wipeFile(temp);
+  }
+}
+
+/**
+ * Best effort: overwrites a regular file with zeros (same length, fsync) and unlinks it. Symbolic links and
+ * other non-regular entries are only unlinked. A missing file is not an error. (On copy-on-write or journaling
+ * file systems the old blocks may survive; that is why uploaded shares live on tmpfs.)
+ */
+export async function wipeFile(path: string): Promise<void> {
+  try {
+    const handle = await open(path, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const st = await handle.stat();
+      // Only overwrite when this is the last link: a hard-linked share (see createFileExclusive) must survive.
+      if (st.isFile() && st.nlink <= 1 && st.size > 0) {
+        await handle.write(Buffer.alloc(Math.min(st.size, 16 * 1024 * 1024)), 0, undefined, 0);
+        await handle.sync();
+      }
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if (isMissing(error)) return;
+    // ELOOP (symlink) and similar: fall through to unlink.
+  }
+  await unlink(path).catch((error: unknown) => {
+    if (!isMissing(error)) throw error;
+  });
+}
+
+/** Wipes every regular file below `dir` (recursively) and removes `dir`. Missing `dir` is fine. */
+export async function wipeTree(dir: string): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if (isMissing(error)) return;
+    throw error;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await wipeTree(path);
+    else await wipeFile(path);
+  }
+  await rm(dir, { recursive: true, force: true });
+}
