@@ -23,6 +23,8 @@ export interface SshdOptions {
   readonly includes?: readonly string[];
   /** Extra config text appended after the includes (e.g. a Match block). */
   readonly extraConfig?: string;
+  /** Environment for every session (`SetEnv`, before the includes), e.g. SIGNSTAR_CONFIG for a test config. */
+  readonly env?: Readonly<Record<string, string>>;
   /** Restrict logins to these users (recommended). */
   readonly allowUsers?: readonly string[];
 }
@@ -117,6 +119,9 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
         "MaxStartups 200:30:400",
         "LogLevel VERBOSE",
         ...(opts.allowUsers?.length ? [`AllowUsers ${opts.allowUsers.join(" ")}`] : []),
+        ...(opts.env && Object.keys(opts.env).length
+          ? [`SetEnv ${Object.entries(opts.env).map(([k, v]) => `${k}=${v}`).join(" ")}`]
+          : []),
         ...(opts.includes ?? []).map((p) => `Include ${p}`),
         opts.extraConfig ?? "",
       ].join("\n");

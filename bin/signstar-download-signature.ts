@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// ForceCommand of signing users (also installed as signstar-sign). Reads a signing request on stdin and
+// writes the signing response on stdout. SSH_ORIGINAL_COMMAND is ignored on purpose: the user runs this and
+// nothing else. Exit codes: README.md "Exit codes".
+import { parseArgs } from "node:util";
+import { syslogSink } from "../lib/log/syslog.js";
+import { currentCaller } from "../lib/tools/caller.js";
+import { downloadSignature } from "../lib/tools/download-signature.js";
+import { runMain } from "../lib/tools/main.js";
+import { usageError } from "../lib/tools/usage.js";
+
+const program = "signstar-download-signature";
+
+runMain(program, async () => {
+  const args = (() => {
+    try {
+      return parseArgs({ options: { config: { type: "string" } }, strict: true, allowPositionals: false }).values;
+    } catch (e) {
+      throw usageError(e, `${program} [--config FILE] < request.json`);
+    }
+  })();
+  const response = await downloadSignature({
+    stdin: process.stdin,
+    caller: currentCaller(),
+    config: { ...(args.config !== undefined ? { path: args.config } : {}), env: process.env },
+    now: () => new Date(),
+    log: syslogSink(program),
+  });
+  process.stdout.write(response);
+});

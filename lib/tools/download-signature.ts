@@ -1,0 +1,96 @@
+/**
+ * signstar-download-signature (ForceCommand of signing users):
+ * stdin (bounded) → request → calling Unix user → its signing mapping → its secret → backend signature
+ * → OpenPGP v4 signature over the client's hasher state with server-chosen subpackets → JSON response.
+ * A malformed request fails before any file or HSM is touched (as signstar-sign does).
+ */
+import type { Readable } from "node:stream";
+import { loadConfig, type ConfigLocation } from "../config/load.js";
+import { findUserMapping } from "../config/mappings.js";
+import { pkcs11BackendUser } from "../config/model.js";
+import { ExitCode, SignstarError } from "../errors.js";
+import { isSigningMapping, openSigningKey, type SigningMapping } from "../backends/index.js";
+import type { LogSink } from "../log/syslog.js";
+import { readNonAdminSecret } from "../secrets/non-admin.js";
+import { armor } from "../signing/openpgp/armor.js";
+import { parseCertificate, type OpenPgpCertificate } from "../signing/openpgp/certificate.js";
+import { signHasherState } from "../signing/openpgp/signature.js";
+import { MAX_REQUEST_BYTES, parseSigningRequest } from "../signing/request.js";
+import { createSigningResponse } from "../signing/response.js";
+import { refuseRoot, CallerError, type Caller } from "./caller.js";
+import { readBounded } from "./read-bounded.js";
+
+export interface DownloadSignatureInput {
+  readonly stdin: Readable;
+  readonly caller: Caller;
+  readonly config: ConfigLocation;
+  /** Prefix of /var/lib/signstar (tests); "/" in production. */
+  readonly stateRoot?: string;
+  readonly now: () => Date;
+  readonly log: LogSink;
+  /** How long the client may take to send its request. */
+  readonly stdinTimeoutMs?: number;
+}
+
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+function keyLabel(m: SigningMapping): string {
+  if (m.backend === "nethsm") return `nethsm:${m.mapping.signingKeyId}`;
+  const key = "label" in m.mapping.key ? `label=${m.mapping.key.label}` : `id=${m.mapping.key.id}`;
+  const token = "label" in m.mapping.token ? `label=${m.mapping.token.label}` : `serial=${m.mapping.token.serial}`;
+  return `pkcs11:token(${token}):key(${key})`;
+}
+
+function backendUserOf(m: SigningMapping): string {
+  return m.backend === "nethsm" ? m.mapping.backendUser : pkcs11BackendUser(m.mapping.token);
+}
+
+export async function downloadSignature(input: DownloadSignatureInput): Promise<string> {
+  const { caller, log } = input;
+  let key = "-";
+  let digest = "-";
+  try {
+    refuseRoot(caller);
+    const raw = await readBounded(input.stdin, "the signing request", MAX_REQUEST_BYTES, input.stdinTimeoutMs ?? REQUEST_TIMEOUT_MS);
+    const request = parseSigningRequest(raw);
+    digest = Buffer.from(request.state.digest()).toString("hex");
+
+    const { config } = await loadConfig(input.config);
+    const found = findUserMapping(config, caller.name);
+    if (!found || !isSigningMapping(found)) {
+      throw new CallerError(`the user "${caller.name}" has no signing mapping in the configuration`);
+    }
+    key = keyLabel(found);
+    const secret = await readNonAdminSecret({
+      systemUser: found.mapping.systemUser,
+      backendUser: backendUserOf(found),
+      handling: config.system.nonAdminSecretHandling,
+      caller,
+      ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
+    });
+
+    const signingKey = await openSigningKey({ config, mapping: found, secret });
+    let signature: Uint8Array;
+    try {
+      const certificate = await certificateOf(signingKey, key);
+      signature = await signHasherState(request.state, signingKey, certificate, { created: input.now() });
+    } finally {
+      await signingKey.close();
+    }
+    const response = createSigningResponse(armor("SIGNATURE", signature));
+    await log.write("info", `signature issued: user=${caller.name} key=${key} sha512=${digest} outcome=ok`);
+    return response;
+  } catch (error) {
+    const reason = error instanceof SignstarError ? error.message : "internal error";
+    await log.write("warning", `signature refused: user=${caller.name} key=${key} sha512=${digest} outcome=error reason=${reason}`);
+    throw error;
+  }
+}
+
+async function certificateOf(signingKey: import("../backends/backend.js").SigningKey, key: string): Promise<OpenPgpCertificate> {
+  const bytes = await signingKey.certificate();
+  if (!bytes) {
+    throw new SignstarError(`the key ${key} has no OpenPGP certificate on the backend; run signstar-configure`, ExitCode.Backend);
+  }
+  return parseCertificate(bytes);
+}

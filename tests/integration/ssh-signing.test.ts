@@ -1,0 +1,270 @@
+/**
+ * Signing over real OpenSSH, end to end: real sshd with drop-ins rendered by signstar-configure-build, real
+ * Unix users, a real SoftHSM token; requests made by our client library and by OpenSSH `ssh`; signatures
+ * checked by gpg, sq and sqop against the original file.
+ */
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sendSigningRequest } from "../../lib/client/request-signature.js";
+import { hashFile } from "../../lib/signing/file-hasher.js";
+import { armor, dearmor } from "../../lib/signing/openpgp/armor.js";
+import { createSigningRequest } from "../../lib/signing/request.js";
+import { parseSigningResponse } from "../../lib/signing/response.js";
+import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
+import { runSsh } from "../support/sshd.js";
+import { startSigningHost, type HostSigner, type SigningHost } from "../support/signing-host.js";
+
+const exec = promisify(execFile);
+
+let host: SigningHost;
+let work: string;
+
+beforeAll(async () => {
+  host = await startSigningHost({ signers: ["ed25519", "p256", "rsa2048"] });
+  work = await mkdtemp(join(tmpdir(), "signstar-e2e-"));
+}, 120_000);
+
+afterAll(async () => {
+  await host?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+function signer(kind: HostSigner["kind"]): HostSigner {
+  const s = host.signers.find((x) => x.kind === kind);
+  if (!s) throw new Error(kind);
+  return s;
+}
+
+async function requestFor(file: string): Promise<string> {
+  return createSigningRequest(await hashFile(file), { "file-name": "payload" });
+}
+
+/** Runs a verifier; resolves to its exit code. */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: "ignore", env });
+    child.on("close", (code) => resolve(code ?? -1));
+  });
+}
+
+async function verifyAll(certFile: string, sigFile: string, dataFile: string): Promise<{ gpg: number; sq: number; sqop: number }> {
+  const gnupg = await mkdtemp(join(tmpdir(), "signstar-gpg-"));
+  try {
+    const env = { ...process.env, GNUPGHOME: gnupg };
+    await exec("gpg", ["--batch", "--quiet", "--import", certFile], { env });
+    const gpg = await run("gpg", ["--batch", "--quiet", "--verify", sigFile, dataFile], env);
+    const sq = await run("sq", ["verify", "--signer-cert", certFile, "--detached", sigFile, dataFile]);
+    const sqop = await run("sh", ["-c", `sqop verify "$1" "$2" < "$3"`, "sh", sigFile, certFile, dataFile]);
+    return { gpg, sq, sqop };
+  } finally {
+    await run("gpgconf", ["--homedir", gnupg, "--kill", "gpg-agent"]);
+    await rm(gnupg, { recursive: true, force: true });
+  }
+}
+
+async function payload(name: string, size: number): Promise<string> {
+  const file = join(work, name);
+  await writeFile(file, randomBytes(size));
+  return file;
+}
+
+describe("signing through OpenSSH ssh", () => {
+  for (const kind of ["ed25519", "p256", "rsa2048"] as const) {
+    it(`${kind}: the response carries a signature that gpg, sq and sqop accept, and reject for a changed file`, async () => {
+      const s = signer(kind);
+      const file = await payload(`ssh-${kind}.bin`, 200_000 + kind.length);
+      const result = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: await requestFor(file) });
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      const response = parseSigningResponse(result.stdout);
+      expect(response.version).toBe("1.0.0");
+      const sigFile = `${file}.asc`;
+      await writeFile(sigFile, response.signature + "\n");
+      expect(await verifyAll(s.certificateFile, sigFile, file)).toEqual({ gpg: 0, sq: 0, sqop: 0 });
+
+      const tampered = await payload(`ssh-${kind}-tampered.bin`, 0);
+      const original = await readFile(file);
+      original[1000] = original[1000]! ^ 1;
+      await writeFile(tampered, original);
+      const verdict = await verifyAll(s.certificateFile, sigFile, tampered);
+      expect(verdict.gpg).not.toBe(0);
+      expect(verdict.sq).not.toBe(0);
+      expect(verdict.sqop).not.toBe(0);
+    });
+  }
+
+  it("writes an audit entry with user, key, digest and outcome to the system log", async () => {
+    const s = signer("ed25519");
+    const file = await payload("audit.bin", 1234);
+    const digest = (await hashFile(file)).digest();
+    const result = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: await requestFor(file) });
+    expect(result.code).toBe(0);
+    const hex = Buffer.from(digest).toString("hex");
+    const entry = await host.syslog.waitFor(new RegExp(hex));
+    expect(entry).toContain(`user=${s.user}`);
+    expect(entry).toContain("key=pkcs11:token(label=signstar):key(label=ed25519-key)");
+    expect(entry).toContain("outcome=ok");
+  });
+
+  it("ignores the command the client asks for and still only signs", async () => {
+    const s = signer("p256");
+    const file = await payload("cmd.bin", 10);
+    const result = await runSsh({
+      sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, command: ["cat", "/etc/shadow"], input: await requestFor(file),
+    });
+    expect(result.code).toBe(0);
+    expect(dearmor(parseSigningResponse(result.stdout).signature).type).toBe("SIGNATURE");
+  });
+});
+
+describe("signing through our client (ssh2)", () => {
+  it("writes FILE.sig that gpg, sq and sqop accept", async () => {
+    const s = signer("ed25519");
+    const file = await payload("client.bin", 3 * 1024 * 1024 + 7);
+    await sendSigningRequest({
+      host: host.sshd.host,
+      port: host.sshd.port,
+      user: s.user,
+      identity: s.sshKey.privateKeyFile,
+      knownHostsPath: host.sshd.knownHosts,
+      file,
+    });
+    const sig = await readFile(`${file}.sig`);
+    expect(sig[0]! & 0x3f).toBeGreaterThan(0); // binary packet, not armor text
+    const armoredFile = `${file}.asc`;
+    await writeFile(armoredFile, armor("SIGNATURE", sig));
+    expect(await verifyAll(s.certificateFile, `${file}.sig`, file)).toEqual({ gpg: 0, sq: 0, sqop: 0 });
+  });
+});
+
+describe("refusals: one line on stderr, nothing on stdout, nothing changed", () => {
+  async function expectRefused(user: string, identity: string, input: string | Uint8Array, code: number, message: RegExp) {
+    const result = await runSsh({ sshd: host.sshd, user, identity, input });
+    expect(result.stdout).toBe("");
+    expect(result.code).toBe(code);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(message);
+    return result;
+  }
+
+  it("a malformed request", async () => {
+    const s = signer("ed25519");
+    await expectRefused(s.user, s.sshKey.privateKeyFile, '{"version":"1.0.0","required":', 3, /^signstar-download-signature: .*JSON/i);
+  });
+
+  it("an oversized request", async () => {
+    const s = signer("ed25519");
+    await expectRefused(s.user, s.sshKey.privateKeyFile, "x".repeat(200_000), 3, /larger than 65536 bytes/);
+  });
+
+  it("a request with an unknown field", async () => {
+    const s = signer("ed25519");
+    const file = await payload("unknown.bin", 5);
+    const req = JSON.parse(await requestFor(file)) as Record<string, unknown>;
+    req["extra"] = 1;
+    await expectRefused(s.user, s.sshKey.privateKeyFile, JSON.stringify(req), 3, /extra/);
+  });
+
+  it("a user whose role is not signing gets no signature (its ForceCommand is its own tool)", async () => {
+    const file = await payload("otherrole.bin", 5);
+    const result = await runSsh({ sshd: host.sshd, user: host.otherRole.user, identity: host.otherRole.sshKey.privateKeyFile, input: await requestFor(file) });
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).not.toContain("BEGIN PGP SIGNATURE");
+  });
+
+  it("the signing tool run directly by a user without a signing mapping names the user", async () => {
+    const file = await payload("unmapped.bin", 5);
+    const request = await requestFor(file);
+    const result = await runAs(host.otherRole.user, request);
+    expect(result.stdout).toBe("");
+    expect(result.code).toBe(5);
+    expect(result.stderr).toBe(`signstar-download-signature: the user "${host.otherRole.user}" has no signing mapping in the configuration\n`);
+  });
+
+  it("root is refused", async () => {
+    const file = await payload("root.bin", 5);
+    const result = await runTool(await requestFor(file), {});
+    expect(result.code).toBe(5);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/must not be run as root/);
+  });
+
+  it("a wrong SSH key is refused by sshd", async () => {
+    const s = signer("ed25519");
+    const other = host.otherRole.sshKey.privateKeyFile;
+    const result = await runSsh({ sshd: host.sshd, user: s.user, identity: other, input: "{}" });
+    expect(result.code).toBe(255);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/Permission denied/);
+  });
+
+  it("a secret file with mode 0644, and one owned by another user, are refused", async () => {
+    const s = signer("p256");
+    const path = secretFilePath({ systemUser: s.user, backendUser: "pkcs11-token-label-signstar", handling: "plaintext" });
+    const before = await stat(path);
+    const file = await payload("secretmode.bin", 5);
+    try {
+      await chmod(path, 0o644);
+      await expectRefused(s.user, s.sshKey.privateKeyFile, await requestFor(file), 6, /permissions|mode/);
+      await chmod(path, 0o600);
+      await chown(path, 0, 0);
+      await expectRefused(s.user, s.sshKey.privateKeyFile, await requestFor(file), 6, /not readable by uid|owner/);
+    } finally {
+      await chown(path, before.uid, before.gid);
+      await chmod(path, 0o600);
+    }
+    const ok = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: await requestFor(file) });
+    expect(ok.code).toBe(0);
+  });
+
+  it("a wrong PIN gives a backend error that names the token and not the PIN", async () => {
+    const s = signer("rsa2048");
+    const path = secretFilePath({ systemUser: s.user, backendUser: "pkcs11-token-label-signstar", handling: "plaintext" });
+    const original = await readFile(path, "utf8");
+    const file = await payload("wrongpin.bin", 5);
+    try {
+      await writeFile(path, "wrong-pin-000000");
+      const result = await expectRefused(s.user, s.sshKey.privateKeyFile, await requestFor(file), 7, /signstar/);
+      expect(result.stderr).not.toContain("wrong-pin-000000");
+      expect(result.stderr).toMatch(/PIN/);
+    } finally {
+      await writeFile(path, original);
+    }
+  });
+
+  it("no TTY, no port forwarding", async () => {
+    const s = signer("ed25519");
+    const tty = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, sshArgs: ["-tt"], command: ["tty"], input: "" });
+    expect(tty.stdout).not.toMatch(/\/dev\/pts/);
+    const forward = await runSsh({
+      sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile,
+      sshArgs: ["-o", "ExitOnForwardFailure=yes", "-W", `127.0.0.1:${host.sshd.port}`], input: "",
+    });
+    expect(forward.code).toBe(255);
+    expect(forward.stdout).not.toContain("SSH-2.0");
+  });
+});
+
+/** Runs the compiled tool in-process-free, as `user` (real euid), with the host's environment. */
+function runAs(user: string, input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runTool(input, { user });
+}
+
+function runTool(input: string, opts: { user?: string }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const tool = join(host.binDir, "signstar-download-signature");
+  const [cmd, args] = opts.user ? ["setpriv", ["--reuid", opts.user, "--regid", opts.user, "--init-groups", tool]] : [tool, []];
+  return new Promise((resolve) => {
+    const child = spawn(cmd as string, args as string[], { env: { ...host.env, PATH: "/usr/bin:/bin" }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
