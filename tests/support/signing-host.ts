@@ -61,6 +61,8 @@ export interface SigningHost {
   readonly signers: readonly HostSigner[];
   /** A user with SSH access whose role is not signing (wire_guard_download). */
   readonly otherRole: { readonly user: string; readonly sshKey: SshKey };
+  /** With `baseline: true`: a user whose ForceCommand is /bin/true through the same sshd (benchmarks). */
+  readonly baseline?: { readonly user: string; readonly sshKey: SshKey };
   readonly binDir: string;
   readonly env: Readonly<Record<string, string>>;
   stop(): Promise<void>;
@@ -69,7 +71,7 @@ export interface SigningHost {
 /** Executables the host wires up; each becomes a small wrapper in binDir that runs dist/bin/<name>.js. */
 const EXECUTABLES = ["signstar-download-signature", "signstar-download-wireguard"];
 
-export async function startSigningHost(opts: { signers: readonly SignerKind[] }): Promise<SigningHost> {
+export async function startSigningHost(opts: { signers: readonly SignerKind[]; baseline?: boolean }): Promise<SigningHost> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -102,8 +104,11 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[] })
     await mkdir(keysDir, { mode: 0o700 });
     const signerUsers = opts.signers.map((kind) => ({ kind, user: users.name(`sign-${kind}`) }));
     const otherUser = users.name("wg");
+    const baselineUser = opts.baseline ? users.name("true") : undefined;
     const sshKeys = new Map<string, SshKey>();
-    for (const name of [...signerUsers.map((s) => s.user), otherUser]) sshKeys.set(name, await generateSshKey(keysDir, name));
+    for (const name of [...signerUsers.map((s) => s.user), otherUser, ...(baselineUser ? [baselineUser] : [])]) {
+      sshKeys.set(name, await generateSshKey(keysDir, name));
+    }
 
     const configText = [
       "[system]",
@@ -160,6 +165,13 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[] })
       signers.push({ kind, user, sshKey: sshKeys.get(user)!, certificate: ensured.certificate, certificateFile, fingerprint: ensured.fingerprint });
     }
     await users.add("wg", { home: join(HOME_BASE, otherUser), createHome: true });
+    let baselineConfig = "";
+    if (baselineUser) {
+      await users.add("true");
+      const keys = join(dir, "baseline.authorized_keys");
+      await writeFile(keys, `restrict ${sshKeys.get(baselineUser)!.publicKey}\n`, { mode: 0o644 });
+      baselineConfig = `Match User ${baselineUser}\n    AuthorizedKeysFile ${keys}\n    ForceCommand /bin/true\n    PermitTTY no\n`;
+    }
 
     // Token files: group read/write for the signers (SoftHSM takes file locks), nobody else.
     await shareWithGroup(softhsm.tokenDir, group);
@@ -173,8 +185,9 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[] })
     const env = { SIGNSTAR_CONFIG: configFile, SOFTHSM2_CONF: softhsm.confPath, SIGNSTAR_LOG_SOCKET: syslog.socket };
     const sshd = await startSshd({
       includes: [join(renderRoot, "etc/ssh/sshd_config.d/*.conf")],
-      allowUsers: [...signerUsers.map((s) => s.user), otherUser],
+      allowUsers: [...signerUsers.map((s) => s.user), otherUser, ...(baselineUser ? [baselineUser] : [])],
       env,
+      extraConfig: baselineConfig,
     });
     cleanups.push(() => sshd.stop());
 
@@ -187,6 +200,7 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[] })
       syslog,
       signers,
       otherRole: { user: otherUser, sshKey: sshKeys.get(otherUser)! },
+      ...(baselineUser ? { baseline: { user: baselineUser, sshKey: sshKeys.get(baselineUser)! } } : {}),
       binDir,
       env,
       stop: cleanup,
