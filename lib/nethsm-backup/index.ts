@@ -1,0 +1,10 @@
+/** Offline NetHSM backup reader and writer (nethsm-api-notes §7). */
+export { BackupError } from "./errors.js";
+export { DEVICE_SCRYPT, TEST_SCRYPT, deriveKey, type ScryptParams } from "./format.js";
+export { parseBackup, MAX_BACKUP_BYTES, type BackupFile, type BackupVersion } from "./parse.js";
+export { decryptBackup, listItems, type BackupEntry, type BackupSecret, type DecryptedBackup } from "./decrypt.js";
+export { openBackup, openBackupWithDomainKey, backupUnlockSalt, sealEntries, lockDomainKey, storeKey, protectionOf, type OpenedBackup, type OpenedEntry } from "./inner.js";
+export { encryptBackup, type BackupContents } from "./write.js";
+export * from "./records.js";
+export { readBackupFile } from "./read-file.js";
+export { validateBackup, type BackupValidation } from "./validate.js";
