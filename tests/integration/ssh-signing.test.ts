@@ -25,7 +25,7 @@ let host: SigningHost;
 let work: string;
 
 beforeAll(async () => {
-  host = await startSigningHost({ signers: ["ed25519", "p256", "rsa2048"] });
+  host = await startSigningHost({ signers: ["ed25519", "p256", "rsa2048"], nethsmSigners: ["ed25519", "p256", "p384", "p521", "rsa2048"] });
   work = await mkdtemp(join(tmpdir(), "signstar-e2e-"));
 }, 120_000);
 
@@ -34,8 +34,8 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-function signer(kind: HostSigner["kind"]): HostSigner {
-  const s = host.signers.find((x) => x.kind === kind);
+function signer(kind: HostSigner["kind"], backend: HostSigner["backend"] = "pkcs11"): HostSigner {
+  const s = host.signers.find((x) => x.kind === kind && x.backend === backend);
   if (!s) throw new Error(kind);
   return s;
 }
@@ -73,11 +73,16 @@ async function payload(name: string, size: number): Promise<string> {
   return file;
 }
 
+const CASES = [
+  ["pkcs11", "ed25519"], ["pkcs11", "p256"], ["pkcs11", "rsa2048"],
+  ["nethsm", "ed25519"], ["nethsm", "p256"], ["nethsm", "p384"], ["nethsm", "p521"], ["nethsm", "rsa2048"],
+] as const;
+
 describe("signing through OpenSSH ssh", () => {
-  for (const kind of ["ed25519", "p256", "rsa2048"] as const) {
-    it(`${kind}: the response carries a signature that gpg, sq and sqop accept, and reject for a changed file`, async () => {
-      const s = signer(kind);
-      const file = await payload(`ssh-${kind}.bin`, 200_000 + kind.length);
+  for (const [backend, kind] of CASES) {
+    it(`${backend} ${kind}: the response carries a signature that gpg, sq and sqop accept, and reject for a changed file`, async () => {
+      const s = signer(kind, backend);
+      const file = await payload(`ssh-${backend}-${kind}.bin`, 200_000 + kind.length);
       const result = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: await requestFor(file) });
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
@@ -87,7 +92,7 @@ describe("signing through OpenSSH ssh", () => {
       await writeFile(sigFile, response.signature + "\n");
       expect(await verifyAll(s.certificateFile, sigFile, file)).toEqual({ gpg: 0, sq: 0, sqop: 0 });
 
-      const tampered = await payload(`ssh-${kind}-tampered.bin`, 0);
+      const tampered = await payload(`ssh-${backend}-${kind}-tampered.bin`, 0);
       const original = await readFile(file);
       original[1000] = original[1000]! ^ 1;
       await writeFile(tampered, original);
@@ -123,9 +128,9 @@ describe("signing through OpenSSH ssh", () => {
 });
 
 describe("signing through our client (ssh2)", () => {
-  it("writes FILE.sig that gpg, sq and sqop accept", async () => {
-    const s = signer("ed25519");
-    const file = await payload("client.bin", 3 * 1024 * 1024 + 7);
+  it.each(["pkcs11", "nethsm"] as const)("%s: writes FILE.sig that gpg, sq and sqop accept", async (backend) => {
+    const s = signer("ed25519", backend);
+    const file = await payload(`client-${backend}.bin`, 3 * 1024 * 1024 + 7);
     await sendSigningRequest({
       host: host.sshd.host,
       port: host.sshd.port,
@@ -232,6 +237,21 @@ describe("refusals: one line on stderr, nothing on stdout, nothing changed", () 
       const result = await expectRefused(s.user, s.sshKey.privateKeyFile, await requestFor(file), 7, /signstar/);
       expect(result.stderr).not.toContain("wrong-pin-000000");
       expect(result.stderr).toMatch(/PIN/);
+    } finally {
+      await writeFile(path, original);
+    }
+  });
+
+  it("a wrong NetHSM passphrase gives a backend error that names the user and not the passphrase", async () => {
+    const s = signer("p521", "nethsm");
+    const path = secretFilePath({ systemUser: s.user, backendUser: "opp521", handling: "plaintext" });
+    const original = await readFile(path, "utf8");
+    const file = await payload("wrongpass.bin", 5);
+    try {
+      await writeFile(path, "wrong-passphrase-000000");
+      const result = await expectRefused(s.user, s.sshKey.privateKeyFile, await requestFor(file), 7, /opp521/);
+      expect(result.stderr).not.toContain("wrong-passphrase-000000");
+      expect(result.stderr).toMatch(/401/);
     } finally {
       await writeFile(path, original);
     }

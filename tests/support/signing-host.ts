@@ -13,6 +13,10 @@ import { promisify } from "node:util";
 import { parseConfig } from "../../lib/config/load.js";
 import type { KeySetup } from "../../lib/config/model.js";
 import { ensurePkcs11SigningKey } from "../../lib/configure/pkcs11-keys.js";
+import { NetHsmClient, netHsmGenerateArgs, openNetHsmSigningKey } from "../../lib/backends/nethsm/index.js";
+import { createCertificate, parseCertificate } from "../../lib/signing/openpgp/certificate.js";
+import { toHex } from "../../lib/signing/openpgp/fingerprint.js";
+import { startStandIn, type StandIn } from "./nethsm-standin/index.js";
 import { configureBuild } from "../../lib/host/configure-build.js";
 import { createNonAdminSecret } from "../../lib/secrets/non-admin.js";
 import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
@@ -41,7 +45,10 @@ export const KEY_SETUPS: Record<SignerKind, string> = {
   rsa2048: `{ key_type = "Rsa", key_mechanisms = ["RsaSignaturePkcs1"], signature_type = "Pkcs1", key_length = 2048`,
 };
 
+export type Backend = "pkcs11" | "nethsm";
+
 export interface HostSigner {
+  readonly backend: Backend;
   readonly kind: SignerKind;
   readonly user: string;
   readonly sshKey: SshKey;
@@ -56,6 +63,8 @@ export interface SigningHost {
   readonly configFile: string;
   readonly users: TestUsers;
   readonly softhsm: SoftHsm;
+  /** The NetHSM stand-in (with `nethsmSigners`). */
+  readonly standIn?: StandIn;
   readonly sshd: Sshd;
   readonly syslog: SyslogListener;
   readonly signers: readonly HostSigner[];
@@ -71,7 +80,17 @@ export interface SigningHost {
 /** Executables the host wires up; each becomes a small wrapper in binDir that runs dist/bin/<name>.js. */
 const EXECUTABLES = ["signstar-download-signature", "signstar-download-wireguard"];
 
-export async function startSigningHost(opts: { signers: readonly SignerKind[]; baseline?: boolean }): Promise<SigningHost> {
+export interface SigningHostOptions {
+  /** PKCS#11 (SoftHSM) signers, one Unix user each. */
+  readonly signers: readonly SignerKind[];
+  /** NetHSM (stand-in) signers, one Unix user each. */
+  readonly nethsmSigners?: readonly SignerKind[];
+  readonly baseline?: boolean;
+}
+
+const NETHSM_ADMIN_PASSPHRASE = "stand-in-admin-passphrase";
+
+export async function startSigningHost(opts: SigningHostOptions): Promise<SigningHost> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -103,14 +122,16 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[]; b
     const keysDir = join(dir, "ssh-keys");
     await mkdir(keysDir, { mode: 0o700 });
     const signerUsers = opts.signers.map((kind) => ({ kind, user: users.name(`sign-${kind}`) }));
+    const nethsmUsers = (opts.nethsmSigners ?? []).map((kind) => ({ kind, user: users.name(`nh-${kind}`), backendUser: `op${kind}` }));
     const otherUser = users.name("wg");
     const baselineUser = opts.baseline ? users.name("true") : undefined;
     const sshKeys = new Map<string, SshKey>();
-    for (const name of [...signerUsers.map((s) => s.user), otherUser, ...(baselineUser ? [baselineUser] : [])]) {
+    const allSigners = [...signerUsers.map((s) => s.user), ...nethsmUsers.map((s) => s.user)];
+    for (const name of [...allSigners, otherUser, ...(baselineUser ? [baselineUser] : [])]) {
       sshKeys.set(name, await generateSshKey(keysDir, name));
     }
 
-    const configText = [
+    const configLines = [
       "[system]",
       "iteration = 1",
       'admin_secret_handling = "plaintext"',
@@ -135,7 +156,33 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[]; b
         `key_setup = ${KEY_SETUPS[kind]}, key_context = { openpgp = { user_ids = ["Signstar test ${kind} <${kind}@signstar.test>"], version = "4" } } }`,
       ]),
       "",
-    ].join("\n");
+    ];
+    let standIn: StandIn | undefined;
+    if (nethsmUsers.length > 0) {
+      standIn = await startStandIn({ rateLimitMs: 1000 });
+      const started = standIn;
+      cleanups.push(() => started.close());
+      configLines.push(
+        "[nethsm]",
+        `connections = [{ url = "${standIn.url}", tls_security = { fingerprints = { sha256 = ["${standIn.tls.fingerprint}"] } } }]`,
+        "",
+        "[[nethsm.mappings]]",
+        'admin = "admin"',
+        ...nethsmUsers.flatMap(({ kind, user, backendUser }) => [
+          "",
+          "[[nethsm.mappings]]",
+          "[nethsm.mappings.signing]",
+          `system_user = "${user}"`,
+          `ssh_authorized_key = "${sshKeys.get(user)!.publicKey}"`,
+          `backend_user = "${backendUser}"`,
+          `signing_key_id = "key${kind}"`,
+          `tag = "tag${kind}"`,
+          `key_setup = ${KEY_SETUPS[kind]}, key_context = { openpgp = { user_ids = ["Signstar NetHSM ${kind} <${kind}@nethsm.signstar.test>"], version = "4" } } }`,
+        ]),
+        "",
+      );
+    }
+    const configText = configLines.join("\n");
     const configFile = join(dir, "config.toml");
     await writeFile(configFile, configText, { mode: 0o644 });
     const config = parseConfig(configText, configFile);
@@ -162,7 +209,14 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[]; b
         handling: "plaintext",
         secret: softhsm.token.userPin,
       });
-      signers.push({ kind, user, sshKey: sshKeys.get(user)!, certificate: ensured.certificate, certificateFile, fingerprint: ensured.fingerprint });
+      signers.push({ backend: "pkcs11", kind, user, sshKey: sshKeys.get(user)!, certificate: ensured.certificate, certificateFile, fingerprint: ensured.fingerprint });
+    }
+    if (standIn) {
+      signers.push(...(await provisionNetHsm(standIn, config, nethsmUsers, dir, sshKeys)));
+      for (const { kind, user, backendUser } of nethsmUsers) {
+        await users.add(`nh-${kind}`, { home: join(HOME_BASE, user), createHome: true });
+        await createNonAdminSecret({ systemUser: user, backendUser, handling: "plaintext", secret: operatorPassphrase(backendUser) });
+      }
     }
     await users.add("wg", { home: join(HOME_BASE, otherUser), createHome: true });
     let baselineConfig = "";
@@ -185,7 +239,7 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[]; b
     const env = { SIGNSTAR_CONFIG: configFile, SOFTHSM2_CONF: softhsm.confPath, SIGNSTAR_LOG_SOCKET: syslog.socket };
     const sshd = await startSshd({
       includes: [join(renderRoot, "etc/ssh/sshd_config.d/*.conf")],
-      allowUsers: [...signerUsers.map((s) => s.user), otherUser, ...(baselineUser ? [baselineUser] : [])],
+      allowUsers: [...allSigners, otherUser, ...(baselineUser ? [baselineUser] : [])],
       env,
       extraConfig: baselineConfig,
     });
@@ -196,6 +250,7 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[]; b
       configFile,
       users,
       softhsm,
+      ...(standIn ? { standIn } : {}),
       sshd,
       syslog,
       signers,
@@ -209,6 +264,47 @@ export async function startSigningHost(opts: { signers: readonly SignerKind[]; b
     await cleanup();
     throw error;
   }
+}
+
+/** A fixed, test-only operator passphrase per backend user (the secret files carry it to the signers). */
+const operatorPassphrase = (backendUser: string): string => `operator-passphrase-${backendUser}`;
+
+/** Provisions the stand-in: admin, one Operator user + tagged key + OpenPGP certificate per NetHSM signer. */
+async function provisionNetHsm(
+  standIn: StandIn,
+  config: ReturnType<typeof parseConfig>,
+  nethsmUsers: readonly { kind: SignerKind; user: string; backendUser: string }[],
+  dir: string,
+  sshKeys: Map<string, SshKey>,
+): Promise<HostSigner[]> {
+  const connections = config.nethsm!.connections;
+  const admin = new NetHsmClient({ connections, credentials: { user: "admin", passphrase: NETHSM_ADMIN_PASSPHRASE } });
+  const signers: HostSigner[] = [];
+  try {
+    await admin.provision({ unlockPassphrase: "stand-in-unlock-passphrase", adminPassphrase: NETHSM_ADMIN_PASSPHRASE, systemTime: new Date() });
+    for (const { kind, user, backendUser } of nethsmUsers) {
+      const mapping = config.nethsm!.mappings.find((m) => m.kind === "signing" && m.systemUser === user);
+      if (mapping?.kind !== "signing") throw new Error(`no mapping for ${user}`);
+      await admin.generateKey({ ...netHsmGenerateArgs(mapping.keySetup), id: mapping.signingKeyId, tags: [mapping.tag] });
+      await admin.addUser({ realName: user, role: "Operator", passphrase: operatorPassphrase(backendUser), userId: backendUser });
+      await admin.addUserTag(backendUser, mapping.tag);
+      const key = await openNetHsmSigningKey({ connections, user: backendUser, passphrase: operatorPassphrase(backendUser), keyId: mapping.signingKeyId });
+      let certificate: Uint8Array;
+      try {
+        certificate = await createCertificate(key, { userIds: mapping.keySetup.openpgp.userIds, created: new Date(Date.now() - 60_000) });
+      } finally {
+        await key.close();
+      }
+      await admin.putKeyCertificate(mapping.signingKeyId, certificate);
+      const certificateFile = join(dir, `nethsm-${kind}.cert.pgp`);
+      await writeFile(certificateFile, certificate, { mode: 0o644 });
+      const fingerprint = toHex(parseCertificate(certificate).fingerprint).toUpperCase();
+      signers.push({ backend: "nethsm", kind, user, sshKey: sshKeys.get(user)!, certificate, certificateFile, fingerprint });
+    }
+  } finally {
+    admin.close();
+  }
+  return signers;
 }
 
 async function shareWithGroup(path: string, group: string): Promise<void> {
