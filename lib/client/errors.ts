@@ -1,6 +1,6 @@
 /**
  * Errors raised by the signing client (`signstar-request-signature`). Each one maps to one exit code of
- * `ExitCode` (lib/errors.ts); the table is in /work/notes/client.md and bin/signstar-request-signature.ts.
+ * `ExitCode` (lib/errors.ts); the table is in README.md ("Exit codes") and bin/signstar-request-signature.ts.
  *
  *   2 Usage     – wrong options (port, host, user, neither or both of --identity/--agent)
  *   3 BadInput  – the file to sign or the output path is unusable (missing, not a regular file, output exists)

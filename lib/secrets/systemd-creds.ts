@@ -1,5 +1,5 @@
 /**
- * systemd-creds wrappers (see /work/notes/systemd-creds.md and README "systemd-creds").
+ * systemd-creds wrappers (see README.md, "Secrets").
  *
  * - Host-key credentials (`--with-key=host`): encrypted with /var/lib/systemd/credential.secret (root 0400).
  *   Only root can encrypt or decrypt them; on systemd 252 (Debian 12) that is the only mode without a TPM.

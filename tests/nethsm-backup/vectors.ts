@@ -1,8 +1,9 @@
 /** The real backup vectors of shared/reference/backup-vectors (passphrases from its README). */
 import { join } from "node:path";
 import { TEST_SCRYPT, type ScryptParams } from "../../lib/nethsm-backup/index.js";
+import { FIXTURES } from "../support/repo.js";
 
-export const VECTOR_DIR = "/work/shared/reference/backup-vectors";
+export const VECTOR_DIR = join(FIXTURES, "nethsm", "backup-vectors");
 
 export interface Vector {
   readonly file: string;

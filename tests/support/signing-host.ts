@@ -7,8 +7,7 @@
 import { execFile } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { parseConfig } from "../../lib/config/load.js";
 import type { KeySetup } from "../../lib/config/model.js";
@@ -24,16 +23,11 @@ import { createSoftHsm, type SoftHsm } from "./softhsm.js";
 import { generateSshKey, startSshd, type Sshd, type SshKey } from "./sshd.js";
 import { startSyslog, type SyslogListener } from "./syslog.js";
 import { TestUsers } from "./users.js";
+import { REPO_ROOT } from "./repo.js";
+
+export { REPO_ROOT };
 
 const exec = promisify(execFile);
-
-/** The repository root (works from the .ts source and from dist/). */
-export const REPO_ROOT = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!dir.endsWith("/tests") && dir !== "/") dir = dirname(dir);
-  dir = dirname(dir);
-  return dir.endsWith("/dist") ? dirname(dir) : dir;
-})();
 
 export type SignerKind = "ed25519" | "p256" | "p384" | "p521" | "rsa2048";
 

@@ -1,5 +1,5 @@
 /**
- * The text form of one share (see /work/notes/shares.md):
+ * The text form of one share (see README.md, "Admin credentials and Shamir shares"):
  *
  *   signstar-share-v1:<set-id>:<iteration>:<threshold>-of-<shares>:<index>:<data>:<checksum>
  *

@@ -5,12 +5,14 @@
  * explicitly with their reason; anything else is a problem and fails the test that collected it.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { FIXTURES } from "../../support/repo.js";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { parse as parseYaml } from "yaml";
 import { parseMultipart, type Part } from "../../support/nethsm-standin/http.js";
 
-export const SPEC_PATH = "/work/shared/reference/nethsm-api.yaml";
+export const SPEC_PATH = join(FIXTURES, "nethsm", "nethsm-api.yaml");
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
