@@ -9,7 +9,7 @@ export function userMappings(config: Config): UserMapping[] {
     if (mapping.kind !== "admin") out.push({ backend: "nethsm", mapping });
   }
   for (const mapping of config.pkcs11?.mappings ?? []) {
-    if (mapping.kind === "signing") out.push({ backend: "pkcs11", mapping });
+    if (mapping.kind !== "admin") out.push({ backend: "pkcs11", mapping });
   }
   return out;
 }
@@ -33,12 +33,17 @@ export function sshAccessOf(m: UserMapping): SshAccess | undefined {
 /** Backend user names whose secrets this Unix user holds (PKCS#11: the token user of its token). */
 export function backendUsersOf(m: UserMapping): string[] {
   if (m.backend === "system") return [];
-  if (m.backend === "pkcs11") return [pkcs11BackendUser(m.mapping.token)];
+  if (m.backend === "pkcs11") return m.mapping.kind === "signing" ? [pkcs11BackendUser(m.mapping.token)] : [];
   const mapping = m.mapping;
   switch (mapping.kind) {
     case "backup":
     case "signing":
       return [mapping.backendUser];
+    case "backup_upload":
+    case "update_upload":
+      return [];
+    case "key_certificates":
+      return [...mapping.backendUsers];
     case "metrics":
     case "hermetic_metrics":
       return [mapping.backendUsers.metricsUser, ...mapping.backendUsers.operatorUsers];

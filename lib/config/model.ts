@@ -91,7 +91,16 @@ export type NetHsmMapping =
       readonly signingKeyId: KeyId;
       readonly keySetup: KeySetup;
       readonly tag: Tag;
-    } & SshAccess);
+    } & SshAccess)
+  /** Uploads NetHSM backups (stdin) for signstar-configure to restore; holds no backend credentials. */
+  | ({ readonly kind: "backup_upload" } & SshAccess)
+  /** Uploads NetHSM update images (stdin) for signstar-configure to apply; holds no backend credentials. */
+  | ({ readonly kind: "update_upload" } & SshAccess)
+  /**
+   * Downloads the OpenPGP certificates of all signing keys (NetHSM and PKCS#11). NetHSM certificates are read
+   * with these untagged Operator users (one per namespace holding signing keys: system-wide `name`, `ns~name`).
+   */
+  | ({ readonly kind: "key_certificates"; readonly backendUsers: readonly NetHsmUserId[] } & SshAccess);
 
 /** How a PKCS#11 token is found in the module's slot list. */
 export type TokenSelector = { readonly label: string } | { readonly serial: string };
@@ -106,7 +115,12 @@ export type Pkcs11Mapping =
       readonly token: TokenSelector;
       readonly key: Pkcs11KeySelector;
       readonly keySetup: KeySetup;
-    } & SshAccess);
+    } & SshAccess)
+  /**
+   * Downloads the OpenPGP certificates of all signing keys; for hosts without NetHSM signing keys (PKCS#11
+   * certificates and public keys are public token objects, read without a PIN).
+   */
+  | ({ readonly kind: "key_certificates" } & SshAccess);
 
 export interface Pkcs11Section {
   /** Absolute path of the PKCS#11 module (.so). */
@@ -139,13 +153,16 @@ export type Role =
   | "metrics"
   | "hermetic_metrics"
   | "share_holder"
-  | "wire_guard_download";
+  | "wire_guard_download"
+  | "backup_upload"
+  | "update_upload"
+  | "key_certificates";
 
 /** One Unix user of the host with everything the host tools need to serve it. */
 export type UserMapping =
   | { readonly backend: "system"; readonly mapping: SystemMapping }
   | { readonly backend: "nethsm"; readonly mapping: Exclude<NetHsmMapping, { kind: "admin" }> }
-  | { readonly backend: "pkcs11"; readonly mapping: Extract<Pkcs11Mapping, { kind: "signing" }> };
+  | { readonly backend: "pkcs11"; readonly mapping: Exclude<Pkcs11Mapping, { kind: "admin" }> };
 
 /** Name of the PKCS#11 "backend user" for secret file names: the token user of the selected token. */
 export function pkcs11BackendUser(token: TokenSelector): string {

@@ -61,7 +61,7 @@ export const metricsBackendUsers: Parser<MetricsBackendUsers> = table((t) => {
   return metricsUser === undefined || operatorUsers === undefined ? undefined : { metricsUser, operatorUsers };
 });
 
-const NETHSM_KINDS = ["admin", "backup", "metrics", "hermetic_metrics", "signing"] as const;
+const NETHSM_KINDS = ["admin", "backup", "metrics", "hermetic_metrics", "signing", "backup_upload", "update_upload", "key_certificates"] as const;
 
 const netHsmMapping: Parser<NetHsmMapping> = (v, loc, problems) => {
   const m = variant(v, loc, problems, NETHSM_KINDS);
@@ -101,6 +101,20 @@ const netHsmMapping: Parser<NetHsmMapping> = (v, loc, problems) => {
         }
         return { kind: "signing", backendUser, signingKeyId, keySetup, tag: theTag, ...access };
       })(m.value, m.location, problems);
+    case "backup_upload":
+    case "update_upload": {
+      const kind = m.kind;
+      return table<NetHsmMapping>((t) => {
+        const access = sshAccess(t);
+        return access === undefined ? undefined : { kind, ...access };
+      })(m.value, m.location, problems);
+    }
+    case "key_certificates":
+      return table<NetHsmMapping>((t) => {
+        const backendUsers = complete(t.required("backend_users", list(prim(netHsmUserId), { max: 256 })));
+        const access = sshAccess(t);
+        return backendUsers === undefined || access === undefined ? undefined : { kind: "key_certificates", backendUsers, ...access };
+      })(m.value, m.location, problems);
   }
 };
 
@@ -111,8 +125,14 @@ const connection: Parser<NetHsmConnection> = table((t) => {
 });
 
 const pkcs11Mapping: Parser<Pkcs11Mapping> = (v, loc, problems) => {
-  const m = variant(v, loc, problems, ["admin", "signing"] as const);
+  const m = variant(v, loc, problems, ["admin", "signing", "key_certificates"] as const);
   if (m === undefined) return undefined;
+  if (m.kind === "key_certificates") {
+    return table<Pkcs11Mapping>((t) => {
+      const access = sshAccess(t);
+      return access === undefined ? undefined : { kind: "key_certificates", ...access };
+    })(m.value, m.location, problems);
+  }
   if (m.kind === "admin") {
     return table<Pkcs11Mapping>((t) => {
       const token = t.required("token", parseTokenSelector);

@@ -82,6 +82,13 @@ export function renderConfig(config: Config): string {
         case "hermetic_metrics":
           out.push("[nethsm.mappings.hermetic_metrics]", `backend_users = ${metrics(m.backendUsers)}`, `system_user = ${tomlString(m.systemUser)}`);
           break;
+        case "backup_upload":
+        case "update_upload":
+          out.push(`[nethsm.mappings.${m.kind}]`, ...access(m));
+          break;
+        case "key_certificates":
+          out.push("[nethsm.mappings.key_certificates]", `backend_users = ${strings(m.backendUsers)}`, ...access(m));
+          break;
         case "signing":
           out.push(
             "[nethsm.mappings.signing]",
@@ -100,6 +107,7 @@ export function renderConfig(config: Config): string {
     for (const m of config.pkcs11.mappings) {
       out.push("", "[[pkcs11.mappings]]");
       if (m.kind === "admin") out.push(`admin = ${inline([["token", token(m.token)]])}`);
+      else if (m.kind === "key_certificates") out.push("[pkcs11.mappings.key_certificates]", ...access(m));
       else {
         out.push(
           "[pkcs11.mappings.signing]",

@@ -16,7 +16,17 @@ export interface ToolOutput {
   readonly exitCode: number;
 }
 
-const ROLE_ORDER: readonly Role[] = ["signing", "backup", "metrics", "hermetic_metrics", "share_holder", "wire_guard_download"];
+const ROLE_ORDER: readonly Role[] = [
+  "signing",
+  "backup",
+  "metrics",
+  "hermetic_metrics",
+  "share_holder",
+  "wire_guard_download",
+  "backup_upload",
+  "update_upload",
+  "key_certificates",
+];
 
 function tokenName(t: TokenSelector): string {
   return "label" in t ? `token label "${t.label}"` : `token serial "${t.serial}"`;
@@ -27,6 +37,7 @@ function describeMapping(u: UserMapping): string {
   const who = m.systemUser;
   if (u.backend === "pkcs11") {
     const pm = u.mapping;
+    if (pm.kind === "key_certificates") return `${who} (PKCS#11 certificates are public token objects)`;
     const key = "label" in pm.key ? `key label "${pm.key.label}"` : `key id ${pm.key.id}`;
     return `${who} → pkcs11 ${tokenName(pm.token)}, ${key} (${pm.keySetup.keyType}; secret ${pkcs11BackendUser(pm.token)})`;
   }
@@ -37,6 +48,11 @@ function describeMapping(u: UserMapping): string {
       return `${who} → nethsm user ${nm.backendUser}, key ${nm.signingKeyId} (${nm.keySetup.keyType}, tag ${nm.tag})`;
     case "backup":
       return `${who} → nethsm user ${nm.backendUser}`;
+    case "backup_upload":
+    case "update_upload":
+      return who;
+    case "key_certificates":
+      return `${who} → nethsm operator users ${nm.backendUsers.join(", ") || "none"}`;
     case "metrics":
     case "hermetic_metrics": {
       const ops = nm.backendUsers.operatorUsers;

@@ -65,7 +65,7 @@ function accessOccurrences(parts: ConfigParts): { users: Occurrence[]; keys: Occ
   };
   parts.system?.mappings.forEach((m, i) => m && visit(`system.mappings[${i}].${m.kind}`, m));
   parts.nethsm?.mappings.forEach((m, i) => m && m.kind !== "admin" && visit(`nethsm.mappings[${i}].${m.kind}`, m));
-  parts.pkcs11?.mappings.forEach((m, i) => m && m.kind === "signing" && visit(`pkcs11.mappings[${i}].signing`, m));
+  parts.pkcs11?.mappings.forEach((m, i) => m && m.kind !== "admin" && visit(`pkcs11.mappings[${i}].${m.kind}`, m));
   return { users, keys };
 }
 
@@ -131,6 +131,22 @@ function validateNetHsm(parts: ConfigParts, problems: Problems): void {
   const namespaces = [...new Set(signing.flatMap((s) => (s.ns === undefined ? [] : [s.ns])))];
   for (const ns of namespaces) duplicates(keyIds(ns), problems, (k) => `key ID ${q(k)} in namespace ${q(ns)}`);
   for (const ns of namespaces) duplicates(tags(ns), problems, (t) => `tag ${q(t)} in namespace ${q(ns)}`);
+
+  // A key-certificates user reads each signing key with an Operator of the key's namespace.
+  const keyNamespaces = [...new Set(signing.map((s) => s.ns))];
+  for (const { m, loc } of ms) {
+    if (m.kind !== "key_certificates") continue;
+    const covered = new Set(m.backendUsers.map((u) => namespaceOf(u)));
+    for (const ns of keyNamespaces) {
+      if (covered.has(ns)) continue;
+      problems.add(
+        `${loc}.backend_users`,
+        ns === undefined
+          ? 'no system-wide operator user to read the system-wide signing keys (add "<name>")'
+          : `no operator user in namespace ${q(ns)} to read its signing keys (add "${ns}~<name>")`,
+      );
+    }
+  }
 }
 
 function backendUserLocations(m: NetHsmMapping, loc: string): (Occurrence & { metricsOf?: string })[] {
@@ -140,6 +156,11 @@ function backendUserLocations(m: NetHsmMapping, loc: string): (Occurrence & { me
     case "backup":
     case "signing":
       return [{ key: m.backendUser, location: `${loc}.backend_user` }];
+    case "backup_upload":
+    case "update_upload":
+      return [];
+    case "key_certificates":
+      return m.backendUsers.map((u, j) => ({ key: u, location: `${loc}.backend_users[${j}]` }));
     case "metrics":
     case "hermetic_metrics":
       return [
@@ -194,6 +215,15 @@ export function validateParts(parts: ConfigParts): Problem[] {
   duplicates(keys, problems, (k) => `SSH public key ${q(abbreviateKey(k))}`);
   validateNetHsm(parts, problems);
   validatePkcs11(parts, problems);
+  if (parts.nethsm?.mappings.some((m) => m?.kind === "signing")) {
+    parts.pkcs11?.mappings.forEach((m, i) => {
+      if (m?.kind !== "key_certificates") return;
+      problems.add(
+        `pkcs11.mappings[${i}].key_certificates`,
+        "cannot read the certificates of the NetHSM signing keys (no NetHSM credentials); define key_certificates in [nethsm] with backend_users instead",
+      );
+    });
+  }
   return problems.list;
 }
 

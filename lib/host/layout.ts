@@ -34,10 +34,15 @@ export const FORCE_COMMANDS: Readonly<Record<Role, string | undefined>> = {
   signing: "signstar-download-signature",
   backup: "signstar-download-backup",
   metrics: "signstar-download-metrics",
-  // A share holder downloads and uploads shares; until one dispatcher exists (Shamir issue) it gets the
-  // download tool, as Signstar 0.x did for its share-download user.
+  // A share holder downloads and uploads shares through one ForceCommand: it dispatches on the whitelisted
+  // SSH_ORIGINAL_COMMAND (empty or `download`: print the caller's share once; `upload`: read it on stdin and
+  // verify it), so `ssh holder@host` downloads and `ssh holder@host upload < share` uploads. Signstar 0.x's
+  // name is kept; signstar-upload-secret-share is the same upload logic as a standalone executable.
   share_holder: "signstar-download-secret-share",
   wire_guard_download: "signstar-download-wireguard",
+  backup_upload: "signstar-upload-backup",
+  update_upload: "signstar-upload-update",
+  key_certificates: "signstar-download-key-certificates",
   hermetic_metrics: undefined,
 };
 

@@ -41,7 +41,7 @@ describe("Signstar layout: detection and conversion of the reference examples", 
       ["wire_guard_download", "ssh-wireguard-down"],
     ]);
     expect(config.nethsm?.connections).toEqual([{ url: "https://localhost:8443/api/v1/", tlsSecurity: { kind: "Unsafe" } }]);
-    expect(config.nethsm?.mappings.map((m) => `${m.kind}:${"backendUser" in m ? m.backendUser : m.backendUsers.metricsUser}`)).toEqual([
+    expect(config.nethsm?.mappings.map((m) => `${m.kind}:${"backendUser" in m ? m.backendUser : m.kind === "metrics" || m.kind === "hermetic_metrics" ? m.backendUsers.metricsUser : "-"}`)).toEqual([
       "admin:admin",
       "backup:backup1",
       "metrics:metrics1",

@@ -1,0 +1,64 @@
+/**
+ * signstar-download-backup (ForceCommand of backup users): has the NetHSM create a backup with the caller's
+ * own Backup-role credentials (POST /system/backup) and returns it for stdout. The whole backup is received
+ * (bounded) and its magic and framing are checked with the offline reader before a single byte is written,
+ * so a client never receives a truncated or foreign stream that looks like a backup.
+ */
+import type { ConfigLocation } from "../config/load.js";
+import { SignstarError, ExitCode } from "../errors.js";
+import type { LogSink } from "../log/syslog.js";
+import { MAX_BACKUP_BYTES, parseBackup } from "../nethsm-backup/index.js";
+import type { Caller } from "./caller.js";
+import { ownSecret, requireRole } from "./operator/context.js";
+import { backendError, netHsmClient } from "./operator/nethsm.js";
+import { createHash } from "node:crypto";
+
+export const BACKUP_TIMEOUT_MS = 600_000;
+
+export interface DownloadBackupInput {
+  readonly caller: Caller;
+  readonly config: ConfigLocation;
+  readonly log: LogSink;
+  readonly stateRoot?: string;
+  readonly timeoutMs?: number;
+}
+
+export async function downloadBackup(input: DownloadBackupInput): Promise<Buffer> {
+  const { caller, log } = input;
+  let backendUser = "-";
+  try {
+    const { config, mapping } = await requireRole(caller, input.config, ["backup"], "signstar-download-backup");
+    if (mapping.backend !== "nethsm" || mapping.mapping.kind !== "backup") throw new SignstarError("backup mapping expected", ExitCode.Internal);
+    backendUser = mapping.mapping.backendUser;
+    const passphrase = await ownSecret(config, caller, backendUser, input.stateRoot);
+    const client = await netHsmClient(config, { user: backendUser, passphrase }, {
+      timeoutMs: input.timeoutMs ?? BACKUP_TIMEOUT_MS,
+      maxResponseBytes: MAX_BACKUP_BYTES,
+    });
+    let bytes: Buffer;
+    try {
+      bytes = await client.backup();
+    } catch (e) {
+      throw backendError(e, `NetHSM backup as ${backendUser}`);
+    } finally {
+      client.close();
+    }
+    let version: number;
+    let items: number;
+    try {
+      const parsed = parseBackup(bytes);
+      version = parsed.version;
+      items = parsed.encryptedItems.length;
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new SignstarError(`the NetHSM answered POST /system/backup with something that is not a complete backup: ${why}`, ExitCode.Backend);
+    }
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    await log.write("notice", `backup downloaded: user=${caller.name} backend_user=${backendUser} bytes=${bytes.length} version=${version} items=${items} sha256=${sha256} outcome=ok`);
+    return bytes;
+  } catch (error) {
+    const reason = error instanceof SignstarError ? error.message : "internal error";
+    await log.write("warning", `backup refused: user=${caller.name} backend_user=${backendUser} outcome=error reason=${reason}`);
+    throw error;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * signstar-download-wireguard (ForceCommand of wire_guard_download users): prints the host's WireGuard public
+ * key, `/etc/signstar/wireguard/public.key` (made at first boot by signstar-wireguard-keygen.service, see
+ * ./operator/wireguard-keygen.ts). The file must be a regular file of one base64 Curve25519 key (44 characters).
+ */
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import type { ConfigLocation } from "../config/load.js";
+import { ExitCode, SignstarError } from "../errors.js";
+import type { LogSink } from "../log/syslog.js";
+import type { Caller } from "./caller.js";
+import { requireRole } from "./operator/context.js";
+import { hostPath, WIREGUARD_DIR, WIREGUARD_PUBLIC_KEY } from "./operator/paths.js";
+
+const KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+/** A WireGuard key in wg's encoding (base64 of 32 bytes), or undefined. */
+export function parseWireGuardKey(text: string): string | undefined {
+  const t = text.replace(/\r?\n$/, "");
+  return KEY.test(t) && Buffer.from(t, "base64").length === 32 ? t : undefined;
+}
+
+export async function readWireGuardPublicKey(root?: string): Promise<string> {
+  const path = join(hostPath(root, WIREGUARD_DIR), WIREGUARD_PUBLIC_KEY);
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SignstarError(
+      code === "ENOENT" ? `the WireGuard public key ${path} does not exist (is signstar-wireguard-keygen.service enabled?)` : `cannot read ${path}: ${code ?? "error"}`,
+      ExitCode.Config,
+    );
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > 128) throw new SignstarError(`${path} is not a WireGuard public key file`, ExitCode.Config);
+    const key = parseWireGuardKey((await fh.readFile()).toString("latin1"));
+    if (key === undefined) throw new SignstarError(`${path} does not hold a WireGuard public key`, ExitCode.Config);
+    return key;
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface DownloadWireGuardInput {
+  readonly caller: Caller;
+  readonly config: ConfigLocation;
+  readonly log: LogSink;
+  readonly root?: string;
+}
+
+export async function downloadWireGuard(input: DownloadWireGuardInput): Promise<string> {
+  await requireRole(input.caller, input.config, ["wire_guard_download"], "signstar-download-wireguard");
+  const key = await readWireGuardPublicKey(input.root);
+  await input.log.write("info", `wireguard public key downloaded: user=${input.caller.name} outcome=ok`);
+  return `${key}\n`;
+}

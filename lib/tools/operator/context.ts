@@ -1,0 +1,44 @@
+/**
+ * What every ForceCommand operator tool does first: refuse root, load the configuration, find the caller's
+ * mapping and insist on the tool's role (a user of another role is denied, exit 5), and read the caller's own
+ * backend secrets (never anyone else's).
+ */
+import { loadConfig, type ConfigLocation } from "../../config/load.js";
+import { findUserMapping, roleOf } from "../../config/mappings.js";
+import type { Config, Role, UserMapping } from "../../config/model.js";
+import { readNonAdminSecret } from "../../secrets/non-admin.js";
+import { CallerError, refuseRoot, type Caller } from "../caller.js";
+
+export interface CallerContext<M extends UserMapping> {
+  readonly config: Config;
+  readonly mapping: M;
+}
+
+/** Loads the config and returns the caller's mapping if its role is one of `roles`. */
+export async function requireRole<R extends Role>(
+  caller: Caller,
+  location: ConfigLocation,
+  roles: readonly R[],
+  tool: string,
+): Promise<CallerContext<UserMapping & { readonly mapping: { readonly kind: R } }>> {
+  refuseRoot(caller);
+  const { config } = await loadConfig(location);
+  const found = findUserMapping(config, caller.name);
+  if (found === undefined) throw new CallerError(`the user "${caller.name}" has no mapping in the configuration`);
+  const role = roleOf(found);
+  if (!(roles as readonly Role[]).includes(role)) {
+    throw new CallerError(`the user "${caller.name}" has the role ${role}; ${tool} serves only ${roles.join(", ")}`);
+  }
+  return { config, mapping: found as UserMapping & { readonly mapping: { readonly kind: R } } };
+}
+
+/** Reads one of the caller's own backend secrets (owner and mode checked). */
+export async function ownSecret(config: Config, caller: Caller, backendUser: string, stateRoot?: string): Promise<string> {
+  return readNonAdminSecret({
+    systemUser: caller.name,
+    backendUser,
+    handling: config.system.nonAdminSecretHandling,
+    caller,
+    ...(stateRoot !== undefined ? { root: stateRoot } : {}),
+  });
+}

@@ -1,0 +1,24 @@
+/**
+ * Host paths of the operator tools (uploads spool, signature counters, WireGuard key), below an optional root
+ * prefix. `SIGNSTAR_ROOT` sets that prefix for tests and image builds; sshd never passes a user's environment
+ * (PermitUserEnvironment no, no AcceptEnv), so only the administrator can set it (sshd SetEnv, unit files).
+ * Secrets are not affected: they always live below /var/lib/signstar/home (lib/secrets/non-admin-paths.ts).
+ */
+import { join } from "node:path";
+
+export const UPLOADS_DIR = "/var/lib/signstar/uploads";
+export const SIGNATURE_COUNTERS_DIR = "/var/lib/signstar/metrics/signatures";
+export const WIREGUARD_DIR = "/etc/signstar/wireguard";
+export const WIREGUARD_PUBLIC_KEY = "public.key";
+export const WIREGUARD_PRIVATE_KEY = "private.key";
+
+/** `path` below `root` (undefined, "" or "/" mean the live system). */
+export function hostPath(root: string | undefined, path: string): string {
+  return root === undefined || root === "" || root === "/" ? path : join(root, path);
+}
+
+/** The root prefix from the environment (`SIGNSTAR_ROOT`), if set and absolute. */
+export function rootFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const root = env.SIGNSTAR_ROOT;
+  return root !== undefined && root.startsWith("/") ? root : undefined;
+}
