@@ -9,6 +9,19 @@ export const TMPFILES_DIR = "/usr/lib/tmpfiles.d";
 export const SSH_DIR = "/etc/ssh";
 export const SSHD_DROPIN_DIR = "/etc/ssh/sshd_config.d";
 export const HARDENING_FILE = "00-signstar-hardening.conf";
+/** Host-wide tmpfiles.d entries for Signstar's state directories. */
+export const STATE_TMPFILES_FILE = "signstar.conf";
+/**
+ * The state directories every host needs: homes below /var/lib/signstar/home, and the per-user signature counters
+ * of the metrics export (sticky and writable by all, like /tmp: each user creates only its own file, and the
+ * exporter trusts a file only if its owner is the user it is named after).
+ */
+export const STATE_DIRECTORIES = [
+  ["/var/lib/signstar", "0755"],
+  ["/var/lib/signstar/home", "0755"],
+  ["/var/lib/signstar/metrics", "0755"],
+  ["/var/lib/signstar/metrics/signatures", "1733"],
+] as const;
 export const DEFAULT_BIN_DIR = "/usr/bin";
 /**
  * The login shell of Signstar users. Not nologin: sshd runs ForceCommand as `$SHELL -c <command>`, so the shell

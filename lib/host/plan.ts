@@ -13,6 +13,9 @@ import {
   FORCE_COMMANDS,
   HARDENING_FILE,
   MANAGED_PATTERNS,
+  STATE_DIRECTORIES,
+  STATE_TMPFILES_FILE,
+  TMPFILES_DIR,
   SSHD_DROPIN_DIR,
   USER_SHELL,
   authorizedKeysPath,
@@ -73,7 +76,15 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
   const at = (path: string): string => underRoot(root, path);
 
   const users: PlannedUser[] = [];
-  const files: PlannedFile[] = [{ path: at(join(SSHD_DROPIN_DIR, HARDENING_FILE)), content: HARDENING_CONF, mode: 0o644, kind: "hardening" }];
+  const files: PlannedFile[] = [
+    { path: at(join(SSHD_DROPIN_DIR, HARDENING_FILE)), content: HARDENING_CONF, mode: 0o644, kind: "hardening" },
+    {
+      path: at(join(TMPFILES_DIR, STATE_TMPFILES_FILE)),
+      content: STATE_DIRECTORIES.map(([dir, mode]) => `d ${at(dir)} ${mode} root root -\n`).join(""),
+      mode: 0o644,
+      kind: "tmpfiles",
+    },
+  ];
   for (const mapping of userMappings(config)) {
     const role = roleOf(mapping);
     const ssh = sshAccessOf(mapping);

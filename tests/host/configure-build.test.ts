@@ -40,6 +40,7 @@ describe("configureBuild --root", () => {
     const first = await render(hostConfig(ALL_ROLES));
     expect(actionLines(first)).toEqual([
       `create ${root}/etc/ssh/sshd_config.d/00-signstar-hardening.conf`,
+      `create ${root}/usr/lib/tmpfiles.d/signstar.conf`,
       ...["share1", "wg1", "backup1", "metrics1", "localmetrics1", "signer1", "pksigner1"].flatMap((u) =>
         u === "localmetrics1"
           ? [`create ${root}/usr/lib/tmpfiles.d/signstar-user-${u}.conf`]
@@ -57,7 +58,7 @@ describe("configureBuild --root", () => {
     );
     const snap = await snapshot(root);
     const files = Object.entries(snap).filter(([, v]) => !v.endsWith("<dir>"));
-    expect(files).toHaveLength(20);
+    expect(files).toHaveLength(21);
     for (const [, v] of files) expect(v.startsWith("644 ")).toBe(true);
 
     const second = await render(hostConfig(ALL_ROLES));
@@ -69,7 +70,7 @@ describe("configureBuild --root", () => {
     const lines = await render(hostConfig(ALL_ROLES), true);
     expect(await readdir(root)).toEqual([]);
     expect(lines[0]).toBe(`[dry-run] create ${root}/etc/ssh/sshd_config.d/00-signstar-hardening.conf`);
-    expect(actionLines(lines).at(-1)).toBe("[dry-run] 20 change(s) planned, nothing was changed");
+    expect(actionLines(lines).at(-1)).toBe("[dry-run] 21 change(s) planned, nothing was changed");
 
     await render(hostConfig(ALL_ROLES));
     const before = await snapshot(root);

@@ -75,7 +75,7 @@ describe("computeHostPlan", () => {
     expect(file(plan, "/etc/ssh/sshd_config.d/00-signstar-hardening.conf")).toBe(HARDENING_CONF);
     expect(await readFile(new URL("../../sshd/00-signstar-hardening.conf", import.meta.url), "utf8")).toBe(HARDENING_CONF);
     expect(new Set(plan.files.map((f) => f.mode))).toEqual(new Set([0o644]));
-    expect(plan.files).toHaveLength(1 + 7 + 6 * 2);
+    expect(plan.files).toHaveLength(2 + 7 + 6 * 2); // hardening + state tmpfiles, a tmpfiles entry per user, keys + drop-in per SSH user
   });
 
   it("puts ForceCommands below --bin-dir and every path (also inside files) below --root", () => {
@@ -85,7 +85,14 @@ describe("computeHostPlan", () => {
       "/tmp/img/etc/ssh/sshd_config.d/00-signstar-hardening.conf",
       "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf",
       "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf",
+      "/tmp/img/usr/lib/tmpfiles.d/signstar.conf",
     ]);
+    expect(file(p, "/tmp/img/usr/lib/tmpfiles.d/signstar.conf")).toBe(
+      "d /tmp/img/var/lib/signstar 0755 root root -\n" +
+        "d /tmp/img/var/lib/signstar/home 0755 root root -\n" +
+        "d /tmp/img/var/lib/signstar/metrics 0755 root root -\n" +
+        "d /tmp/img/var/lib/signstar/metrics/signatures 1733 root root -\n",
+    );
     const dropIn = file(p, "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf");
     expect(dropIn).toContain("    AuthorizedKeysFile /tmp/img/etc/ssh/signstar-user-signer1.authorized_keys\n");
     expect(dropIn).toContain("    ForceCommand /opt/signstar/bin/signstar-download-signature\n");
