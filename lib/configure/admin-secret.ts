@@ -1,0 +1,262 @@
+/**
+ * The admin secret of a signstar-configure run: where it comes from and how a new one is kept.
+ *
+ * plaintext / systemd-creds: `/var/lib/signstar/creds/admin-credentials.{toml,creds}` (root 0600).
+ * shamirs-secret-sharing: never stored whole. A new secret is split and staged (ShareStore: record.json is the
+ * commit point) BEFORE any backend is provisioned with it, then each share is moved into its holder's download
+ * spool. A run obtains the secret by combining ≥ threshold shares that are on the host: shares not yet
+ * downloaded (only until the holders fetched them) plus shares uploaded in the open upload window. So a crash
+ * at any point after staging can be recovered from, and once every holder downloaded its share the host holds
+ * no admin secret.
+ */
+import { rename } from "node:fs/promises";
+import { join } from "node:path";
+import type { Config, SystemUserId } from "../config/model.js";
+import { requireUser, type PasswdEntry } from "../host/accounts.js";
+import {
+  adminCredentialsSpec,
+  generateAdminCredentials,
+  parseAdminCredentials,
+  serializeAdminCredentials,
+  type AdminCredentials,
+} from "../secrets/admin-credentials.js";
+import { adminCredentialsPath, readAdminCredentials, removeAdminCredentials, writeAdminCredentials } from "../secrets/admin-credentials-store.js";
+import { ShareStore, SHARES_STATE_DIR, type StoredShareSet } from "../secrets/share-store.js";
+import { combineShares, splitSecret } from "../secrets/shares/index.js";
+import { isMissing } from "../secrets/shares/files.js";
+import type { VerifiedShare } from "../secrets/shares/verify.js";
+import { act, info, requireAdmin, type RunContext } from "./context.js";
+import { crashPoint } from "./crash.js";
+import {
+  clearOtherSets,
+  collectUploads,
+  deliverShare,
+  downloadState,
+  ensureUploadDirs,
+  readUndownloadedShare,
+  removePublicShareSet,
+  wipeAllUploads,
+  writePublicShareSet,
+} from "./share-spool.js";
+import { lstat } from "node:fs/promises";
+
+export interface AdminSecretInfo {
+  /** Shares were taken from the upload spool: wipe them after a successful run. */
+  readonly usedUploads: boolean;
+  /** Some stored admin secret exists (file or share set): never generate a new one then. */
+  readonly stored: boolean;
+}
+
+function shareholders(config: Config): SystemUserId[] {
+  return config.system.mappings.flatMap((m) => (m.kind === "share_holder" ? [m.systemUser] : []));
+}
+
+/** The root-only share store (its own upload area is not used: uploads live in ./share-spool.ts). */
+export function shareStore(root: string): ShareStore {
+  return new ShareStore({ root, requireTmpfs: false });
+}
+
+async function owners(users: readonly string[]): Promise<Map<string, PasswdEntry>> {
+  const map = new Map<string, PasswdEntry>();
+  for (const u of users) map.set(u, await requireUser(u));
+  return map;
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw error;
+  }
+}
+
+/**
+ * Moves every share still waiting in the root-only ShareStore into its holder's spool (crash recovery of a
+ * run that staged but did not finish delivering). A claim left by a crash is put back first.
+ */
+export async function deliverStagedShares(ctx: RunContext, set: StoredShareSet): Promise<void> {
+  const store = shareStore(ctx.root);
+  const setDir = join(ctx.root === "/" ? "" : ctx.root, SHARES_STATE_DIR, set.record.setId);
+  for (const h of set.holders) {
+    const claimed = join(setDir, "claimed", `${h.user}.share`);
+    if (await fileExists(claimed)) await rename(claimed, join(setDir, "pending", `${h.user}.share`));
+    if (!(await fileExists(join(setDir, "pending", `${h.user}.share`)))) continue;
+    const owner = await requireUser(h.user);
+    const claim = await store.claimStagedShare(h.user);
+    crashPoint("shares:after-claim", ctx.env);
+    try {
+      await deliverShare(ctx.root, owner, set.record.setId, claim.share);
+    } catch (error) {
+      await claim.release();
+      throw error;
+    }
+    await claim.commit(ctx.now().getTime());
+    crashPoint("shares:after-deliver", ctx.env);
+  }
+}
+
+/** Loads the admin secret this run can use (see module comment); sets ctx.admin. */
+export async function loadAdminSecret(ctx: RunContext): Promise<AdminSecretInfo> {
+  const handling = ctx.config.system.adminSecretHandling;
+  if (handling.kind !== "shamirs-secret-sharing") {
+    const path = adminCredentialsPath(handling.kind, ctx.root);
+    if (!(await fileExists(path))) {
+      ctx.admin = { kind: "absent", reason: `the admin credentials file ${path} does not exist` };
+      return { usedUploads: false, stored: false };
+    }
+    const creds = await readAdminCredentials(handling.kind, { root: ctx.root, ...ctx.credsOptions });
+    ctx.admin = { kind: "present", creds, origin: path };
+    info(ctx, `admin credentials: read from ${path}`);
+    return { usedUploads: false, stored: true };
+  }
+  const store = shareStore(ctx.root);
+  const set = await store.readShareSet();
+  if (set === undefined) {
+    ctx.admin = { kind: "absent", reason: "no share set exists on this host" };
+    return { usedUploads: false, stored: false };
+  }
+  if (!ctx.dryRun) await deliverStagedShares(ctx, set);
+  const holderOwners = await owners(set.holders.map((h) => h.user));
+  const byIndex = new Map<number, VerifiedShare>();
+  let undownloaded = 0;
+  for (const h of set.holders) {
+    const s = await readUndownloadedShare(ctx.root, holderOwners.get(h.user)!, set);
+    if (s !== undefined) {
+      byIndex.set(s.index, s);
+      undownloaded++;
+    }
+  }
+  const uploads = ctx.dryRun ? { shares: [], expiresAt: undefined, rejected: [], expired: 0 } : await collectUploads(ctx.root, set, holderOwners, ctx.now().getTime());
+  for (const u of uploads.rejected) info(ctx, `the upload of ${u} was not a valid share of theirs and was wiped`);
+  if (uploads.expired > 0) info(ctx, `${uploads.expired} expired upload(s) were wiped`);
+  let fromUploads = 0;
+  for (const s of uploads.shares) {
+    if (!byIndex.has(s.index)) fromUploads++;
+    byIndex.set(s.index, s);
+  }
+  const id = set.record.setId;
+  if (byIndex.size < set.record.threshold) {
+    ctx.admin = {
+      kind: "absent",
+      reason: `only ${byIndex.size} of the ${set.record.threshold} required shares of set ${id} are present (upload them with signstar-upload-secret-share)`,
+    };
+    return { usedUploads: false, stored: true };
+  }
+  const bytes = combineShares([...byIndex.values()], set.record);
+  let creds: AdminCredentials;
+  try {
+    creds = parseAdminCredentials(Buffer.from(bytes).toString("utf8"), `share set ${id}`);
+  } finally {
+    bytes.fill(0);
+  }
+  ctx.admin = { kind: "present", creds, origin: `share set ${id}` };
+  info(ctx, `admin credentials: combined from ${byIndex.size} shares of set ${id} (${undownloaded} not yet downloaded, ${fromUploads} uploaded)`);
+  return { usedUploads: uploads.shares.length > 0, stored: true };
+}
+
+function sameHolders(set: StoredShareSet, holders: readonly string[]): boolean {
+  return set.holders.length === holders.length && set.holders.every((h) => holders[h.index - 1] === h.user);
+}
+
+/**
+ * Makes sure the stored admin secret is what the config needs: generates one when none is stored, adds
+ * credentials for new administrators/tokens (keeping existing ones), follows `iteration`, and re-splits when
+ * the shareholders or the threshold changed. A new or changed secret is stored before anything uses it.
+ */
+export async function ensureAdminSecret(ctx: RunContext, loaded: AdminSecretInfo): Promise<void> {
+  const spec = adminCredentialsSpec(ctx.config);
+  const handling = ctx.config.system.adminSecretHandling;
+  const current = ctx.admin.kind === "present" ? ctx.admin.creds : undefined;
+  if (current === undefined && loaded.stored) {
+    // Not available this run: fine unless the stored secret must change (steps that need it say so).
+    if (handling.kind === "shamirs-secret-sharing") {
+      const set = await shareStore(ctx.root).readShareSet();
+      const holders = shareholders(ctx.config);
+      if (set !== undefined && set.record.iteration !== ctx.config.system.iteration) {
+        requireAdmin(ctx, `applying config iteration ${ctx.config.system.iteration} (the share set is for iteration ${set.record.iteration} and must be re-split)`);
+      }
+      if (set !== undefined && (set.record.threshold !== handling.threshold || !sameHolders(set, holders))) {
+        requireAdmin(ctx, "re-splitting the admin credentials for the changed shareholders or threshold");
+      }
+    }
+    return;
+  }
+  const desired = generateAdminCredentials(spec, current);
+  const changed = current === undefined || serializeAdminCredentials(desired) !== serializeAdminCredentials(current);
+  if (handling.kind !== "shamirs-secret-sharing") {
+    if (changed) {
+      await act(ctx, current === undefined ? "generate admin credentials" : "update admin credentials", async () => {
+        await writeAdminCredentials(desired, handling.kind, { root: ctx.root, ...ctx.credsOptions });
+      });
+    }
+    ctx.admin = { kind: "present", creds: desired, origin: ctx.admin.kind === "present" ? ctx.admin.origin : "generated" };
+    return;
+  }
+  const holders = shareholders(ctx.config);
+  const set = await shareStore(ctx.root).readShareSet();
+  const resplit =
+    changed ||
+    set === undefined ||
+    set.record.threshold !== handling.threshold ||
+    set.record.shares !== handling.numberOfShares ||
+    !sameHolders(set, holders);
+  if (resplit) {
+    const what = current === undefined ? "generate admin credentials" : "update admin credentials";
+    await act(ctx, `${what}, split them into ${handling.numberOfShares} shares (threshold ${handling.threshold}) for ${holders.join(", ")}`, async () => {
+      await stageNewShareSet(ctx, desired, holders, handling.threshold);
+    });
+  } else if (!ctx.dryRun) {
+    await publishShareSet(ctx, set);
+  }
+  ctx.admin = { kind: "present", creds: desired, origin: ctx.admin.kind === "present" ? ctx.admin.origin : "generated" };
+}
+
+async function stageNewShareSet(ctx: RunContext, creds: AdminCredentials, holders: readonly string[], threshold: number): Promise<void> {
+  const text = Buffer.from(serializeAdminCredentials(creds), "utf8");
+  const split = splitSecret(text, { threshold, shares: holders.length, iteration: creds.iteration, now: ctx.now() });
+  text.fill(0);
+  const store = shareStore(ctx.root);
+  await store.stageShares(
+    split.record,
+    holders.map((user, i) => ({ user, share: split.shares[i]! })),
+  );
+  crashPoint("admin:after-stage", ctx.env);
+  const set = await store.loadShareSet();
+  await deliverStagedShares(ctx, set);
+  const wiped = await wipeAllUploads(ctx.root); // uploads of the previous set can never be used again
+  if (wiped > 0) info(ctx, `wiped ${wiped} uploaded share(s) of the replaced share set`);
+  await publishShareSet(ctx, set);
+}
+
+/** Public set file, upload directories and holder spools match the current set. */
+async function publishShareSet(ctx: RunContext, set: StoredShareSet): Promise<void> {
+  const holderOwners = await owners(set.holders.map((h) => h.user));
+  await writePublicShareSet(ctx.root, set);
+  await ensureUploadDirs(ctx.root, [...holderOwners.values()]);
+  for (const o of holderOwners.values()) {
+    const state = await downloadState(ctx.root, o.name, set.record.setId);
+    if (state !== "missing") await clearOtherSets(ctx.root, o.name, set.record.setId);
+  }
+}
+
+/** After a successful run: wipe used uploads; with SSS, drop any whole copy of the admin secret. */
+export async function finishAdminSecret(ctx: RunContext, loaded: AdminSecretInfo): Promise<void> {
+  const handling = ctx.config.system.adminSecretHandling;
+  if (handling.kind === "shamirs-secret-sharing") {
+    await removeAdminCredentials({ root: ctx.root });
+    if (loaded.usedUploads) {
+      crashPoint("uploads:before-wipe", ctx.env);
+      const n = await wipeAllUploads(ctx.root);
+      if (n > 0) info(ctx, `wiped ${n} uploaded share(s) after use`);
+    }
+    const set = await shareStore(ctx.root).readShareSet();
+    if (set !== undefined) {
+      const states = await Promise.all(set.holders.map(async (h) => `${h.user}: ${await downloadState(ctx.root, h.user, set.record.setId)}`));
+      info(ctx, `share set ${set.record.setId} (${set.record.threshold}-of-${set.record.shares}): ${states.join(", ")}`);
+    }
+  } else {
+    await removePublicShareSet(ctx.root);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * signstar-configure: brings the backends in line with the config (reference §1.2 staged flow).
+ *
+ *   1. load the config and the last applied iteration (`/var/lib/signstar/configure/state.json`);
+ *   2. admin secret: read it (file), or combine ≥ threshold shares present on the host (not yet downloaded,
+ *      or uploaded in the open window); none stored at all → generate one; a new/changed one is stored
+ *      (file, or split + staged for the shareholders) BEFORE any backend uses it;
+ *   3. reconcile each backend (./pkcs11-reconcile.ts, ./nethsm-reconcile.ts), rotating every non-admin secret
+ *      crash-safely (./secret-rotation.ts);
+ *   4. wipe used uploads (SSS) and record the applied iteration; NetHSM: take a backup.
+ * `dryRun` observes but changes nothing and prints `plan:` lines. Steps that need the admin secret when it is
+ * not available fail with a message saying what needed it and how many shares are missing.
+ */
+import { lstat, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { loadConfig, type ConfigLocation } from "../config/load.js";
+import { writeFileAtomic } from "../secrets/atomic-file.js";
+import { ensureDir, isMissing } from "../secrets/shares/files.js";
+import type { CredsOptions } from "../secrets/systemd-creds.js";
+import { ensureAdminSecret, finishAdminSecret, loadAdminSecret, shareStore } from "./admin-secret.js";
+import { info, type RunContext } from "./context.js";
+import { crashPoint } from "./crash.js";
+import { CONFIGURE_STATE_FILE, under } from "./paths.js";
+import { reconcilePkcs11 } from "./pkcs11-reconcile.js";
+import { wipeExpiredUploads, ensureUploadDirs } from "./share-spool.js";
+
+export interface ConfigureOptions {
+  readonly config: ConfigLocation;
+  readonly root?: string;
+  readonly dryRun?: boolean;
+  readonly now?: () => Date;
+  readonly out: (line: string) => void;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly credsOptions?: CredsOptions;
+}
+
+interface ConfigureState {
+  readonly iteration: number;
+  readonly appliedAt: string;
+}
+
+async function readState(root: string): Promise<ConfigureState | undefined> {
+  const path = under(root, CONFIGURE_STATE_FILE);
+  try {
+    const st = await lstat(path);
+    if (!st.isFile() || st.uid !== 0 || st.size > 4096) return undefined;
+    const doc = JSON.parse(await readFile(path, "utf8")) as { iteration?: unknown; appliedAt?: unknown };
+    if (typeof doc.iteration !== "number" || typeof doc.appliedAt !== "string") return undefined;
+    return { iteration: doc.iteration, appliedAt: doc.appliedAt };
+  } catch (error) {
+    if (isMissing(error) || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
+async function writeState(root: string, state: ConfigureState): Promise<void> {
+  const path = under(root, CONFIGURE_STATE_FILE);
+  await ensureDir(dirname(path), 0o700);
+  await writeFileAtomic(path, `${JSON.stringify(state)}\n`, { mode: 0o600, uid: 0, gid: 0 });
+}
+
+export async function configure(opts: ConfigureOptions): Promise<void> {
+  const root = opts.root ?? "/";
+  const { config, path } = await loadConfig(opts.config);
+  const previous = await readState(root);
+  const ctx: RunContext = {
+    config,
+    root,
+    dryRun: opts.dryRun ?? false,
+    now: opts.now ?? (() => new Date()),
+    out: opts.out,
+    env: opts.env ?? process.env,
+    credsOptions: opts.credsOptions ?? {},
+    iterationIncreased: previous !== undefined && config.system.iteration > previous.iteration,
+    admin: { kind: "absent", reason: "not loaded" },
+  };
+  info(ctx, `config ${path}, iteration ${config.system.iteration}${previous ? ` (last applied: ${previous.iteration})` : " (first run)"}${ctx.dryRun ? ", dry run" : ""}`);
+  const loaded = await loadAdminSecret(ctx);
+  await ensureAdminSecret(ctx, loaded);
+  await reconcilePkcs11(ctx);
+  if (config.nethsm !== undefined) {
+    const { reconcileNetHsm } = await import("./nethsm-reconcile.js");
+    await reconcileNetHsm(ctx);
+  }
+  if (ctx.dryRun) return;
+  await finishAdminSecret(ctx, loaded);
+  crashPoint("state:before-save", ctx.env);
+  if (previous?.iteration !== config.system.iteration) {
+    await writeState(root, { iteration: config.system.iteration, appliedAt: ctx.now().toISOString() });
+  }
+  if (config.nethsm !== undefined) {
+    const { backupNetHsm } = await import("./nethsm-reconcile.js");
+    await backupNetHsm(ctx);
+  }
+  info(ctx, "configuration applied");
+}
+
+/** For the systemd timer: wipe expired (or stale) uploaded shares and keep the upload directories in place. */
+export async function wipeExpiredShares(opts: { root?: string; now?: () => Date; out: (line: string) => void }): Promise<number> {
+  const root = opts.root ?? "/";
+  const store = shareStore(root);
+  const set = await store.readShareSet();
+  const n = await wipeExpiredUploads(root, set, (opts.now ?? (() => new Date()))().getTime());
+  if (set !== undefined) {
+    const { requireUser } = await import("../host/accounts.js");
+    const owners = [];
+    for (const h of set.holders) owners.push(await requireUser(h.user));
+    await ensureUploadDirs(root, owners);
+  }
+  if (n > 0) opts.out(`wiped ${n} expired or stale uploaded share file(s)`);
+  return n;
+}

@@ -1,0 +1,506 @@
+/**
+ * The shareholders' side of the share set: files the share tools read and write while running as the
+ * shareholder (no privileged code runs for an SSH session), and the root-side functions of
+ * signstar-configure that fill and drain them.
+ *
+ *   /var/lib/signstar/share-set.json                  root 0644  the share set without its ciphertext:
+ *                                                               id, iteration, t-of-n, commitments, holders
+ *   <home>/.local/state/signstar/shares/              holder 0700
+ *     <set-id>.share                                  holder 0600  the staged share (until downloaded)
+ *     <set-id>.claimed                                holder 0600  a download in progress (renamed from .share)
+ *     <set-id>.fetched                                holder 0600  marker {"index","fetchedAt"} (no share data)
+ *   /run/signstar/share-uploads/                      root 0755  tmpfs
+ *     <holder>/                                       holder 0755
+ *       share                                         holder 0600  the uploaded share line
+ *
+ * Upload time is the file's ctime, which the kernel sets and a user can only move to "now", never back. The
+ * upload window starts at the first upload; an upload arriving after a window closed starts a new one; a share
+ * is therefore never kept longer than the timeout after its own arrival. Holders may see (stat) but not read
+ * the other holders' uploads, which lets the upload tool report "2 of 3 present".
+ */
+import { lstat, readdir, readFile, rename, statfs } from "node:fs/promises";
+import { join } from "node:path";
+import { ExitCode } from "../errors.js";
+import type { PasswdEntry } from "../host/accounts.js";
+import { writeFileAtomic, syncDirectory } from "../secrets/atomic-file.js";
+import { SecretFileError } from "../secrets/errors.js";
+import { homeOf } from "../secrets/non-admin-paths.js";
+import { readCheckedSecretFile } from "../secrets/non-admin.js";
+import { ensurePrivateDirs, ensurePublicDir } from "../secrets/private-dir.js";
+import type { ShareHolder, StoredShareSet } from "../secrets/share-store.js";
+import { ShareError } from "../secrets/shares/errors.js";
+import { checkPrivateDir, createFileExclusive, ensureDir, errnoCode, isMissing, wipeFile, wipeTree } from "../secrets/shares/files.js";
+import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";
+import { RECORD_FORMAT, type ShareSetRecord } from "../secrets/shares/record.js";
+import { verifyShare, type VerifiedShare } from "../secrets/shares/verify.js";
+import { PUBLIC_SHARE_SET_FILE, SHARE_UPLOAD_BASE, downloadSpoolDir, under, uploadSpoolDir, uploadSpoolFile } from "./paths.js";
+
+const PUBLIC_FORMAT = "signstar-share-set-public-v1";
+const MAX_PUBLIC_BYTES = 64 * 1024;
+const TMPFS_MAGIC = 0x01021994;
+/** Default upload window (same as the share store's): 15 minutes from the first upload. */
+export const UPLOAD_TIMEOUT_MS = 15 * 60 * 1000;
+
+/** The share set as the share tools see it: enough to verify a share, never enough to decrypt anything. */
+export interface PublicShareSet {
+  /** A record for verifyShare (format, id, iteration, t, n, data length, commitments); no ciphertext. */
+  readonly record: ShareSetRecord;
+  readonly holders: readonly ShareHolder[];
+}
+
+// ------------------------------------------------------------------ public set file (root writes, holders read)
+
+export async function writePublicShareSet(root: string, set: StoredShareSet): Promise<void> {
+  const r = set.record;
+  const doc = {
+    format: PUBLIC_FORMAT,
+    setId: r.setId,
+    iteration: r.iteration,
+    threshold: r.threshold,
+    shares: r.shares,
+    dataLength: r.dataLength,
+    commitments: r.commitments,
+    holders: set.holders.map((h) => ({ index: h.index, user: h.user })),
+  };
+  const path = under(root, PUBLIC_SHARE_SET_FILE);
+  await ensurePublicDir(join(path, ".."));
+  await writeFileAtomic(path, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644, uid: 0, gid: 0 });
+}
+
+export async function removePublicShareSet(root: string): Promise<void> {
+  await wipeFile(under(root, PUBLIC_SHARE_SET_FILE));
+}
+
+function badPublic(path: string, what: string): ShareError {
+  return new ShareError("record", `${path}: invalid share set: ${what}`, ExitCode.Secret);
+}
+
+/** Reads the public share set (owner root, not writable by others). */
+export async function readPublicShareSet(root: string): Promise<PublicShareSet> {
+  const path = under(root, PUBLIC_SHARE_SET_FILE);
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (error) {
+    if (isMissing(error)) {
+      throw new ShareError("no-share-set", "no share set is recorded on this host (signstar-configure has not created one)", ExitCode.Config);
+    }
+    throw error;
+  }
+  if (!st.isFile() || st.uid !== 0 || (st.mode & 0o022) !== 0 || st.size > MAX_PUBLIC_BYTES) {
+    throw badPublic(path, "it must be a regular file owned by root, writable only by root, at most 64 KiB");
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+  } catch {
+    throw badPublic(path, "not valid JSON");
+  }
+  const int = (k: string): number => {
+    const v = doc[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw badPublic(path, `field "${k}" is missing or invalid`);
+    return v;
+  };
+  if (doc["format"] !== PUBLIC_FORMAT) throw badPublic(path, `format must be "${PUBLIC_FORMAT}"`);
+  const setId = doc["setId"];
+  if (typeof setId !== "string" || !/^[0-9a-f]{16}$/.test(setId)) throw badPublic(path, "setId must be 16 hex digits");
+  const shares = int("shares");
+  const commitments = doc["commitments"];
+  if (!Array.isArray(commitments) || commitments.length !== shares || !commitments.every((c) => typeof c === "string" && /^[0-9a-f]{64}$/.test(c))) {
+    throw badPublic(path, "bad commitments");
+  }
+  const holdersRaw = doc["holders"];
+  if (!Array.isArray(holdersRaw) || holdersRaw.length !== shares) throw badPublic(path, "bad holders");
+  const holders = holdersRaw.map((h: unknown) => {
+    const x = h as { index?: unknown; user?: unknown };
+    if (typeof x?.index !== "number" || typeof x.user !== "string" || !/^[A-Za-z0-9_-]{1,32}$/.test(x.user)) throw badPublic(path, "bad holder entry");
+    return { index: x.index, user: x.user } as ShareHolder;
+  });
+  const record: ShareSetRecord = {
+    format: RECORD_FORMAT,
+    setId,
+    iteration: int("iteration"),
+    threshold: int("threshold"),
+    shares,
+    dataLength: int("dataLength"),
+    commitments: commitments as string[],
+    nonce: "",
+    tag: "",
+    ciphertext: "",
+    createdAt: "",
+  };
+  return { record, holders };
+}
+
+/** The caller's holder entry, or ShareError (Denied) naming the user. */
+export function holderOf(set: PublicShareSet | StoredShareSet, user: string): ShareHolder {
+  const h = set.holders.find((x) => x.user === user);
+  if (h === undefined) throw new ShareError("holder", `user ${user} is not a shareholder of share set ${set.record.setId}`, ExitCode.Denied);
+  return h;
+}
+
+/** Verifies a share text and that it was issued to `user` (messages as the share store's). */
+export function verifyHolderShare(text: string, set: PublicShareSet | StoredShareSet, user: string): VerifiedShare {
+  const holder = holderOf(set, user);
+  const share = verifyShare(text, set.record);
+  if (share.index !== holder.index) {
+    throw new ShareError("holder", `share ${share.index} of set ${set.record.setId} was not issued to user ${user}`, ExitCode.Denied);
+  }
+  return share;
+}
+
+// ------------------------------------------------------------------ download spool
+
+type SpoolKind = "share" | "claimed" | "fetched";
+
+function spoolPath(root: string, user: string, setId: string, kind: SpoolKind): string {
+  return join(downloadSpoolDir(root, user), `${setId}.${kind}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw error;
+  }
+}
+
+/** Root: puts `line` into the holder's spool (0600, owner the holder) and removes files of any other set. */
+export async function deliverShare(root: string, owner: PasswdEntry, setId: string, line: string): Promise<void> {
+  const dir = downloadSpoolDir(root, owner.name);
+  const home = homeOf(root, owner.name);
+  await ensurePublicDir(join(home, ".."));
+  await ensurePrivateDirs(home, dir, owner);
+  await writeFileAtomic(spoolPath(root, owner.name, setId, "share"), `${line}\n`, { mode: 0o600, uid: owner.uid, gid: owner.gid });
+  await clearOtherSets(root, owner.name, setId);
+}
+
+/** Root: removes a holder's spool files of sets other than `keep` (all when `keep` is undefined). */
+export async function clearOtherSets(root: string, user: string, keep?: string): Promise<void> {
+  const dir = downloadSpoolDir(root, user);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if (isMissing(error)) return;
+    throw error;
+  }
+  for (const name of names) {
+    if (keep === undefined || !name.startsWith(`${keep}.`)) await wipeFile(join(dir, name));
+  }
+}
+
+export type DownloadState = "pending" | "claimed" | "fetched" | "missing";
+
+export async function downloadState(root: string, user: string, setId: string): Promise<DownloadState> {
+  if (await exists(spoolPath(root, user, setId, "share"))) return "pending";
+  if (await exists(spoolPath(root, user, setId, "claimed"))) return "claimed";
+  if (await exists(spoolPath(root, user, setId, "fetched"))) return "fetched";
+  return "missing";
+}
+
+/** Root: the undownloaded share of a holder (pending or claimed), verified; undefined when there is none. */
+export async function readUndownloadedShare(root: string, owner: PasswdEntry, set: StoredShareSet): Promise<VerifiedShare | undefined> {
+  for (const kind of ["share", "claimed"] as const) {
+    const path = spoolPath(root, owner.name, set.record.setId, kind);
+    if (!(await exists(path))) continue;
+    try {
+      const text = (await readCheckedSecretFile(path, owner.uid, MAX_SHARE_TEXT + 2)).toString("utf8");
+      return verifyHolderShare(text, set, owner.name);
+    } catch {
+      return undefined; // a damaged file is not a usable share; the holder's download reports it
+    }
+  }
+  return undefined;
+}
+
+export interface DownloadClaim {
+  readonly share: string;
+  readonly index: number;
+  commit(now: Date): Promise<void>;
+  release(): Promise<void>;
+}
+
+/**
+ * The holder: takes its staged share (rename to .claimed: one concurrent caller wins), reads and verifies it.
+ * commit() writes the fetched marker and wipes the share; release() puts it back.
+ */
+export async function claimDownload(root: string, caller: { uid: number; name: string }, set: PublicShareSet): Promise<DownloadClaim> {
+  const holder = holderOf(set, caller.name);
+  const setId = set.record.setId;
+  const dir = downloadSpoolDir(root, caller.name);
+  if (!(await checkPrivateDir(dir, caller.uid))) {
+    throw new ShareError("not-staged", `no share is staged for user ${caller.name} in share set ${setId}`, ExitCode.Config);
+  }
+  const pending = spoolPath(root, caller.name, setId, "share");
+  const claimed = spoolPath(root, caller.name, setId, "claimed");
+  const fetched = spoolPath(root, caller.name, setId, "fetched");
+  try {
+    await rename(pending, claimed);
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    if ((await exists(fetched)) || (await exists(claimed))) {
+      throw new ShareError(
+        "already-downloaded",
+        `user ${caller.name} already downloaded share ${holder.index} of set ${setId}; it is no longer on this host`,
+        ExitCode.Denied,
+      );
+    }
+    throw new ShareError("not-staged", `no share is staged for user ${caller.name} in share set ${setId}`, ExitCode.Config);
+  }
+  let text: string;
+  try {
+    text = (await readCheckedSecretFile(claimed, caller.uid, MAX_SHARE_TEXT + 2)).toString("utf8").trim();
+    verifyHolderShare(text, set, caller.name);
+  } catch (error) {
+    await rename(claimed, pending).catch(() => undefined);
+    throw error;
+  }
+  let done = false;
+  return {
+    share: text,
+    index: holder.index,
+    commit: async (now: Date) => {
+      if (done) return;
+      done = true;
+      const marker = JSON.stringify({ index: holder.index, fetchedAt: now.toISOString() });
+      await writeFileAtomic(fetched, `${marker}\n`, { mode: 0o600 });
+      await wipeFile(claimed);
+      await syncDirectory(dir);
+    },
+    release: async () => {
+      if (done) return;
+      done = true;
+      await rename(claimed, pending);
+    },
+  };
+}
+
+// ------------------------------------------------------------------ upload spool (tmpfs)
+
+export interface UploadEntry {
+  readonly user: string;
+  readonly index: number;
+  /** Arrival time: the file's ctime (ms). */
+  readonly at: number;
+}
+
+export interface UploadWindow {
+  /** Uploads of the open window (sorted by index). */
+  readonly current: readonly UploadEntry[];
+  /** Uploads of closed windows: to be wiped. */
+  readonly expired: readonly UploadEntry[];
+  /** When the open window closes; undefined when no upload is current. */
+  readonly expiresAt: number | undefined;
+}
+
+/** Groups uploads into windows (see module comment) and tells which are current at `now`. */
+export function uploadWindow(entries: readonly UploadEntry[], now: number, timeoutMs: number): UploadWindow {
+  const sorted = [...entries].sort((a, b) => a.at - b.at);
+  let start: number | undefined;
+  let current: UploadEntry[] = [];
+  const expired: UploadEntry[] = [];
+  for (const e of sorted) {
+    if (start === undefined || e.at >= start + timeoutMs) {
+      expired.push(...current);
+      current = [];
+      start = e.at;
+    }
+    current.push(e);
+  }
+  if (start !== undefined && now >= start + timeoutMs) {
+    expired.push(...current);
+    current = [];
+  }
+  current.sort((a, b) => a.index - b.index);
+  return { current, expired, expiresAt: current.length > 0 && start !== undefined ? start + timeoutMs : undefined };
+}
+
+/** Stats every holder's upload (anyone may; only the holder and root can read one). */
+export async function listUploads(root: string, holders: readonly ShareHolder[]): Promise<UploadEntry[]> {
+  const out: UploadEntry[] = [];
+  for (const h of holders) {
+    try {
+      const st = await lstat(uploadSpoolFile(root, h.user));
+      if (st.isFile()) out.push({ user: h.user, index: h.index, at: st.ctimeMs });
+    } catch (error) {
+      if (!isMissing(error) && errnoCode(error) !== "EACCES" && errnoCode(error) !== "ENOTDIR") throw error;
+    }
+  }
+  return out;
+}
+
+async function requireTmpfs(dir: string, root: string): Promise<void> {
+  if (root !== "/" && root !== "") return;
+  const fs = await statfs(dir);
+  if (fs.type !== TMPFS_MAGIC) {
+    throw new ShareError("storage", `${dir} is not on tmpfs; uploaded shares must never reach a disk`, ExitCode.Secret);
+  }
+}
+
+/** Root: creates the upload base (0755) and one directory per holder (owner the holder, 0755). */
+export async function ensureUploadDirs(root: string, owners: readonly PasswdEntry[]): Promise<void> {
+  const base = under(root, SHARE_UPLOAD_BASE);
+  await ensureDir(base, 0o755);
+  const wanted = new Set(owners.map((o) => o.name));
+  for (const name of await readdir(base)) {
+    if (!wanted.has(name)) await wipeUploadDir(join(base, name));
+  }
+  for (const o of owners) await ensureDir(uploadSpoolDir(root, o.name), 0o755, o.uid, o.gid);
+}
+
+async function wipeUploadDir(dir: string): Promise<void> {
+  await wipeTree(dir);
+}
+
+export interface UploadResult {
+  readonly setId: string;
+  readonly index: number;
+  readonly present: number;
+  readonly threshold: number;
+  readonly expiresAt: number | undefined;
+}
+
+/**
+ * The holder: verifies `text` (format, checksum, iteration, set, parameters, commitment, issued to the caller)
+ * and stores it exclusively in its upload directory. A current upload of the caller makes this a duplicate;
+ * an expired one is wiped first.
+ */
+export async function storeUpload(
+  root: string,
+  caller: { uid: number; gid: number; name: string },
+  text: string,
+  set: PublicShareSet,
+  now: number,
+  timeoutMs = UPLOAD_TIMEOUT_MS,
+): Promise<UploadResult> {
+  const share = verifyHolderShare(text, set, caller.name);
+  const setId = set.record.setId;
+  const dir = uploadSpoolDir(root, caller.name);
+  let st;
+  try {
+    st = await lstat(dir);
+  } catch (error) {
+    if (isMissing(error)) {
+      throw new ShareError("storage", `the upload directory ${dir} does not exist; ask the operator to run signstar-configure`, ExitCode.Config);
+    }
+    throw error;
+  }
+  if (!st.isDirectory() || st.uid !== caller.uid || (st.mode & 0o022) !== 0) {
+    throw new SecretFileError(`the upload directory ${dir} must be a directory owned by ${caller.name} and writable only by it`, dir);
+  }
+  await requireTmpfs(dir, root);
+  const file = uploadSpoolFile(root, caller.name);
+  const before = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
+  if (before.current.some((e) => e.user === caller.name)) {
+    // Still current: the same share twice, or a stale one of another set (replace that).
+    let stale = false;
+    try {
+      verifyShare((await readCheckedSecretFile(file, caller.uid, MAX_SHARE_TEXT + 2)).toString("utf8"), set.record);
+    } catch {
+      stale = true;
+    }
+    if (!stale) throw new ShareError("duplicate", `share ${share.index} of set ${setId} has already been uploaded`);
+    await wipeFile(file);
+  } else if (before.expired.some((e) => e.user === caller.name)) {
+    await wipeFile(file);
+  }
+  const created = await createFileExclusive(file, `${share.line()}\n`, caller.uid, caller.gid);
+  if (!created) throw new ShareError("duplicate", `share ${share.index} of set ${setId} has already been uploaded`);
+  const after = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
+  return { setId, index: share.index, present: after.current.length, threshold: set.record.threshold, expiresAt: after.expiresAt };
+}
+
+export interface CollectedUploads {
+  readonly shares: VerifiedShare[];
+  readonly expiresAt: number | undefined;
+  /** Holders whose upload was refused (wrong owner/mode, not a valid share of theirs) and wiped. */
+  readonly rejected: string[];
+  readonly expired: number;
+}
+
+/**
+ * Root: the verified uploads of the open window. Expired uploads, uploads of another set and damaged or
+ * foreign files are wiped (every read enforces the timeout, not only the timer).
+ */
+export async function collectUploads(
+  root: string,
+  set: StoredShareSet,
+  owners: ReadonlyMap<string, PasswdEntry>,
+  now: number,
+  timeoutMs = UPLOAD_TIMEOUT_MS,
+): Promise<CollectedUploads> {
+  const base = under(root, SHARE_UPLOAD_BASE);
+  if (!(await exists(base))) return { shares: [], expiresAt: undefined, rejected: [], expired: 0 };
+  const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
+  for (const e of window.expired) await wipeFile(uploadSpoolFile(root, e.user));
+  const shares: VerifiedShare[] = [];
+  const rejected: string[] = [];
+  for (const e of window.current) {
+    const owner = owners.get(e.user);
+    const file = uploadSpoolFile(root, e.user);
+    try {
+      if (owner === undefined) throw new Error("unknown holder");
+      const text = (await readCheckedSecretFile(file, owner.uid, MAX_SHARE_TEXT + 2)).toString("utf8");
+      shares.push(verifyHolderShare(text, set, e.user));
+    } catch {
+      rejected.push(e.user);
+      await wipeFile(file);
+    }
+  }
+  return { shares, expiresAt: window.expiresAt, rejected, expired: window.expired.length };
+}
+
+/** Root: wipes every uploaded share (after use, or when a new share set replaces the old one). */
+export async function wipeAllUploads(root: string): Promise<number> {
+  const base = under(root, SHARE_UPLOAD_BASE);
+  let names: string[];
+  try {
+    names = await readdir(base);
+  } catch (error) {
+    if (isMissing(error)) return 0;
+    throw error;
+  }
+  let wiped = 0;
+  for (const name of names) {
+    const dir = join(base, name);
+    let entries: string[] = [];
+    try {
+      entries = await readdir(dir);
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      await wipeFile(join(dir, entry));
+      wiped++;
+    }
+  }
+  return wiped;
+}
+
+/** Root, for the timer: wipes expired uploads and anything that is not a holder's share file. */
+export async function wipeExpiredUploads(root: string, set: StoredShareSet | undefined, now: number, timeoutMs = UPLOAD_TIMEOUT_MS): Promise<number> {
+  if (set === undefined) return wipeAllUploads(root);
+  const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
+  for (const e of window.expired) await wipeFile(uploadSpoolFile(root, e.user));
+  const base = under(root, SHARE_UPLOAD_BASE);
+  let extra = 0;
+  try {
+    for (const name of await readdir(base)) {
+      const dir = join(base, name);
+      const isHolder = set.holders.some((h) => h.user === name);
+      const entries = await readdir(dir).catch(() => [] as string[]);
+      for (const entry of entries) {
+        if (!isHolder || entry !== "share") {
+          await wipeFile(join(dir, entry));
+          extra++;
+        }
+      }
+    }
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+  }
+  return window.expired.length + extra;
+}
