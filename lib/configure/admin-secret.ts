@@ -53,7 +53,7 @@ function shareholders(config: Config): SystemUserId[] {
 
 /** The root-only share store (its own upload area is not used: uploads live in ./share-spool.ts). */
 export function shareStore(root: string): ShareStore {
-  return new ShareStore({ root, requireTmpfs: false });
+  return new ShareStore({ root });
 }
 
 async function owners(users: readonly string[]): Promise<Map<string, PasswdEntry>> {

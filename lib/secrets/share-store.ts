@@ -1,20 +1,21 @@
 /**
- * Share state on the host (all root-only, every path below a configurable root):
+ * The root-only record of the share set and the staging of its shares (every path below a configurable root):
  *
- *   /var/lib/signstar/shares/            0700  the share set and the shares waiting to be downloaded
+ *   /var/lib/signstar/shares/            0700  the share set and the shares not yet handed to their holders
  *     record.json                        0600  ShareSetRecord + which user holds which index (no secrets)
- *     <set-id>/pending/<user>.share      0600  a share not yet downloaded (one line)
- *     <set-id>/claimed/<user>.share      0600  a share being downloaded right now (see claimStagedShare)
- *     <set-id>/fetched/<user>            0600  marker: this user downloaded its share (time, index; no share)
- *   /run/signstar/shares/                0700  tmpfs: uploaded shares, wiped after use or timeout
- *     <index>.share                      0600  {"user", "uploadedAt", "share"}; created exclusively (link(2))
+ *     <set-id>/pending/<user>.share      0600  a share not yet handed over (one line)
+ *     <set-id>/claimed/<user>.share      0600  a share being handed over right now (see claimStagedShare)
+ *     <set-id>/fetched/<user>            0600  marker: this user's share was handed over (time, index; no share)
  *
  * Staging is atomic (a complete temporary set directory is renamed into place, then record.json is replaced:
- * the commit point). A download renames the user's share away before reading it, so it can be taken once.
- * Uploads are verified against the record before they are stored and counted once per index; the upload
- * window starts at the first upload and every read checks it, wiping everything once it has expired.
+ * the commit point). A claim renames the user's share away before reading it, so exactly one caller gets it;
+ * the caller then commits (share wiped, marker written) or releases (share put back).
+ *
+ * signstar-configure (lib/configure/admin-secret.ts) stages a new set here and claims each share to move it into
+ * its holder's download spool; the holders' spools, downloads, uploads (tmpfs, /run/signstar/share-uploads/) and
+ * the upload window live in lib/configure/share-spool.ts.
  */
-import { lstat, readdir, rename, statfs } from "node:fs/promises";
+import { lstat, readdir, rename } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { ExitCode } from "../errors.js";
@@ -26,18 +27,11 @@ import { readCheckedSecretFile } from "./non-admin.js";
 import { ShareError } from "./shares/errors.js";
 import { MAX_SHARE_TEXT } from "./shares/format.js";
 import { MAX_RECORD_BYTES, shareSetRecord, type ShareSetRecord } from "./shares/record.js";
-import { verifyShare, type VerifiedShare } from "./shares/verify.js";
-import { checkPrivateDir, createFileExclusive, ensureDir, isMissing, wipeFile, wipeTree } from "./shares/files.js";
+import { verifyShare } from "./shares/verify.js";
+import { checkPrivateDir, ensureDir, isMissing, wipeFile, wipeTree } from "./shares/files.js";
 
 export const SHARES_STATE_DIR = "/var/lib/signstar/shares";
-export const SHARES_UPLOAD_DIR = "/run/signstar/shares";
-/** Default upload window: uploaded shares are wiped 15 minutes after the first one arrived. */
-export const DEFAULT_UPLOAD_TIMEOUT_MS = 15 * 60 * 1000;
 const STORE_FORMAT = "signstar-share-store-v1";
-const UPLOAD_FORMAT = "signstar-uploaded-share-v1";
-const TMPFS_MAGIC = 0x01021994;
-const MAX_UPLOAD_FILE = MAX_SHARE_TEXT + 512;
-
 export interface ShareHolder {
   readonly index: number;
   readonly user: SystemUserId;
@@ -55,23 +49,6 @@ export interface ShareAssignment {
   readonly share: string;
 }
 
-export interface UploadStatus {
-  readonly setId: string;
-  /** Distinct shares present, including the one just stored. */
-  readonly uploaded: number;
-  readonly threshold: number;
-  /** When the present shares are wiped (ms since the epoch); undefined when none are present. */
-  readonly expiresAt: number | undefined;
-  /** Set when older uploads were wiped before this one was stored (they had expired or were of another set). */
-  readonly wipedOld?: "expired" | "other-set" | "corrupt";
-}
-
-export interface HolderState {
-  readonly user: SystemUserId;
-  readonly index: number;
-  readonly state: "pending" | "claimed" | "fetched";
-}
-
 /** A share taken out of staging but not yet confirmed as delivered. */
 export interface StagedShareClaim {
   /** The share line (secret). */
@@ -86,8 +63,6 @@ export interface StagedShareClaim {
 export interface ShareStoreOptions {
   /** Root prefix (default `/`). */
   readonly root?: string;
-  /** Refuse to keep uploaded shares unless their directory is on tmpfs (default: true when root is `/`). */
-  readonly requireTmpfs?: boolean;
 }
 
 function user(name: string): SystemUserId {
@@ -99,27 +74,15 @@ function user(name: string): SystemUserId {
   }
 }
 
-interface UploadEntry {
-  readonly share: VerifiedShare;
-  readonly user: string;
-  readonly uploadedAt: number;
-}
-
-type UploadRead = { kind: "ok"; entries: UploadEntry[] } | { kind: "wiped"; reason: "expired" | "other-set" | "corrupt" };
-
 export class ShareStore {
   readonly root: string;
   readonly stateDir: string;
-  readonly uploadDir: string;
   readonly recordPath: string;
-  private readonly requireTmpfs: boolean;
 
   constructor(opts: ShareStoreOptions = {}) {
     this.root = opts.root ?? "/";
     this.stateDir = join(this.root, SHARES_STATE_DIR);
-    this.uploadDir = join(this.root, SHARES_UPLOAD_DIR);
     this.recordPath = join(this.stateDir, "record.json");
-    this.requireTmpfs = opts.requireTmpfs ?? this.root === "/";
   }
 
   private setDir(setId: string): string {
@@ -170,7 +133,7 @@ export class ShareStore {
     return set;
   }
 
-  // ------------------------------------------------------------ staging for download
+  // ------------------------------------------------------------ staging and claiming
 
   /**
    * Stages one share per shareholder for download and records the share set (replacing any previous set and
@@ -272,195 +235,6 @@ export class ShareStore {
     };
   }
 
-  /** Returns `name`'s own share once and deletes it from the host (claim + commit). */
-  async takeStagedShare(name: string, now = Date.now()): Promise<string> {
-    const claim = await this.claimStagedShare(name);
-    await claim.commit(now);
-    return claim.share;
-  }
-
-  /** Per shareholder: pending, claimed (a download in progress or interrupted) or fetched. */
-  async stagingStatus(): Promise<HolderState[]> {
-    const { record, holders } = await this.loadShareSet();
-    const out: HolderState[] = [];
-    for (const h of holders) {
-      const state = (await exists(this.stagedPath(record.setId, "fetched", h.user)))
-        ? "fetched"
-        : (await exists(this.stagedPath(record.setId, "claimed", h.user)))
-          ? "claimed"
-          : "pending";
-      out.push({ user: h.user, index: h.index, state });
-    }
-    return out;
-  }
-
-  /** True when every shareholder has downloaded its share and no share file is left in staging. */
-  async allSharesFetched(): Promise<boolean> {
-    const set = await this.readShareSet();
-    if (set === undefined) return false;
-    const states = await this.stagingStatus();
-    if (!states.every((s) => s.state === "fetched")) return false;
-    for (const kind of ["pending", "claimed"] as const) {
-      const names = await readdir(join(this.setDir(set.record.setId), kind)).catch((e: unknown) => {
-        if (isMissing(e)) return [] as string[];
-        throw e;
-      });
-      if (names.length > 0) return false;
-    }
-    return true;
-  }
-
-  // ------------------------------------------------------------ uploads (tmpfs)
-
-  private async checkUploadDir(create: boolean): Promise<boolean> {
-    if (create) await ensureDir(this.uploadDir, 0o700);
-    else if (!(await checkPrivateDir(this.uploadDir, 0))) return false;
-    if (this.requireTmpfs) {
-      const fs = await statfs(this.uploadDir);
-      if (fs.type !== TMPFS_MAGIC) {
-        throw new ShareError("storage", `${this.uploadDir} is not on tmpfs; uploaded shares must never reach a disk`, ExitCode.Secret);
-      }
-    }
-    return true;
-  }
-
-  /** Reads and re-verifies every upload; wipes them all if they expired, are of another set or are corrupt. */
-  private async readUploads(record: ShareSetRecord, now: number, timeoutMs: number): Promise<UploadRead> {
-    const names = (await readdir(this.uploadDir)).filter((n) => /^[0-9]{1,3}\.share$/.test(n));
-    const entries: UploadEntry[] = [];
-    let reason: "other-set" | "corrupt" | undefined;
-    for (const name of names) {
-      const path = join(this.uploadDir, name);
-      let doc: { format?: unknown; user?: unknown; uploadedAt?: unknown; share?: unknown };
-      try {
-        doc = JSON.parse((await readCheckedSecretFile(path, 0, MAX_UPLOAD_FILE)).toString("utf8")) as typeof doc;
-      } catch {
-        if (!(await exists(path))) continue; // wiped concurrently
-        reason = "corrupt";
-        break;
-      }
-      if (doc.format !== UPLOAD_FORMAT || typeof doc.user !== "string" || typeof doc.uploadedAt !== "number" || typeof doc.share !== "string") {
-        reason = "corrupt";
-        break;
-      }
-      try {
-        const share = verifyShare(doc.share, record);
-        if (name !== `${share.index}.share`) throw new ShareError("index", "misplaced share");
-        entries.push({ share, user: doc.user, uploadedAt: doc.uploadedAt });
-      } catch (error) {
-        const p = error instanceof ShareError ? error.problem : undefined;
-        reason = p === "iteration" || p === "set" ? "other-set" : "corrupt";
-        break;
-      }
-    }
-    const first = Math.min(...entries.map((e) => e.uploadedAt));
-    if (reason === undefined && entries.length > 0 && now >= first + timeoutMs) {
-      await this.wipeUploadedShares();
-      return { kind: "wiped", reason: "expired" };
-    }
-    if (reason !== undefined) {
-      await this.wipeUploadedShares();
-      return { kind: "wiped", reason };
-    }
-    entries.sort((a, b) => a.share.index - b.share.index);
-    return { kind: "ok", entries };
-  }
-
-  /**
-   * Verifies and stores a share uploaded by `name` (which must be the shareholder the share was issued to).
-   * Each index is stored once; a second upload of it fails. Expired or stale uploads are wiped first.
-   * Throws ShareError naming the failed check (exit BadInput; Denied for users who may not upload it).
-   */
-  async storeUploadedShare(name: string, text: string, now: number, timeoutMs = DEFAULT_UPLOAD_TIMEOUT_MS): Promise<UploadStatus> {
-    const u = user(name);
-    const { record, holders } = await this.loadShareSet();
-    if (!holders.some((h) => h.user === u)) {
-      throw new ShareError("holder", `user ${u} is not a shareholder of share set ${record.setId}`, ExitCode.Denied);
-    }
-    const share = verifyShare(text, record);
-    if (holders.find((h) => h.index === share.index)?.user !== u) {
-      throw new ShareError("holder", `share ${share.index} of set ${record.setId} was not issued to user ${u}`, ExitCode.Denied);
-    }
-    await this.checkUploadDir(true);
-    const before = await this.readUploads(record, now, timeoutMs);
-    const doc = { format: UPLOAD_FORMAT, user: u, uploadedAt: now, share: share.line() };
-    const created = await createFileExclusive(join(this.uploadDir, `${share.index}.share`), `${JSON.stringify(doc)}\n`);
-    if (!created) {
-      throw new ShareError("duplicate", `share ${share.index} of set ${record.setId} has already been uploaded`);
-    }
-    const after = await this.readUploads(record, now, timeoutMs);
-    const entries = after.kind === "ok" ? after.entries : [];
-    const first = entries.length > 0 ? Math.min(...entries.map((e) => e.uploadedAt)) : undefined;
-    return {
-      setId: record.setId,
-      uploaded: entries.length,
-      threshold: record.threshold,
-      expiresAt: first === undefined ? undefined : first + timeoutMs,
-      ...(before.kind === "wiped" ? { wipedOld: before.reason } : {}),
-    };
-  }
-
-  /** How many shares are present and until when (wipes expired/stale ones, like every read). */
-  async uploadStatus(now: number, timeoutMs = DEFAULT_UPLOAD_TIMEOUT_MS): Promise<UploadStatus> {
-    const { record } = await this.loadShareSet();
-    if (!(await this.checkUploadDir(false))) {
-      return { setId: record.setId, uploaded: 0, threshold: record.threshold, expiresAt: undefined };
-    }
-    const read = await this.readUploads(record, now, timeoutMs);
-    const entries = read.kind === "ok" ? read.entries : [];
-    const first = entries.length > 0 ? Math.min(...entries.map((e) => e.uploadedAt)) : undefined;
-    return {
-      setId: record.setId,
-      uploaded: entries.length,
-      threshold: record.threshold,
-      expiresAt: first === undefined ? undefined : first + timeoutMs,
-      ...(read.kind === "wiped" ? { wipedOld: read.reason } : {}),
-    };
-  }
-
-  /**
-   * The verified uploaded shares (sorted by index; possibly fewer than the threshold: combineShares checks).
-   * If they expired, belong to another set or are corrupt, they are wiped and a ShareError says so.
-   */
-  async collectUploadedShares(now: number, timeoutMs = DEFAULT_UPLOAD_TIMEOUT_MS): Promise<VerifiedShare[]> {
-    const { record } = await this.loadShareSet();
-    if (!(await this.checkUploadDir(false))) return [];
-    const read = await this.readUploads(record, now, timeoutMs);
-    if (read.kind === "wiped") {
-      const why =
-        read.reason === "expired"
-          ? `they expired (more than ${Math.round(timeoutMs / 1000)} s after the first upload)`
-          : read.reason === "other-set"
-            ? `they belong to another share set than ${record.setId}`
-            : "one of them was corrupt";
-      throw new ShareError(read.reason === "expired" ? "expired" : read.reason === "other-set" ? "set" : "corrupt", `the uploaded shares were wiped because ${why}; upload them again`);
-    }
-    return read.entries.map((e) => e.share);
-  }
-
-  /** Wipes expired (or stale) uploads; for the periodic timer. Returns true when something was wiped. */
-  async wipeExpiredUploads(now: number, timeoutMs = DEFAULT_UPLOAD_TIMEOUT_MS): Promise<boolean> {
-    const set = await this.readShareSet();
-    if (!(await checkPrivateDir(this.uploadDir, 0))) return false;
-    if (set === undefined) {
-      await this.wipeUploadedShares();
-      return true;
-    }
-    return (await this.readUploads(set.record, now, timeoutMs)).kind === "wiped";
-  }
-
-  /** Overwrites (best effort) and unlinks every uploaded share, including leftovers of interrupted writes. */
-  async wipeUploadedShares(): Promise<void> {
-    let names: string[];
-    try {
-      names = await readdir(this.uploadDir);
-    } catch (error) {
-      if (isMissing(error)) return;
-      throw error;
-    }
-    for (const name of names) await wipeFile(join(this.uploadDir, name));
-    await syncDirectory(this.uploadDir);
-  }
 }
 
 function checkHolders(record: ShareSetRecord, holders: readonly ShareHolder[], origin: string): void {

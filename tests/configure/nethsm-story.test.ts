@@ -87,7 +87,7 @@ describe("NetHSM: unprovisioned → configured → shares downloaded", () => {
       expect(r.code).toBe(0);
       downloaded.push(r.stdout.trim());
     }
-    const set = await new ShareStore({ root: host.root, requireTmpfs: false }).loadShareSet();
+    const set = await new ShareStore({ root: host.root }).loadShareSet();
     creds = parseAdminCredentials(Buffer.from(combineShares(downloaded.slice(0, 2).map((l) => verifyShare(l, set.record)), set.record)).toString("utf8"));
     const n = creds.nethsm!;
     const secrets = [n.unlockPassphrase, n.backupPassphrase, ...n.administrators.map((a) => a.passphrase), ...downloaded.map((l) => parseShareLine(l).data)];

@@ -80,7 +80,7 @@ describe("SoftHSM: unprovisioned → configured → shares downloaded", () => {
     expect(r.stdout).toMatch(/^done: pkcs11 token label "signstar": initialize the token/m);
     expect(r.stdout).toMatch(/^done: pkcs11 token label "signstar": generate key and its OpenPGP certificate label:alice-key/m);
     expect(r.stdout).toMatch(/^info: configuration applied$/m);
-    const set = await new ShareStore({ root: host.root, requireTmpfs: false }).loadShareSet();
+    const set = await new ShareStore({ root: host.root }).loadShareSet();
     setId = set.record.setId;
     expect(set.holders.map((h) => h.user)).toEqual(host.holders.map((h) => h.user));
     expect((await pinOf(host, "alice")).length).toBe(32);
@@ -114,7 +114,7 @@ describe("SoftHSM: unprovisioned → configured → shares downloaded", () => {
   });
 
   it("the host now holds no admin secret: no file contains the SO PIN or any share", async () => {
-    const set = await new ShareStore({ root: host.root, requireTmpfs: false }).loadShareSet();
+    const set = await new ShareStore({ root: host.root }).loadShareSet();
     const creds = parseAdminCredentials(Buffer.from(combineShares(downloaded.map((l) => verifyShare(l, set.record)), set.record)).toString("utf8"));
     const soPin = creds.pkcs11Tokens![0]!.soPin;
     expect(soPin).toMatch(/^[A-Za-z0-9]{32}$/);
@@ -219,7 +219,7 @@ describe("uploads: refused shares, then two of three", () => {
     expect(r.stdout).toMatch(/^done: pkcs11 token label "signstar": generate key and its OpenPGP certificate label:bob-key/m);
     expect(r.stdout).toMatch(/^info: wiped 2 uploaded share\(s\) of the replaced share set$/m);
     for (const h of host.holders) expect(await readdir(join(host.root, "run/signstar/share-uploads", h.user))).toEqual([]);
-    const set = await new ShareStore({ root: host.root, requireTmpfs: false }).loadShareSet();
+    const set = await new ShareStore({ root: host.root }).loadShareSet();
     expect(set.record.iteration).toBe(2);
     expect(set.record.setId).not.toBe(setId);
     // The old shares are useless now.

@@ -9,10 +9,10 @@ import { generateAdminCredentials, parseAdminCredentials, serializeAdminCredenti
 import { ShareError, type ShareProblem } from "../../lib/secrets/shares/errors.js";
 import { formatShareLine, parseShareLine } from "../../lib/secrets/shares/format.js";
 import { combineShares, splitSecret } from "../../lib/secrets/shares/shamir.js";
+import { verifyShare } from "../../lib/secrets/shares/verify.js";
 
 const SECRET = Buffer.from('iteration = 1\nunlock_passphrase = "unlock-passphrase"\n');
 const USERS = ["alice", "bob", "carol"];
-const MINUTE = 60_000;
 const T0 = Date.parse("2025-01-01T00:00:00Z");
 
 let root: string;
@@ -20,7 +20,7 @@ let store: ShareStore;
 
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), "signstar-share-store-"));
-  store = new ShareStore({ root, requireTmpfs: false });
+  store = new ShareStore({ root });
 });
 
 afterEach(async () => {
@@ -59,6 +59,13 @@ async function staged(iteration = 1) {
   return { shares, record };
 }
 
+/** Claims `name`'s share and commits the claim (what signstar-configure does after delivering it). */
+async function take(name: string, now = T0): Promise<string> {
+  const claim = await store.claimStagedShare(name);
+  await claim.commit(now);
+  return claim.share;
+}
+
 /** Every file below `dir`, relative, sorted. */
 async function tree(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -78,7 +85,7 @@ async function tree(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-describe("staging shares for download", () => {
+describe("staging shares", () => {
   it("stages one root 0600 share per holder in 0700 directories and records the set without share data", async () => {
     const { shares, record } = await staged();
     const setDir = join(store.stateDir, record.setId);
@@ -105,62 +112,6 @@ describe("staging shares for download", () => {
     ]);
   });
 
-  it("each holder takes its own share exactly once; then all are fetched and no share is left", async () => {
-    const { shares, record } = await staged();
-    expect(await store.allSharesFetched()).toBe(false);
-    expect(await store.takeStagedShare("bob", T0)).toBe(shares[1]);
-    await expectRejected(
-      store.takeStagedShare("bob"),
-      "already-downloaded",
-      `user bob already downloaded share 2 of set ${record.setId}; it is no longer on this host`,
-      ExitCode.Denied,
-    );
-    expect(await store.allSharesFetched()).toBe(false);
-    expect(await store.takeStagedShare("alice")).toBe(shares[0]);
-    expect(await store.takeStagedShare("carol")).toBe(shares[2]);
-    expect(await store.allSharesFetched()).toBe(true);
-    expect(await store.stagingStatus()).toEqual(USERS.map((user, i) => ({ user, index: i + 1, state: "fetched" })));
-    // only markers and the record remain; none of them holds share data
-    const files = await tree(store.stateDir);
-    expect(files.filter((f) => f.endsWith(".share"))).toEqual([]);
-    for (const f of files) {
-      const text = await readFile(join(store.stateDir, f), "utf8");
-      for (const s of shares) expect(text).not.toContain(s.split(":")[5]);
-    }
-    expect(JSON.parse(await readFile(join(store.stateDir, record.setId, "fetched", "bob"), "utf8"))).toEqual({
-      index: 2,
-      fetchedAt: "2025-01-01T00:00:00.000Z",
-    });
-  });
-
-  it("refuses users who are not shareholders and invalid user names", async () => {
-    const { record } = await staged();
-    await expectRejected(store.takeStagedShare("mallory"), "holder", `user mallory is not a shareholder of share set ${record.setId}`, ExitCode.Denied);
-    await expectRejected(store.takeStagedShare("../alice"), "holder", /^the system user name "..\/alice" is invalid/, ExitCode.Denied);
-  });
-
-  it("two concurrent downloads of the same share: exactly one gets it", async () => {
-    const { shares } = await staged();
-    const results = await Promise.allSettled([store.takeStagedShare("alice"), store.takeStagedShare("alice"), store.takeStagedShare("alice")]);
-    const ok = results.filter((r) => r.status === "fulfilled");
-    expect(ok).toHaveLength(1);
-    expect((ok[0] as PromiseFulfilledResult<string>).value).toBe(shares[0]);
-    for (const r of results.filter((x) => x.status === "rejected")) {
-      expect(((r as PromiseRejectedResult).reason as ShareError).problem).toBe("already-downloaded");
-    }
-  });
-
-  it("a claim that is released (delivery failed) can be downloaded again", async () => {
-    const { shares, record } = await staged();
-    const claim = await store.claimStagedShare("carol");
-    expect(claim.share).toBe(shares[2]);
-    expect((await store.stagingStatus()).find((s) => s.user === "carol")?.state).toBe("claimed");
-    await expectRejected(store.takeStagedShare("carol"), "already-downloaded", /^user carol already downloaded share 3/, ExitCode.Denied);
-    await claim.release();
-    expect(await readdir(join(store.stateDir, record.setId, "pending"))).toContain("carol.share");
-    expect(await store.takeStagedShare("carol")).toBe(shares[2]);
-  });
-
   it("refuses bad assignments and leaves nothing behind", async () => {
     const { shares, record } = splitSecret(SECRET, { threshold: 2, shares: 3, iteration: 1 });
     const other = splitSecret(SECRET, { threshold: 2, shares: 3, iteration: 1 });
@@ -180,9 +131,15 @@ describe("staging shares for download", () => {
       "set",
       /^the share belongs to another share set/,
     );
+    await expectRejected(
+      store.stageShares(record, [{ user: "../alice", share: shares[0]! }, { user: "bob", share: shares[1]! }, { user: "carol", share: shares[2]! }]),
+      "holder",
+      /^the system user name "..\/alice" is invalid/,
+      ExitCode.Denied,
+    );
     expect(await tree(root)).toEqual([]);
     expect(await store.readShareSet()).toBeUndefined();
-    await expectRejected(store.takeStagedShare("alice"), "no-share-set", /^no share set is recorded on this host/, ExitCode.Config);
+    await expectRejected(store.claimStagedShare("alice"), "no-share-set", /^no share set is recorded on this host/, ExitCode.Config);
   });
 
   it("refuses to stage a set twice and leaves nothing behind when the commit fails", async () => {
@@ -199,184 +156,137 @@ describe("staging shares for download", () => {
     const names = await readdir(store.stateDir);
     expect(names.filter((n) => n.includes(next.record.setId))).toEqual([]);
     expect(names).toContain(record.setId);
+    expect(await tree(join(store.stateDir, record.setId))).toEqual(USERS.map((u) => `pending/${u}.share`));
   });
 
-  it("a new set replaces the old one and removes its undownloaded shares", async () => {
+  it("a new set replaces the old one and removes its undelivered shares", async () => {
     const first = await staged(1);
     const second = await staged(2);
+    expect(first.record.setId).not.toBe(second.record.setId);
     expect((await readdir(store.stateDir)).sort()).toEqual([second.record.setId, "record.json"].sort());
     expect((await store.loadShareSet()).record.setId).toBe(second.record.setId);
-    expect(await store.takeStagedShare("alice")).toBe(second.shares[0]);
-    expect(first.record.setId).not.toBe(second.record.setId);
+    expect(await take("alice")).toBe(second.shares[0]);
+  });
+
+  it("refuses a record whose holders do not match the share set", async () => {
+    await staged();
+    const doc = JSON.parse(await readFile(store.recordPath, "utf8")) as { holders: { index: number; user: string }[] };
+    doc.holders[1]!.index = 1;
+    await writeFile(store.recordPath, JSON.stringify(doc), { mode: 0o600 });
+    await expectRejected(store.readShareSet(), "record", `${store.recordPath}: invalid share-set record: holders do not match the share set`, ExitCode.Secret);
+    await expectRejected(store.claimStagedShare("alice"), "record", /holders do not match the share set$/, ExitCode.Secret);
   });
 });
 
-describe("uploading shares (tmpfs state)", () => {
-  it("verifies, counts each share once, and hands back verified shares that combine", async () => {
+describe("claiming staged shares", () => {
+  it("a claim moves the share to claimed/; commit wipes it and leaves a 0600 marker without share data", async () => {
     const { shares, record } = await staged();
-    const s1 = await store.storeUploadedShare("alice", `${shares[0]!}\n`, T0, 10 * MINUTE);
-    expect(s1).toEqual({ setId: record.setId, uploaded: 1, threshold: 2, expiresAt: T0 + 10 * MINUTE });
-    expect(await modeOf(store.uploadDir)).toBe(0o700);
-    expect(await readdir(store.uploadDir)).toEqual(["1.share"]);
-    expect(await modeOf(join(store.uploadDir, "1.share"))).toBe(0o600);
-    expect((await lstat(join(store.uploadDir, "1.share"))).uid).toBe(0);
-
+    const setDir = join(store.stateDir, record.setId);
+    const claim = await store.claimStagedShare("bob");
+    expect(claim.share).toBe(shares[1]);
+    expect(claim.index).toBe(2);
+    expect(await tree(setDir)).toEqual(["claimed/bob.share", "pending/alice.share", "pending/carol.share"]);
+    expect(await modeOf(join(setDir, "claimed", "bob.share"))).toBe(0o600);
+    // while claimed, nobody else gets it
     await expectRejected(
-      store.storeUploadedShare("alice", shares[0]!, T0 + MINUTE, 10 * MINUTE),
-      "duplicate",
-      `share 1 of set ${record.setId} has already been uploaded`,
+      store.claimStagedShare("bob"),
+      "already-downloaded",
+      `user bob already downloaded share 2 of set ${record.setId}; it is no longer on this host`,
+      ExitCode.Denied,
     );
-    const s2 = await store.storeUploadedShare("carol", shares[2]!, T0 + 2 * MINUTE, 10 * MINUTE);
-    expect(s2.uploaded).toBe(2);
-    expect(s2.expiresAt).toBe(T0 + 10 * MINUTE); // the window starts at the first upload
-
-    const collected = await store.collectUploadedShares(T0 + 3 * MINUTE, 10 * MINUTE);
-    expect(collected.map((s) => s.index)).toEqual([1, 3]);
-    expect(Buffer.from(combineShares(collected, record))).toEqual(SECRET);
-    await store.wipeUploadedShares();
-    expect(await readdir(store.uploadDir)).toEqual([]);
-    expect(await store.collectUploadedShares(T0 + 4 * MINUTE, 10 * MINUTE)).toEqual([]);
+    await claim.commit(T0);
+    expect(await tree(setDir)).toEqual(["fetched/bob", "pending/alice.share", "pending/carol.share"]);
+    const marker = join(setDir, "fetched", "bob");
+    expect(await modeOf(marker)).toBe(0o600);
+    expect((await lstat(marker)).uid).toBe(0);
+    expect(JSON.parse(await readFile(marker, "utf8"))).toEqual({ index: 2, fetchedAt: "2025-01-01T00:00:00.000Z" });
+    // commit and release after commit change nothing
+    await claim.commit(T0 + 1);
+    await claim.release();
+    expect(await tree(setDir)).toEqual(["fetched/bob", "pending/alice.share", "pending/carol.share"]);
+    expect(JSON.parse(await readFile(marker, "utf8"))).toEqual({ index: 2, fetchedAt: "2025-01-01T00:00:00.000Z" });
+    await expectRejected(store.claimStagedShare("bob"), "already-downloaded", /^user bob already downloaded share 2 /, ExitCode.Denied);
   });
 
-  it("fewer than the threshold are collected but refused by combineShares", async () => {
+  it("each holder gets its own share exactly once; afterwards no share is left on the host", async () => {
     const { shares, record } = await staged();
-    await store.storeUploadedShare("bob", shares[1]!, T0);
-    const collected = await store.collectUploadedShares(T0);
-    expect(() => combineShares(collected, record)).toThrow(`only 1 of the 2 required shares of set ${record.setId} are present`);
-  });
-
-  it("rejects bad uploads with the failed check and changes nothing", async () => {
-    const { shares, record } = await staged();
-    const other = splitSecret(SECRET, { threshold: 2, shares: 3, iteration: 1 });
-    const older = splitSecret(SECRET, { threshold: 2, shares: 3, iteration: 0 });
-    await store.storeUploadedShare("alice", shares[0]!, T0);
-    const before = await tree(store.uploadDir);
-    const tampered = formatShareLine({ ...parseShareLine(shares[1]!), data: `00${parseShareLine(shares[1]!).data.slice(2)}` });
-    const typo = shares[1]!.slice(0, -10) + (shares[1]!.at(-10) === "0" ? "1" : "0") + shares[1]!.slice(-9);
-    const cases: [string, string, ShareProblem, string | RegExp, number][] = [
-      ["bob", "garbage", "format", 'malformed share: it does not start with "signstar-share-v1:"', ExitCode.BadInput],
-      ["bob", typo, "checksum", "checksum mismatch: the share was mistyped", ExitCode.BadInput],
-      ["bob", tampered, "commitment", `share 2 does not match the host's commitment for share 2 of set ${record.setId}: it was altered or corrupted`, ExitCode.BadInput],
-      ["bob", other.shares[1]!, "set", /^the share belongs to another share set/, ExitCode.BadInput],
-      ["bob", older.shares[1]!, "iteration", "the share belongs to config iteration 0, but the current share set is for iteration 1", ExitCode.BadInput],
-      ["bob", shares[2]!, "holder", `share 3 of set ${record.setId} was not issued to user bob`, ExitCode.Denied],
-      ["mallory", shares[1]!, "holder", `user mallory is not a shareholder of share set ${record.setId}`, ExitCode.Denied],
-      ["alice", shares[0]!, "duplicate", `share 1 of set ${record.setId} has already been uploaded`, ExitCode.BadInput],
-    ];
-    if (tampered === shares[1]) throw new Error("test setup: tampering changed nothing");
-    for (const [user, text, problem, message, code] of cases) {
-      await expectRejected(store.storeUploadedShare(user, text, T0 + MINUTE), problem, message, code);
-      expect(await tree(store.uploadDir)).toEqual(before);
+    for (const [i, u] of USERS.entries()) expect(await take(u)).toBe(shares[i]);
+    expect(await tree(join(store.stateDir, record.setId))).toEqual(USERS.map((u) => `fetched/${u}`));
+    for (const f of await tree(store.stateDir)) {
+      const text = await readFile(join(store.stateDir, f), "utf8");
+      for (const s of shares) expect(text).not.toContain(s.split(":")[5]);
     }
-    expect((await store.uploadStatus(T0 + MINUTE)).uploaded).toBe(1);
+    for (const u of USERS) await expectRejected(store.claimStagedShare(u), "already-downloaded", new RegExp(`^user ${u} already downloaded`), ExitCode.Denied);
   });
 
-  it("wipes everything once the upload window expired, on every read", async () => {
+  it("refuses users who are not shareholders and invalid user names", async () => {
+    const { record } = await staged();
+    await expectRejected(store.claimStagedShare("mallory"), "holder", `user mallory is not a shareholder of share set ${record.setId}`, ExitCode.Denied);
+    await expectRejected(store.claimStagedShare("../alice"), "holder", /^the system user name "..\/alice" is invalid/, ExitCode.Denied);
+  });
+
+  it("concurrent claims of the same share: exactly one gets it", async () => {
     const { shares } = await staged();
-    await store.storeUploadedShare("alice", shares[0]!, T0, 5 * MINUTE);
-    await store.storeUploadedShare("bob", shares[1]!, T0 + 4 * MINUTE, 5 * MINUTE);
-    expect((await store.collectUploadedShares(T0 + 5 * MINUTE - 1, 5 * MINUTE)).length).toBe(2);
-    await expectRejected(
-      store.collectUploadedShares(T0 + 5 * MINUTE, 5 * MINUTE),
-      "expired",
-      "the uploaded shares were wiped because they expired (more than 300 s after the first upload); upload them again",
-    );
-    expect(await readdir(store.uploadDir)).toEqual([]);
-  });
-
-  it("an upload after expiry wipes the old ones and opens a new window", async () => {
-    const { shares } = await staged();
-    await store.storeUploadedShare("alice", shares[0]!, T0, 5 * MINUTE);
-    const status = await store.storeUploadedShare("carol", shares[2]!, T0 + 6 * MINUTE, 5 * MINUTE);
-    expect(status).toMatchObject({ uploaded: 1, expiresAt: T0 + 11 * MINUTE, wipedOld: "expired" });
-    expect(await readdir(store.uploadDir)).toEqual(["3.share"]);
-    // the same share may be uploaded again in the new window
-    expect((await store.storeUploadedShare("alice", shares[0]!, T0 + 7 * MINUTE, 5 * MINUTE)).uploaded).toBe(2);
-  });
-
-  it("the timer's wipeExpiredUploads removes only expired uploads", async () => {
-    const { shares } = await staged();
-    await store.storeUploadedShare("alice", shares[0]!, T0, 5 * MINUTE);
-    expect(await store.wipeExpiredUploads(T0 + MINUTE, 5 * MINUTE)).toBe(false);
-    expect(await readdir(store.uploadDir)).toEqual(["1.share"]);
-    expect(await store.wipeExpiredUploads(T0 + 5 * MINUTE, 5 * MINUTE)).toBe(true);
-    expect(await readdir(store.uploadDir)).toEqual([]);
-  });
-
-  it("uploads of a replaced share set are wiped when read", async () => {
-    const first = await staged(1);
-    await store.storeUploadedShare("alice", first.shares[0]!, T0);
-    await staged(2);
-    await expectRejected(store.collectUploadedShares(T0 + 1), "set", /^the uploaded shares were wiped because they belong to another share set than [0-9a-f]{16}; upload them again$/);
-    expect(await readdir(store.uploadDir)).toEqual([]);
-  });
-
-  it("a corrupt or wrongly permitted upload file wipes all uploads", async () => {
-    const { shares } = await staged();
-    await store.storeUploadedShare("alice", shares[0]!, T0);
-    await store.storeUploadedShare("bob", shares[1]!, T0);
-    await chmod(join(store.uploadDir, "2.share"), 0o644);
-    await expectRejected(store.collectUploadedShares(T0 + 1), "corrupt", "the uploaded shares were wiped because one of them was corrupt; upload them again", ExitCode.BadInput);
-    expect(await readdir(store.uploadDir)).toEqual([]);
-    await store.storeUploadedShare("alice", shares[0]!, T0);
-    await writeFile(join(store.uploadDir, "1.share"), "{}", { mode: 0o600 });
-    await expectRejected(store.collectUploadedShares(T0 + 1), "corrupt", /one of them was corrupt/, ExitCode.BadInput);
-  });
-
-  it("concurrent uploads of the same share: exactly one is stored", async () => {
-    const { shares } = await staged();
-    const results = await Promise.allSettled([1, 2, 3, 4].map(() => store.storeUploadedShare("alice", shares[0]!, T0)));
-    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-    expect(await readdir(store.uploadDir)).toEqual(["1.share"]);
-  });
-
-  it("refuses a group/other-accessible upload directory", async () => {
-    const { shares } = await staged();
-    await store.storeUploadedShare("alice", shares[0]!, T0);
-    await chmod(store.uploadDir, 0o755);
-    await expect(store.collectUploadedShares(T0)).rejects.toThrow(`directory ${store.uploadDir} has mode 0755, but group and others must have no access (0700)`);
-  });
-
-  it("with requireTmpfs, uploads are refused off tmpfs and accepted on tmpfs", async () => {
-    const { shares } = await staged();
-    const strict = new ShareStore({ root, requireTmpfs: true });
-    await expectRejected(
-      strict.storeUploadedShare("alice", shares[0]!, T0),
-      "storage",
-      `${strict.uploadDir} is not on tmpfs; uploaded shares must never reach a disk`,
-      ExitCode.Secret,
-    );
-    const shmRoot = await mkdtemp(join("/dev/shm", "signstar-share-store-"));
-    try {
-      const onTmpfs = new ShareStore({ root: shmRoot, requireTmpfs: true });
-      const { shares: s, record } = splitSecret(SECRET, { threshold: 2, shares: 3, iteration: 1 });
-      await onTmpfs.stageShares(record, USERS.map((user, i) => ({ user, share: s[i]! })));
-      expect((await onTmpfs.storeUploadedShare("bob", s[1]!, T0)).uploaded).toBe(1);
-    } finally {
-      await rm(shmRoot, { recursive: true, force: true });
+    const results = await Promise.allSettled([1, 2, 3, 4].map(() => store.claimStagedShare("alice")));
+    const ok = results.filter((r) => r.status === "fulfilled");
+    expect(ok).toHaveLength(1);
+    const claim = ok[0]!.value;
+    expect(claim.share).toBe(shares[0]);
+    for (const r of results) {
+      if (r.status === "rejected") expect((r.reason as ShareError).problem).toBe("already-downloaded");
     }
+    await claim.commit();
+  });
+
+  it("a claim that is released (delivery failed) can be claimed again", async () => {
+    const { shares, record } = await staged();
+    const claim = await store.claimStagedShare("carol");
+    expect(claim.share).toBe(shares[2]);
+    await claim.release();
+    expect(await tree(join(store.stateDir, record.setId))).toEqual(USERS.map((u) => `pending/${u}.share`));
+    await claim.commit(); // after release: no effect
+    expect(await readdir(join(store.stateDir, record.setId, "fetched"))).toEqual([]);
+    expect(await take("carol")).toBe(shares[2]);
+  });
+
+  it("a staged share that fails its checks is put back and the error names the check", async () => {
+    const { shares, record } = await staged();
+    const setDir = join(store.stateDir, record.setId);
+    const pending = join(setDir, "pending", "bob.share");
+    const claimed = join(setDir, "claimed", "bob.share");
+    const parsed = parseShareLine(shares[1]!);
+    const tampered = formatShareLine({ ...parsed, data: `${parsed.data.startsWith("00") ? "11" : "00"}${parsed.data.slice(2)}` });
+    expect(tampered).not.toBe(shares[1]);
+    await writeFile(pending, `${tampered}\n`, { mode: 0o600 });
+    await expectRejected(store.claimStagedShare("bob"), "commitment", /^share 2 does not match the host's commitment/);
+    expect(await tree(setDir)).toEqual(USERS.map((u) => `pending/${u}.share`));
+
+    await writeFile(pending, `${shares[1]!}\n`, { mode: 0o600 });
+    await chmod(pending, 0o644);
+    await expect(store.claimStagedShare("bob")).rejects.toThrow(`secret file ${claimed} has mode 0644, but 0600 is required`);
+    expect(await tree(setDir)).toEqual(USERS.map((u) => `pending/${u}.share`));
+    await chmod(pending, 0o600);
+    expect(await take("bob")).toBe(shares[1]);
   });
 });
 
 describe("the whole library story", () => {
-  it("generate → split → stage → every holder downloads → threshold uploads → combine gives the credentials back", async () => {
+  it("generate → split → stage → every holder gets its share → a threshold of them gives the credentials back", async () => {
     const creds = generateAdminCredentials({ iteration: 3, nethsm: { administrators: [netHsmUserId("ns1~admin")] }, pkcs11Tokens: [{ label: "tok" }] });
     const { shares, record } = splitSecret(Buffer.from(serializeAdminCredentials(creds)), { threshold: 2, shares: 3, iteration: 3 });
     await store.stageShares(record, USERS.map((user, i) => ({ user, share: shares[i]! })));
-    const downloaded = new Map<string, string>();
-    for (const u of USERS) downloaded.set(u, await store.takeStagedShare(u));
-    expect(await store.allSharesFetched()).toBe(true);
+    const delivered = new Map<string, string>();
+    for (const u of USERS) delivered.set(u, await take(u));
     // nothing on the host contains the admin secret or a share any more
     for (const f of await tree(root)) {
       const text = await readFile(join(root, f), "utf8");
       expect(text).not.toContain(creds.nethsm!.unlockPassphrase);
       for (const s of shares) expect(text).not.toContain(s.split(":")[5]);
     }
-    await store.storeUploadedShare("carol", downloaded.get("carol")!, T0);
-    await store.storeUploadedShare("alice", downloaded.get("alice")!, T0 + MINUTE);
-    const secret = combineShares(await store.collectUploadedShares(T0 + 2 * MINUTE), record);
-    await store.wipeUploadedShares();
+    const { record: recorded } = await store.loadShareSet();
+    const two = [delivered.get("carol")!, delivered.get("alice")!].map((s) => verifyShare(s, recorded));
+    expect(() => combineShares(two.slice(0, 1), recorded)).toThrow(`only 1 of the 2 required shares of set ${record.setId} are present`);
+    const secret = combineShares(two, recorded);
     expect(parseAdminCredentials(Buffer.from(secret).toString("utf8"))).toEqual(creds);
-    expect(await readdir(store.uploadDir)).toEqual([]);
   });
 });

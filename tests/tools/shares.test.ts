@@ -134,7 +134,7 @@ describe("upload window", () => {
     // 16 minutes later the holder's own upload expired: uploading again replaces it (no "already uploaded").
     expect(await upload(holders[2]!, share, now + 16 * MIN)).toMatch(/^share 3 of set [0-9a-f]{16} accepted/);
     expect((await lstat(file)).isFile() && first.isFile()).toBe(true);
-    const set = await new ShareStore({ root, requireTmpfs: false }).loadShareSet();
+    const set = await new ShareStore({ root }).loadShareSet();
     const owners = new Map(holders.map((h) => [h.name, h]));
     const got = await collectUploads(root, set, owners, Date.now());
     expect(got.shares.map((s) => s.index)).toEqual([3]);

@@ -14,12 +14,10 @@ export type ShareProblem =
   | "too-few"
   | "combine"
   | "holder"
-  | "expired"
   | "already-downloaded"
   | "not-staged"
   | "no-share-set"
   | "record"
-  | "corrupt"
   | "storage";
 
 export class ShareError extends SignstarError {
