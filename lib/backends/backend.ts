@@ -35,3 +35,15 @@ export interface KeyAdministration {
   putCertificate(ref: string, certificate: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Backend errors that mean "the secret was refused" (wrong PIN or passphrase) carry this flag, so callers can
+ * react (e.g. try a rotated secret) without knowing which backend answered.
+ */
+export interface AuthenticationFailure {
+  readonly authenticationFailed: true;
+}
+
+export function isAuthenticationFailure(error: unknown): error is AuthenticationFailure {
+  return typeof error === "object" && error !== null && (error as { authenticationFailed?: unknown }).authenticationFailed === true;
+}

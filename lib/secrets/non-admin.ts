@@ -83,6 +83,11 @@ export interface ReadSecretOptions extends SecretLocation, CredsOptions {
   readonly uid?: number;
   /** The calling user (lib/tools/caller.ts); its uid is the required owner. */
   readonly caller?: { readonly uid: number };
+  /**
+   * Read `<file>.next`, the secret signstar-configure is rotating to (written before the backend learns it,
+   * renamed over `<file>` after): a caller whose secret the backend refused tries it once.
+   */
+  readonly next?: boolean;
 }
 
 /** Opens and checks a secret file (type, owner, mode, size), then returns its bytes. */
@@ -134,7 +139,7 @@ function describeType(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(
 
 /** The user itself: reads its backend secret, after the owner/mode/type/size checks. */
 export async function readNonAdminSecret(opts: ReadSecretOptions): Promise<string> {
-  const path = secretFilePath(opts);
+  const path = secretFilePath(opts) + (opts.next ? ".next" : "");
   const uid = opts.uid ?? opts.caller?.uid ?? process.geteuid?.() ?? -1;
   if (opts.handling === "systemd-creds") {
     await requireUserCredentials(path, opts);

@@ -46,6 +46,8 @@ export function statusText(status: number): string {
 
 /** The NetHSM answered with an error status. `serverMessage` is the `{"message"}` body, if any. */
 export class NetHsmHttpError extends NetHsmError {
+  /** 401: the NetHSM refused the user's credentials. */
+  readonly authenticationFailed: boolean;
   constructor(
     readonly status: number,
     readonly operation: string,
@@ -53,6 +55,7 @@ export class NetHsmHttpError extends NetHsmError {
     context: string,
   ) {
     super(`${context}: ${operation}: ${status} ${statusText(status)}${serverMessage ? `: ${serverMessage}` : ""}`);
+    this.authenticationFailed = status === 401;
   }
 }
 

@@ -28,9 +28,13 @@ export class Pkcs11ModuleError extends Pkcs11Error {}
 export class Pkcs11TokenNotFoundError extends Pkcs11Error {}
 export class Pkcs11KeyNotFoundError extends Pkcs11Error {}
 /** Wrong PIN (CKR_PIN_INCORRECT) or a PIN the token rejects (length, format). */
-export class Pkcs11PinError extends Pkcs11Error {}
-/** CKR_PIN_LOCKED: too many wrong PINs; the security officer must reset it. */
-export class Pkcs11PinLockedError extends Pkcs11PinError {}
+export class Pkcs11PinError extends Pkcs11Error {
+  readonly authenticationFailed: boolean = true;
+}
+/** CKR_PIN_LOCKED: too many wrong PINs; the security officer must reset it (another PIN will not help). */
+export class Pkcs11PinLockedError extends Pkcs11PinError {
+  override readonly authenticationFailed: boolean = false;
+}
 /** The module or token does not support the mechanism (CKR_MECHANISM_INVALID and friends). */
 export class Pkcs11MechanismError extends Pkcs11Error {}
 /** Bad arguments given to this backend (key ref syntax, digest size, certificate size …). */
