@@ -12,6 +12,8 @@ import { usageError } from "../lib/tools/usage.js";
 const program = "signstar-download-signature";
 
 runMain(program, async () => {
+  // The audit logger starts first, so that its start-up overlaps reading, configuration and the HSM.
+  const log = syslogSink(program, process.env, undefined, { early: true });
   const args = (() => {
     try {
       return parseArgs({ options: { config: { type: "string" } }, strict: true, allowPositionals: false }).values;
@@ -24,7 +26,7 @@ runMain(program, async () => {
     caller: currentCaller(),
     config: { ...(args.config !== undefined ? { path: args.config } : {}), env: process.env },
     now: () => new Date(),
-    log: syslogSink(program),
+    log,
   });
   process.stdout.write(response);
 });

@@ -1,6 +1,8 @@
 /**
  * Opens the signing key of a signing mapping on whichever backend holds it. The concrete backend module is
  * imported lazily: a PKCS#11 signer never loads the HTTPS client and a NetHSM signer never loads pkcs11js.
+ * The signing-key modules are imported directly, not the backends' index barrels, which would also load the
+ * administration and key-generation code (and its hashes) on every signature.
  */
 import type { Config, NetHsmMapping, Pkcs11Mapping, UserMapping } from "../config/model.js";
 import { ExitCode, SignstarError } from "../errors.js";
@@ -26,7 +28,7 @@ export async function openSigningKey(opts: OpenSigningKeyOptions): Promise<Signi
   const { config, mapping, secret } = opts;
   if (mapping.backend === "pkcs11") {
     if (!config.pkcs11) throw new SignstarError("the configuration has no [pkcs11] section", ExitCode.Config);
-    const { openPkcs11SigningKey } = await import("./pkcs11/index.js");
+    const { openPkcs11SigningKey } = await import("./pkcs11/signing-key.js");
     return openPkcs11SigningKey({
       module: config.pkcs11.module,
       token: mapping.mapping.token,
@@ -36,7 +38,7 @@ export async function openSigningKey(opts: OpenSigningKeyOptions): Promise<Signi
     });
   }
   if (!config.nethsm) throw new SignstarError("the configuration has no [nethsm] section", ExitCode.Config);
-  const { openNetHsmSigningKey } = await import("./nethsm/index.js");
+  const { openNetHsmSigningKey } = await import("./nethsm/signing-key.js");
   return openNetHsmSigningKey({
     connections: config.nethsm.connections,
     user: mapping.mapping.backendUser,

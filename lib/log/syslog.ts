@@ -3,10 +3,18 @@
  * Node cannot open Unix datagram sockets, so a short-lived `logger` child is the lean way to reach syslog;
  * it costs a few milliseconds, far less than the SSH session around it. Entries never reach the SSH client.
  *
+ * One `logger` per entry; the entry's priority travels in front of the line (`--prio-prefix`, `<PRI>`), so
+ * the child can be started before the entry is known. With `early: true` the child of the first entry starts
+ * when the sink is created: its exec and dynamic linking then overlap the tool's own work, and the first
+ * `write` only hands over the line and waits until `logger` has sent it and exited. A sink that never writes
+ * leaves nothing behind: the idle child does not keep the process alive and exits on end of input, logging
+ * nothing.
+ *
  * `SIGNSTAR_LOG_SOCKET` names another datagram socket (tests point it at their own listener; sshd's `SetEnv`
  * can set it per user). Unprivileged callers cannot set it through sshd: user environments are off.
  */
 import { spawn } from "node:child_process";
+import type { Writable } from "node:stream";
 
 const LOGGER = "/usr/bin/logger";
 
@@ -16,26 +24,65 @@ export interface LogSink {
   write(severity: Severity, message: string): Promise<void>;
 }
 
+export interface SyslogSinkOptions {
+  /** Start the `logger` of the first entry now, in parallel with the caller's work (see the module comment). */
+  readonly early?: boolean;
+}
+
+/** syslog facility `auth` (4) and the levels of RFC 5424: PRI = facility * 8 + level. */
+const AUTH = 4;
+const LEVELS: Readonly<Record<Severity, number>> = { err: 3, warning: 4, notice: 5, info: 6 };
+
 /** Characters that could forge a second syslog line or confuse parsers become spaces. */
 function sanitize(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f]+/g, " ").slice(0, 4000);
 }
 
-export function syslogSink(tag: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 2000): LogSink {
+type RefCounted = Writable & { ref?: () => void; unref?: () => void };
+
+/** A started `logger` waiting for its one line. */
+interface PendingLogger {
+  /** Sends the line, then resolves once `logger` exited (or failed, or was stopped after timeoutMs). */
+  send(line: string, timeoutMs: number): Promise<void>;
+}
+
+function startLogger(tag: string, socket: string | undefined, idle: boolean): PendingLogger {
+  const args = ["--socket-errors=off", "--prio-prefix", "-t", tag, "-p", `auth.notice`];
+  if (socket) args.push("-u", socket);
+  // The message travels on stdin, never in argv; the child gets no environment of ours.
+  const child = spawn(LOGGER, args, { stdio: ["pipe", "ignore", "ignore"], env: {} });
+  const stdin = child.stdin as RefCounted;
+  // A missing logger must not break signing; sshd still logs the session.
+  const exited = new Promise<void>((resolve) => {
+    child.on("error", () => resolve());
+    child.on("close", () => resolve());
+  });
+  stdin.on("error", () => undefined);
+  if (idle) {
+    // Waiting for a line must not keep the process alive (a tool that fails before logging just exits).
+    child.unref();
+    stdin.unref?.();
+  }
+  return {
+    send(line, timeoutMs) {
+      child.ref();
+      stdin.ref?.();
+      const timer = setTimeout(() => child.kill(), timeoutMs);
+      stdin.end(line);
+      return exited.finally(() => clearTimeout(timer));
+    },
+  };
+}
+
+export function syslogSink(tag: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 2000, options: SyslogSinkOptions = {}): LogSink {
   const socket = env.SIGNSTAR_LOG_SOCKET;
+  let early = options.early ? startLogger(tag, socket, true) : undefined;
   return {
     write(severity, message) {
-      const args = ["--socket-errors=off", "-t", tag, "-p", `auth.${severity}`];
-      if (socket) args.push("-u", socket);
-      return new Promise<void>((resolve) => {
-        // The message travels on stdin, never in argv; the child gets no environment of ours.
-        const child = spawn(LOGGER, args, { stdio: ["pipe", "ignore", "ignore"], env: {}, timeout: timeoutMs });
-        child.on("error", () => resolve()); // A missing logger must not break signing; sshd still logs the session.
-        child.on("close", () => resolve());
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(sanitize(message) + "\n");
-      });
+      const logger = early ?? startLogger(tag, socket, false);
+      early = undefined;
+      return logger.send(`<${AUTH * 8 + LEVELS[severity]}>${sanitize(message)}\n`, timeoutMs);
     },
   };
 }
