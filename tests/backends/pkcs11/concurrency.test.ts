@@ -40,4 +40,13 @@ describe("two processes signing with the same token at the same time", () => {
       }
     }
   });
+
+  it("many short-lived processes opening the token at once all succeed (SoftHSM rewrites its token file on login)", async () => {
+    const input = { module: hsm.module, token: { label: "signstar" }, key: { label: "shared" }, pin: hsm.token.userPin, count: 1 };
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(Array.from({ length: 16 }, () => runSignChild(input, hsm.env)));
+      expect(results.map((r) => r.stderr).filter((e) => e !== "")).toEqual([]);
+      expect(results.map((r) => r.code)).toEqual(Array(16).fill(0));
+    }
+  });
 });
