@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { syslogSink } from "../lib/log/syslog.js";
 import { currentCaller } from "../lib/tools/caller.js";
 import { downloadSignature } from "../lib/tools/download-signature.js";
+import { SIGNATURE_COUNTERS_DIR, hostPath, rootFromEnv } from "../lib/tools/operator/paths.js";
 import { runMain } from "../lib/tools/main.js";
 import { usageError } from "../lib/tools/usage.js";
 
@@ -27,6 +28,7 @@ runMain(program, async () => {
     config: { ...(args.config !== undefined ? { path: args.config } : {}), env: process.env },
     now: () => new Date(),
     log,
+    countersDir: hostPath(rootFromEnv(process.env), SIGNATURE_COUNTERS_DIR),
   });
   process.stdout.write(response);
 });

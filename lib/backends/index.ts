@@ -16,6 +16,12 @@ export function isSigningMapping(m: UserMapping): m is SigningMapping {
   return m.backend !== "system" && m.mapping.kind === "signing";
 }
 
+/**
+ * How long to wait before authenticating again after a refused secret: the NetHSM answers 429 to a user's
+ * requests for one second after a failed login; PKCS#11 tokens do not throttle.
+ */
+export const AUTH_RETRY_DELAY_MS: Readonly<Record<SigningMapping["backend"], number>> = { pkcs11: 0, nethsm: 1100 };
+
 export interface OpenSigningKeyOptions {
   readonly config: Config;
   readonly mapping: SigningMapping;

@@ -9,9 +9,12 @@ import { loadConfig, type ConfigLocation } from "../config/load.js";
 import { findUserMapping } from "../config/mappings.js";
 import { pkcs11BackendUser } from "../config/model.js";
 import { ExitCode, SignstarError } from "../errors.js";
-import { isSigningMapping, openSigningKey, type SigningMapping } from "../backends/index.js";
+import { isAuthenticationFailure, type SigningKey } from "../backends/backend.js";
+import { AUTH_RETRY_DELAY_MS, isSigningMapping, openSigningKey, type SigningMapping } from "../backends/index.js";
 import type { LogSink } from "../log/syslog.js";
-import { readNonAdminSecret } from "../secrets/non-admin.js";
+import { signingKeyLabel } from "../metrics/key-label.js";
+import { recordSignatureOutcome } from "../metrics/signature-counters.js";
+import { readNonAdminSecret, type ReadSecretOptions } from "../secrets/non-admin.js";
 import { armor } from "../signing/openpgp/armor.js";
 import { parseCertificate, type OpenPgpCertificate } from "../signing/openpgp/certificate.js";
 import { signHasherState } from "../signing/openpgp/signature.js";
@@ -30,16 +33,11 @@ export interface DownloadSignatureInput {
   readonly log: LogSink;
   /** How long the client may take to send its request. */
   readonly stdinTimeoutMs?: number;
+  /** Directory of the per-user signature counters of the metrics export; none: not counted. */
+  readonly countersDir?: string;
 }
 
 export const REQUEST_TIMEOUT_MS = 10_000;
-
-function keyLabel(m: SigningMapping): string {
-  if (m.backend === "nethsm") return `nethsm:${m.mapping.signingKeyId}`;
-  const key = "label" in m.mapping.key ? `label=${m.mapping.key.label}` : `id=${m.mapping.key.id}`;
-  const token = "label" in m.mapping.token ? `label=${m.mapping.token.label}` : `serial=${m.mapping.token.serial}`;
-  return `pkcs11:token(${token}):key(${key})`;
-}
 
 function backendUserOf(m: SigningMapping): string {
   return m.backend === "nethsm" ? m.mapping.backendUser : pkcs11BackendUser(m.mapping.token);
@@ -60,16 +58,14 @@ export async function downloadSignature(input: DownloadSignatureInput): Promise<
     if (!found || !isSigningMapping(found)) {
       throw new CallerError(`the user "${caller.name}" has no signing mapping in the configuration`);
     }
-    key = keyLabel(found);
-    const secret = await readNonAdminSecret({
+    key = signingKeyLabel(found);
+    const signingKey = await openWithSecret(found, {
       systemUser: found.mapping.systemUser,
       backendUser: backendUserOf(found),
       handling: config.system.nonAdminSecretHandling,
       caller,
       ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
-    });
-
-    const signingKey = await openSigningKey({ config, mapping: found, secret });
+    }, (secret) => openSigningKey({ config, mapping: found, secret }));
     let signature: Uint8Array;
     try {
       const certificate = await certificateOf(signingKey, key);
@@ -78,16 +74,50 @@ export async function downloadSignature(input: DownloadSignatureInput): Promise<
       await signingKey.close();
     }
     const response = createSigningResponse(armor("SIGNATURE", signature));
-    await log.write("info", `signature issued: user=${caller.name} key=${key} sha512=${digest} outcome=ok`);
+    await Promise.all([
+      log.write("info", `signature issued: user=${caller.name} key=${key} sha512=${digest} outcome=ok`),
+      count(input, key, "ok"),
+    ]);
     return response;
   } catch (error) {
     const reason = error instanceof SignstarError ? error.message : "internal error";
-    await log.write("warning", `signature refused: user=${caller.name} key=${key} sha512=${digest} outcome=error reason=${reason}`);
+    await Promise.all([
+      log.write("warning", `signature refused: user=${caller.name} key=${key} sha512=${digest} outcome=error reason=${reason}`),
+      key === "-" ? undefined : count(input, key, "error"),
+    ]);
     throw error;
   }
 }
 
-async function certificateOf(signingKey: import("../backends/backend.js").SigningKey, key: string): Promise<OpenPgpCertificate> {
+function count(input: DownloadSignatureInput, key: string, outcome: "ok" | "error"): Promise<boolean> | undefined {
+  if (input.countersDir === undefined) return undefined;
+  const { name: user, uid } = input.caller;
+  return recordSignatureOutcome({ dir: input.countersDir, user, uid, key, outcome, now: input.now() });
+}
+
+/**
+ * Opens the key with the user's secret. When the backend refuses it and signstar-configure has left a rotated
+ * secret in `<file>.next` (it writes that before telling the backend and renames it after), that one is tried
+ * once: a configure run that is in progress, or was killed between the two steps, never locks a signer out.
+ */
+async function openWithSecret(
+  mapping: SigningMapping,
+  location: ReadSecretOptions,
+  open: (secret: string) => Promise<SigningKey>,
+): Promise<SigningKey> {
+  const secret = await readNonAdminSecret(location);
+  try {
+    return await open(secret);
+  } catch (error) {
+    if (!isAuthenticationFailure(error)) throw error;
+    const next = await readNonAdminSecret({ ...location, next: true }).catch(() => undefined);
+    if (next === undefined || next === secret) throw error;
+    await new Promise((resolve) => setTimeout(resolve, AUTH_RETRY_DELAY_MS[mapping.backend]));
+    return open(next);
+  }
+}
+
+async function certificateOf(signingKey: SigningKey, key: string): Promise<OpenPgpCertificate> {
   const bytes = await signingKey.certificate();
   if (!bytes) {
     throw new SignstarError(`the key ${key} has no OpenPGP certificate on the backend; run signstar-configure`, ExitCode.Backend);

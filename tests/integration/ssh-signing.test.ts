@@ -16,8 +16,11 @@ import { armor, dearmor } from "../../lib/signing/openpgp/armor.js";
 import { createSigningRequest } from "../../lib/signing/request.js";
 import { parseSigningResponse } from "../../lib/signing/response.js";
 import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
+import { changePkcs11UserPin } from "../../lib/backends/pkcs11/index.js";
+import { NetHsmClient } from "../../lib/backends/nethsm/index.js";
+import { httpsUrl } from "../../lib/config/primitives.js";
 import { runSsh } from "../support/sshd.js";
-import { startSigningHost, type HostSigner, type SigningHost } from "../support/signing-host.js";
+import { NETHSM_ADMIN_PASSPHRASE, operatorPassphrase, startSigningHost, type HostSigner, type SigningHost } from "../support/signing-host.js";
 
 const exec = promisify(execFile);
 
@@ -114,6 +117,16 @@ describe("signing through OpenSSH ssh", () => {
     expect(entry).toContain(`user=${s.user}`);
     expect(entry).toContain("key=pkcs11:token(label=signstar):key(label=ed25519-key)");
     expect(entry).toContain("outcome=ok");
+  });
+
+  it("counts issued and refused signatures per user and key for the metrics export", async () => {
+    const s = signer("ed25519");
+    const counters = JSON.parse(await readFile(join(host.countersDir, `${s.user}.json`), "utf8")) as {
+      keys: Record<string, { ok: number; error: number }>;
+    };
+    const mine = counters.keys["pkcs11:token(label=signstar):key(label=ed25519-key)"];
+    expect(mine?.ok).toBeGreaterThanOrEqual(2);
+    expect((await stat(join(host.countersDir, `${s.user}.json`))).uid).toBe((await stat(secretFilePath({ systemUser: s.user, backendUser: "pkcs11-token-label-signstar", handling: "plaintext" }))).uid);
   });
 
   it("ignores the command the client asks for and still only signs", async () => {
@@ -254,6 +267,52 @@ describe("refusals: one line on stderr, nothing on stdout, nothing changed", () 
       expect(result.stderr).toMatch(/401/);
     } finally {
       await writeFile(path, original);
+    }
+  });
+
+  it("a signer keeps signing while signstar-configure rotates its secret: the backend's new PIN is in <file>.next", async () => {
+    const s = signer("p256");
+    const path = secretFilePath({ systemUser: s.user, backendUser: "pkcs11-token-label-signstar", handling: "plaintext" });
+    const oldPin = host.softhsm.token.userPin;
+    const newPin = "rotated-pin-7654321";
+    const file = await payload("rotation.bin", 99);
+    const owner = await stat(path);
+    await writeFile(`${path}.next`, newPin, { mode: 0o600 });
+    await chown(`${path}.next`, owner.uid, owner.gid);
+    await changePkcs11UserPin({ module: host.softhsm.module, token: { label: "signstar" }, oldPin, newPin });
+    try {
+      // State after step 2 of the rotation (backend changed, secret file not yet renamed): still signs.
+      const result = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: await requestFor(file) });
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      // Without the .next file the old PIN alone is refused: the fallback is what made the difference.
+      await rm(`${path}.next`);
+      const refused = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: await requestFor(file) });
+      expect(refused.code).toBe(7);
+    } finally {
+      await changePkcs11UserPin({ module: host.softhsm.module, token: { label: "signstar" }, oldPin: newPin, newPin: oldPin });
+      await rm(`${path}.next`, { force: true });
+    }
+  });
+
+  it("the same for a NetHSM operator whose passphrase was rotated (after the device's 1 s login throttle)", async () => {
+    const s = signer("p384", "nethsm");
+    const path = secretFilePath({ systemUser: s.user, backendUser: "opp384", handling: "plaintext" });
+    const owner = await stat(path);
+    const rotated = "rotated-operator-passphrase";
+    await writeFile(`${path}.next`, rotated, { mode: 0o600 });
+    await chown(`${path}.next`, owner.uid, owner.gid);
+    const admin = new NetHsmClient({ connections: [{ url: httpsUrl(host.standIn!.url), tlsSecurity: { kind: "Fingerprints", sha256: [host.standIn!.tls.fingerprint] } }], credentials: { user: "admin", passphrase: NETHSM_ADMIN_PASSPHRASE } });
+    try {
+      await admin.setUserPassphrase("opp384", rotated);
+      const file = await payload("rotation-nethsm.bin", 99);
+      const result = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: await requestFor(file) });
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+    } finally {
+      await admin.setUserPassphrase("opp384", operatorPassphrase("opp384"));
+      admin.close();
+      await rm(`${path}.next`, { force: true });
     }
   });
 

@@ -24,6 +24,7 @@ import { generateSshKey, startSshd, type Sshd, type SshKey } from "./sshd.js";
 import { startSyslog, type SyslogListener } from "./syslog.js";
 import { TestUsers } from "./users.js";
 import { REPO_ROOT } from "./repo.js";
+import { SIGNATURE_COUNTERS_DIR } from "../../lib/tools/operator/paths.js";
 
 export { REPO_ROOT };
 
@@ -68,6 +69,8 @@ export interface SigningHost {
   readonly baseline?: { readonly user: string; readonly sshKey: SshKey };
   readonly binDir: string;
   readonly env: Readonly<Record<string, string>>;
+  /** Where the signing tool counts signatures per user (metrics). */
+  readonly countersDir: string;
   stop(): Promise<void>;
 }
 
@@ -82,7 +85,7 @@ export interface SigningHostOptions {
   readonly baseline?: boolean;
 }
 
-const NETHSM_ADMIN_PASSPHRASE = "stand-in-admin-passphrase";
+export const NETHSM_ADMIN_PASSPHRASE = "stand-in-admin-passphrase";
 
 export async function startSigningHost(opts: SigningHostOptions): Promise<SigningHost> {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -230,7 +233,17 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
 
     const syslog = await startSyslog();
     cleanups.push(() => syslog.stop());
-    const env = { SIGNSTAR_CONFIG: configFile, SOFTHSM2_CONF: softhsm.confPath, SIGNSTAR_LOG_SOCKET: syslog.socket };
+    // Host state outside the secrets (signature counters) lives below SIGNSTAR_ROOT, as tmpfiles.d would make it.
+    const stateRoot = join(dir, "state");
+    const countersDir = join(stateRoot, SIGNATURE_COUNTERS_DIR);
+    await mkdir(countersDir, { recursive: true, mode: 0o755 });
+    await chmod(countersDir, 0o1733);
+    const env = {
+      SIGNSTAR_CONFIG: configFile,
+      SOFTHSM2_CONF: softhsm.confPath,
+      SIGNSTAR_LOG_SOCKET: syslog.socket,
+      SIGNSTAR_ROOT: stateRoot,
+    };
     const sshd = await startSshd({
       includes: [join(renderRoot, "etc/ssh/sshd_config.d/*.conf")],
       allowUsers: [...allSigners, otherUser, ...(baselineUser ? [baselineUser] : [])],
@@ -252,6 +265,7 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
       ...(baselineUser ? { baseline: { user: baselineUser, sshKey: sshKeys.get(baselineUser)! } } : {}),
       binDir,
       env,
+      countersDir,
       stop: cleanup,
     };
   } catch (error) {
@@ -261,7 +275,7 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
 }
 
 /** A fixed, test-only operator passphrase per backend user (the secret files carry it to the signers). */
-const operatorPassphrase = (backendUser: string): string => `operator-passphrase-${backendUser}`;
+export const operatorPassphrase = (backendUser: string): string => `operator-passphrase-${backendUser}`;
 
 /** Provisions the stand-in: admin, one Operator user + tagged key + OpenPGP certificate per NetHSM signer. */
 async function provisionNetHsm(

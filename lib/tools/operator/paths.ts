@@ -1,12 +1,11 @@
 /**
- * Host paths of the operator tools (uploads spool, signature counters, WireGuard key), below an optional root
+ * Host paths of the operator tools (signature counters, WireGuard key), below an optional root
  * prefix. `SIGNSTAR_ROOT` sets that prefix for tests and image builds; sshd never passes a user's environment
  * (PermitUserEnvironment no, no AcceptEnv), so only the administrator can set it (sshd SetEnv, unit files).
  * Secrets are not affected: they always live below /var/lib/signstar/home (lib/secrets/non-admin-paths.ts).
  */
 import { join } from "node:path";
 
-export const UPLOADS_DIR = "/var/lib/signstar/uploads";
 export const SIGNATURE_COUNTERS_DIR = "/var/lib/signstar/metrics/signatures";
 export const WIREGUARD_DIR = "/etc/signstar/wireguard";
 export const WIREGUARD_PUBLIC_KEY = "public.key";
