@@ -6,7 +6,6 @@
  * `ssh holder@host upload` through signstar-download-secret-share).
  */
 import type { Readable } from "node:stream";
-import type { LogSink } from "../log/syslog.js";
 import { SignstarError } from "../errors.js";
 import { readPublicShareSet, storeUpload, UPLOAD_TIMEOUT_MS } from "../configure/share-spool.js";
 import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";

@@ -38,7 +38,7 @@ async function verify(certFile: string, sigFile: string, dataFile: string): Prom
   }
 }
 
-async function overSsh(work: string, document: string): Promise<void> {
+async function overSsh(document: string): Promise<void> {
   step("creating a SoftHSM token, an Ed25519 key on it with its OpenPGP certificate, a Unix user, its secret,");
   step("sshd drop-ins (signstar-configure-build) and a real sshd on 127.0.0.1");
   const host = await startSigningHost({ signers: ["ed25519"] });
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     const document = join(work, "README.md");
     await copyFile(join(REPO_ROOT, "README.md"), document);
     step(`document: README.md (${(await readFile(document)).length} bytes), copied to ${work}`);
-    if (process.geteuid?.() === 0) await overSsh(work, document);
+    if (process.geteuid?.() === 0) await overSsh(document);
     else await inProcess(work, document);
     step("demo finished: the signature verifies");
   } finally {

@@ -209,7 +209,7 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
       signers.push({ backend: "pkcs11", kind, user, sshKey: sshKeys.get(user)!, certificate: ensured.certificate, certificateFile, fingerprint: ensured.fingerprint });
     }
     if (standIn) {
-      signers.push(...(await provisionNetHsm(standIn, config, nethsmUsers, dir, sshKeys)));
+      signers.push(...(await provisionNetHsm(config, nethsmUsers, dir, sshKeys)));
       for (const { kind, user, backendUser } of nethsmUsers) {
         await users.add(`nh-${kind}`, { home: join(HOME_BASE, user), createHome: true });
         await createNonAdminSecret({ systemUser: user, backendUser, handling: "plaintext", secret: operatorPassphrase(backendUser) });
@@ -279,7 +279,6 @@ export const operatorPassphrase = (backendUser: string): string => `operator-pas
 
 /** Provisions the stand-in: admin, one Operator user + tagged key + OpenPGP certificate per NetHSM signer. */
 async function provisionNetHsm(
-  standIn: StandIn,
   config: ReturnType<typeof parseConfig>,
   nethsmUsers: readonly { kind: SignerKind; user: string; backendUser: string }[],
   dir: string,
