@@ -33,10 +33,18 @@ export interface SyslogSinkOptions {
 const AUTH = 4;
 const LEVELS: Readonly<Record<Severity, number>> = { err: 3, warning: 4, notice: 5, info: 6 };
 
-/** Characters that could forge a second syslog line or confuse parsers become spaces. */
+/** Characters that could forge a second syslog line or confuse parsers (C0, DEL, C1, Unicode line breaks) become spaces. */
 function sanitize(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]+/g, " ").slice(0, 4000);
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ").slice(0, 4000);
+}
+
+/**
+ * A free-text value for a `key=value` log field, JSON-quoted so that text a client chose (e.g. a field name in
+ * its request) can never look like further fields: `reason=${logValue(message)}`.
+ */
+export function logValue(text: string): string {
+  return JSON.stringify(sanitize(text));
 }
 
 type RefCounted = Writable & { ref?: () => void; unref?: () => void };

@@ -72,7 +72,16 @@ async function readOwned(path: string, uid: number): Promise<string | undefined>
   try {
     const st = await fh.stat();
     if (!st.isFile() || st.uid !== uid || st.size > MAX_COUNTER_FILE_BYTES) return undefined;
-    return (await fh.readFile()).toString("utf8");
+    // Bounded on the descriptor too: the owner could keep appending while we read.
+    const buffer = Buffer.alloc(MAX_COUNTER_FILE_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_COUNTER_FILE_BYTES) return undefined;
+    }
+    return buffer.subarray(0, length).toString("utf8");
   } finally {
     await fh.close();
   }

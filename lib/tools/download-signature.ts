@@ -11,7 +11,7 @@ import { pkcs11BackendUser } from "../config/model.js";
 import { ExitCode, SignstarError } from "../errors.js";
 import { isAuthenticationFailure, type SigningKey } from "../backends/backend.js";
 import { AUTH_RETRY_DELAY_MS, isSigningMapping, openSigningKey, type SigningMapping } from "../backends/index.js";
-import type { LogSink } from "../log/syslog.js";
+import { logValue, type LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";
 import { recordSignatureOutcome } from "../metrics/signature-counters.js";
 import { readNonAdminSecret, type ReadSecretOptions } from "../secrets/non-admin.js";
@@ -82,7 +82,7 @@ export async function downloadSignature(input: DownloadSignatureInput): Promise<
   } catch (error) {
     const reason = error instanceof SignstarError ? error.message : "internal error";
     await Promise.all([
-      log.write("warning", `signature refused: user=${caller.name} key=${key} sha512=${digest} outcome=error reason=${reason}`),
+      log.write("warning", `signature refused: user=${caller.name} key=${key} sha512=${digest} outcome=error reason=${logValue(reason)}`),
       key === "-" ? undefined : count(input, key, "error"),
     ]);
     throw error;
