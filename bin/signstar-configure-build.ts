@@ -2,10 +2,8 @@
 // Derives Signstar's Unix users, tmpfiles.d entries, authorized_keys files and sshd drop-ins from the
 // configuration and applies them (idempotent). Root only, except --root DIR (render below DIR) and --dry-run.
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { configureBuildCommand } from "../lib/host/configure-build.js";
-import { runMain } from "../lib/tools/main.js";
-import { usageError } from "../lib/tools/usage.js";
+import { runTool } from "../lib/tools/force-command.js";
 
 const program = "signstar-configure-build";
 const synopsis = `${program} [--config FILE] [--root DIR] [--dry-run] [--bin-dir DIR] [--version]`;
@@ -23,24 +21,15 @@ function version(): string {
   return "unknown";
 }
 
-runMain(program, async () => {
-  const args = (() => {
-    try {
-      return parseArgs({
-        options: {
-          config: { type: "string", short: "c" },
-          root: { type: "string" },
-          "dry-run": { type: "boolean", default: false },
-          "bin-dir": { type: "string" },
-          version: { type: "boolean", default: false },
-        },
-        strict: true,
-        allowPositionals: false,
-      }).values;
-    } catch (e) {
-      throw usageError(e, synopsis);
-    }
-  })();
+const options = {
+  config: { type: "string", short: "c" },
+  root: { type: "string" },
+  "dry-run": { type: "boolean", default: false },
+  "bin-dir": { type: "string" },
+  version: { type: "boolean", default: false },
+} as const;
+
+runTool(program, { options, synopsis }, async (args) => {
   if (args.version) {
     process.stdout.write(`${program} ${version()}\n`);
     return;

@@ -3,34 +3,23 @@
 // secret (file or Shamir shares), rotates every non-admin secret. --dry-run prints the plan only.
 // --wipe-expired-shares is what signstar-share-wipe.service runs. --root puts all state below a directory
 // (tests, image builds). Exit codes: README.md "Exit codes".
-import { parseArgs } from "node:util";
 import { currentCaller } from "../lib/tools/caller.js";
 import { configureTool } from "../lib/tools/configure.js";
-import { runMain } from "../lib/tools/main.js";
-import { usageError } from "../lib/tools/usage.js";
+import { configAt, runTool } from "../lib/tools/force-command.js";
 
 const program = "signstar-configure";
 
-runMain(program, async () => {
-  const args = (() => {
-    try {
-      return parseArgs({
-        options: {
-          config: { type: "string", short: "c" },
-          root: { type: "string" },
-          "dry-run": { type: "boolean" },
-          "wipe-expired-shares": { type: "boolean" },
-        },
-        strict: true,
-        allowPositionals: false,
-      }).values;
-    } catch (e) {
-      throw usageError(e, `${program} [--config FILE] [--root DIR] [--dry-run | --wipe-expired-shares]`);
-    }
-  })();
+const options = {
+  config: { type: "string", short: "c" },
+  root: { type: "string" },
+  "dry-run": { type: "boolean" },
+  "wipe-expired-shares": { type: "boolean" },
+} as const;
+
+runTool(program, { options, synopsis: `${program} [--config FILE] [--root DIR] [--dry-run | --wipe-expired-shares]` }, async (args) => {
   await configureTool({
     caller: currentCaller(),
-    config: { ...(args.config !== undefined ? { path: args.config } : {}), env: process.env },
+    config: configAt(args.config),
     ...(args.root !== undefined ? { root: args.root } : {}),
     dryRun: args["dry-run"] ?? false,
     wipeExpiredShares: args["wipe-expired-shares"] ?? false,

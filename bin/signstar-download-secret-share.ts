@@ -2,12 +2,11 @@
 // ForceCommand of shareholders. SSH_ORIGINAL_COMMAND selects the direction: empty or "download" prints the
 // caller's share once; "upload" reads the caller's share on stdin. Anything else is refused (exit 2).
 // --root is for tests and image builds (state below a directory). Exit codes: README.md "Exit codes".
-import { parseArgs } from "node:util";
 import { syslogSink } from "../lib/log/syslog.js";
 import { currentCaller } from "../lib/tools/caller.js";
 import { downloadSecretShare, shareCommandOf } from "../lib/tools/download-secret-share.js";
+import { configAt, toolArgs, writeStdout } from "../lib/tools/force-command.js";
 import { runMain } from "../lib/tools/main.js";
-import { usageError } from "../lib/tools/usage.js";
 
 const program = "signstar-download-secret-share";
 const command = (() => {
@@ -21,16 +20,10 @@ const command = (() => {
 // Errors of an upload are reported under the upload tool's name (what the shareholder asked for).
 runMain(command === "upload" ? "signstar-upload-secret-share" : program, async () => {
   if (command instanceof Error) throw command;
-  const args = (() => {
-    try {
-      return parseArgs({ options: { config: { type: "string" }, root: { type: "string" } }, strict: true, allowPositionals: false }).values;
-    } catch (e) {
-      throw usageError(e, `${program} [--config FILE] [--root DIR]`);
-    }
-  })();
+  const args = toolArgs({ config: { type: "string" }, root: { type: "string" } }, `${program} [--config FILE] [--root DIR]`);
   const common = {
     caller: currentCaller(),
-    config: { ...(args.config !== undefined ? { path: args.config } : {}), env: process.env },
+    config: configAt(args.config),
     root: args.root ?? "/",
     now: () => new Date(),
   };
@@ -42,6 +35,6 @@ runMain(command === "upload" ? "signstar-upload-secret-share" : program, async (
   await downloadSecretShare({
     ...common,
     log: syslogSink(program),
-    write: (text) => new Promise<void>((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve()))),
+    write: writeStdout,
   });
 });

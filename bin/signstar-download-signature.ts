@@ -2,30 +2,23 @@
 // ForceCommand of signing users (also installed as signstar-sign). Reads a signing request on stdin and
 // writes the signing response on stdout. SSH_ORIGINAL_COMMAND is ignored on purpose: the user runs this and
 // nothing else. Exit codes: README.md "Exit codes".
-import { parseArgs } from "node:util";
 import { syslogSink } from "../lib/log/syslog.js";
 import { currentCaller } from "../lib/tools/caller.js";
 import { downloadSignature } from "../lib/tools/download-signature.js";
+import { configAt, toolArgs } from "../lib/tools/force-command.js";
 import { SIGNATURE_COUNTERS_DIR, hostPath, rootFromEnv } from "../lib/tools/operator/paths.js";
 import { runMain } from "../lib/tools/main.js";
-import { usageError } from "../lib/tools/usage.js";
 
 const program = "signstar-download-signature";
 
 runMain(program, async () => {
   // The audit logger starts first, so that its start-up overlaps reading, configuration and the HSM.
   const log = syslogSink(program, process.env, undefined, { early: true });
-  const args = (() => {
-    try {
-      return parseArgs({ options: { config: { type: "string" } }, strict: true, allowPositionals: false }).values;
-    } catch (e) {
-      throw usageError(e, `${program} [--config FILE] < request.json`);
-    }
-  })();
+  const args = toolArgs({ config: { type: "string" } }, `${program} [--config FILE] < request.json`);
   const response = await downloadSignature({
     stdin: process.stdin,
     caller: currentCaller(),
-    config: { ...(args.config !== undefined ? { path: args.config } : {}), env: process.env },
+    config: configAt(args.config),
     now: () => new Date(),
     log,
     countersDir: hostPath(rootFromEnv(process.env), SIGNATURE_COUNTERS_DIR),

@@ -23,7 +23,7 @@ import {
 import { adminCredentialsPath, readAdminCredentials, removeAdminCredentials, writeAdminCredentials } from "../secrets/admin-credentials-store.js";
 import { ShareStore, SHARES_STATE_DIR, type StoredShareSet } from "../secrets/share-store.js";
 import { combineShares, splitSecret } from "../secrets/shares/index.js";
-import { isMissing } from "../secrets/shares/files.js";
+import { pathExists } from "../secrets/shares/files.js";
 import type { VerifiedShare } from "../secrets/shares/verify.js";
 import { act, info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
@@ -38,7 +38,6 @@ import {
   wipeAllUploads,
   writePublicShareSet,
 } from "./share-spool.js";
-import { lstat } from "node:fs/promises";
 
 export interface AdminSecretInfo {
   /** Shares were taken from the upload spool: wipe them after a successful run. */
@@ -62,16 +61,6 @@ async function owners(users: readonly string[]): Promise<Map<string, PasswdEntry
   return map;
 }
 
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if (isMissing(error)) return false;
-    throw error;
-  }
-}
-
 /**
  * Moves every share still waiting in the root-only ShareStore into its holder's spool (crash recovery of a
  * run that staged but did not finish delivering). A claim left by a crash is put back first.
@@ -81,8 +70,8 @@ export async function deliverStagedShares(ctx: RunContext, set: StoredShareSet):
   const setDir = join(ctx.root === "/" ? "" : ctx.root, SHARES_STATE_DIR, set.record.setId);
   for (const h of set.holders) {
     const claimed = join(setDir, "claimed", `${h.user}.share`);
-    if (await fileExists(claimed)) await rename(claimed, join(setDir, "pending", `${h.user}.share`));
-    if (!(await fileExists(join(setDir, "pending", `${h.user}.share`)))) continue;
+    if (await pathExists(claimed)) await rename(claimed, join(setDir, "pending", `${h.user}.share`));
+    if (!(await pathExists(join(setDir, "pending", `${h.user}.share`)))) continue;
     const owner = await requireUser(h.user);
     const claim = await store.claimStagedShare(h.user);
     crashPoint("shares:after-claim", ctx.env);
@@ -102,7 +91,7 @@ export async function loadAdminSecret(ctx: RunContext): Promise<AdminSecretInfo>
   const handling = ctx.config.system.adminSecretHandling;
   if (handling.kind !== "shamirs-secret-sharing") {
     const path = adminCredentialsPath(handling.kind, ctx.root);
-    if (!(await fileExists(path))) {
+    if (!(await pathExists(path))) {
       ctx.admin = { kind: "absent", reason: `the admin credentials file ${path} does not exist` };
       return { usedUploads: false, stored: false };
     }

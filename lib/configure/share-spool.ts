@@ -18,18 +18,19 @@
  * is therefore never kept longer than the timeout after its own arrival. Holders may see (stat) but not read
  * the other holders' uploads, which lets the upload tool report "2 of 3 present".
  */
-import { lstat, readdir, readFile, rename, statfs } from "node:fs/promises";
+import { lstat, readdir, readFile, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { ExitCode } from "../errors.js";
 import type { PasswdEntry } from "../host/accounts.js";
-import { writeFileAtomic, syncDirectory } from "../secrets/atomic-file.js";
+import { writeFileAtomic } from "../secrets/atomic-file.js";
 import { SecretFileError } from "../secrets/errors.js";
 import { homeOf } from "../secrets/non-admin-paths.js";
 import { readCheckedSecretFile } from "../secrets/non-admin.js";
 import { ensurePrivateDirs, ensurePublicDir } from "../secrets/private-dir.js";
 import type { ShareHolder, StoredShareSet } from "../secrets/share-store.js";
+import { claimShareFile, type ClaimedShareFile } from "../secrets/shares/claim.js";
 import { ShareError } from "../secrets/shares/errors.js";
-import { checkPrivateDir, createFileExclusive, ensureDir, errnoCode, isMissing, wipeFile, wipeTree } from "../secrets/shares/files.js";
+import { checkPrivateDir, createFileExclusive, ensureDir, errnoCode, isMissing, pathExists, wipeFile, wipeTree } from "../secrets/shares/files.js";
 import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";
 import { RECORD_FORMAT, type ShareSetRecord } from "../secrets/shares/record.js";
 import { verifyShare, type VerifiedShare } from "../secrets/shares/verify.js";
@@ -157,16 +158,6 @@ function spoolPath(root: string, user: string, setId: string, kind: SpoolKind): 
   return join(downloadSpoolDir(root, user), `${setId}.${kind}`);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if (isMissing(error)) return false;
-    throw error;
-  }
-}
-
 /** Root: puts `line` into the holder's spool (0600, owner the holder) and removes files of any other set. */
 export async function deliverShare(root: string, owner: PasswdEntry, setId: string, line: string): Promise<void> {
   const dir = downloadSpoolDir(root, owner.name);
@@ -195,9 +186,9 @@ export async function clearOtherSets(root: string, user: string, keep?: string):
 export type DownloadState = "pending" | "claimed" | "fetched" | "missing";
 
 export async function downloadState(root: string, user: string, setId: string): Promise<DownloadState> {
-  if (await exists(spoolPath(root, user, setId, "share"))) return "pending";
-  if (await exists(spoolPath(root, user, setId, "claimed"))) return "claimed";
-  if (await exists(spoolPath(root, user, setId, "fetched"))) return "fetched";
+  if (await pathExists(spoolPath(root, user, setId, "share"))) return "pending";
+  if (await pathExists(spoolPath(root, user, setId, "claimed"))) return "claimed";
+  if (await pathExists(spoolPath(root, user, setId, "fetched"))) return "fetched";
   return "missing";
 }
 
@@ -205,7 +196,7 @@ export async function downloadState(root: string, user: string, setId: string): 
 export async function readUndownloadedShare(root: string, owner: PasswdEntry, set: StoredShareSet): Promise<VerifiedShare | undefined> {
   for (const kind of ["share", "claimed"] as const) {
     const path = spoolPath(root, owner.name, set.record.setId, kind);
-    if (!(await exists(path))) continue;
+    if (!(await pathExists(path))) continue;
     try {
       const text = (await readCheckedSecretFile(path, owner.uid, MAX_SHARE_TEXT + 2)).toString("utf8");
       return verifyHolderShare(text, set, owner.name);
@@ -216,12 +207,7 @@ export async function readUndownloadedShare(root: string, owner: PasswdEntry, se
   return undefined;
 }
 
-export interface DownloadClaim {
-  readonly share: string;
-  readonly index: number;
-  commit(now: Date): Promise<void>;
-  release(): Promise<void>;
-}
+export type DownloadClaim = ClaimedShareFile;
 
 /**
  * The holder: takes its staged share (rename to .claimed: one concurrent caller wins), reads and verifies it.
@@ -237,45 +223,10 @@ export async function claimDownload(root: string, caller: { uid: number; name: s
   const pending = spoolPath(root, caller.name, setId, "share");
   const claimed = spoolPath(root, caller.name, setId, "claimed");
   const fetched = spoolPath(root, caller.name, setId, "fetched");
-  try {
-    await rename(pending, claimed);
-  } catch (error) {
-    if (!isMissing(error)) throw error;
-    if ((await exists(fetched)) || (await exists(claimed))) {
-      throw new ShareError(
-        "already-downloaded",
-        `user ${caller.name} already downloaded share ${holder.index} of set ${setId}; it is no longer on this host`,
-        ExitCode.Denied,
-      );
-    }
-    throw new ShareError("not-staged", `no share is staged for user ${caller.name} in share set ${setId}`, ExitCode.Config);
-  }
-  let text: string;
-  try {
-    text = (await readCheckedSecretFile(claimed, caller.uid, MAX_SHARE_TEXT + 2)).toString("utf8").trim();
-    verifyHolderShare(text, set, caller.name);
-  } catch (error) {
-    await rename(claimed, pending).catch(() => undefined);
-    throw error;
-  }
-  let done = false;
-  return {
-    share: text,
-    index: holder.index,
-    commit: async (now: Date) => {
-      if (done) return;
-      done = true;
-      const marker = JSON.stringify({ index: holder.index, fetchedAt: now.toISOString() });
-      await writeFileAtomic(fetched, `${marker}\n`, { mode: 0o600 });
-      await wipeFile(claimed);
-      await syncDirectory(dir);
-    },
-    release: async () => {
-      if (done) return;
-      done = true;
-      await rename(claimed, pending);
-    },
-  };
+  return claimShareFile(
+    { pending, claimed, fetched },
+    { user: caller.name, index: holder.index, setId, fileUid: caller.uid, verify: (text) => verifyHolderShare(text, set, caller.name) },
+  );
 }
 
 // ------------------------------------------------------------------ upload spool (tmpfs)
@@ -433,7 +384,7 @@ export async function collectUploads(
   timeoutMs = UPLOAD_TIMEOUT_MS,
 ): Promise<CollectedUploads> {
   const base = under(root, SHARE_UPLOAD_BASE);
-  if (!(await exists(base))) return { shares: [], expiresAt: undefined, rejected: [], expired: 0 };
+  if (!(await pathExists(base))) return { shares: [], expiresAt: undefined, rejected: [], expired: 0 };
   const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
   for (const e of window.expired) await wipeFile(uploadSpoolFile(root, e.user));
   const shares: VerifiedShare[] = [];

@@ -15,7 +15,7 @@
  * its holder's download spool; the holders' spools, downloads, uploads (tmpfs, /run/signstar/share-uploads/) and
  * the upload window live in lib/configure/share-spool.ts.
  */
-import { lstat, readdir, rename } from "node:fs/promises";
+import { readdir, rename } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { ExitCode } from "../errors.js";
@@ -25,10 +25,10 @@ import { InvalidValue } from "../config/problems.js";
 import { writeFileAtomic, syncDirectory } from "./atomic-file.js";
 import { readCheckedSecretFile } from "./non-admin.js";
 import { ShareError } from "./shares/errors.js";
-import { MAX_SHARE_TEXT } from "./shares/format.js";
 import { MAX_RECORD_BYTES, shareSetRecord, type ShareSetRecord } from "./shares/record.js";
 import { verifyShare } from "./shares/verify.js";
-import { checkPrivateDir, ensureDir, isMissing, wipeFile, wipeTree } from "./shares/files.js";
+import { claimShareFile } from "./shares/claim.js";
+import { checkPrivateDir, ensureDir, pathExists, wipeTree } from "./shares/files.js";
 
 export const SHARES_STATE_DIR = "/var/lib/signstar/shares";
 const STORE_FORMAT = "signstar-share-store-v1";
@@ -98,7 +98,7 @@ export class ShareStore {
   /** The recorded share set, or undefined when none was ever staged. */
   async readShareSet(): Promise<StoredShareSet | undefined> {
     if (!(await checkPrivateDir(this.stateDir, 0))) return undefined;
-    if (!(await exists(this.recordPath))) return undefined;
+    if (!(await pathExists(this.recordPath))) return undefined;
     const bytes = await readCheckedSecretFile(this.recordPath, 0, MAX_RECORD_BYTES);
     const origin = this.recordPath;
     let doc: unknown;
@@ -155,7 +155,7 @@ export class ShareStore {
     }
     await ensureDir(this.stateDir, 0o700);
     const final = this.setDir(record.setId);
-    if (await exists(final)) throw new ShareError("set", `share set ${record.setId} is already staged`);
+    if (await pathExists(final)) throw new ShareError("set", `share set ${record.setId} is already staged`);
     const temp = join(this.stateDir, `.${record.setId}.${randomBytes(6).toString("hex")}.tmp`);
     let renamed = false;
     try {
@@ -194,45 +194,11 @@ export class ShareStore {
     const pending = this.stagedPath(record.setId, "pending", u);
     const claimed = this.stagedPath(record.setId, "claimed", u);
     const fetched = this.stagedPath(record.setId, "fetched", u);
-    try {
-      await rename(pending, claimed);
-    } catch (error) {
-      if (!isMissing(error)) throw error;
-      if ((await exists(fetched)) || (await exists(claimed))) {
-        throw new ShareError(
-          "already-downloaded",
-          `user ${u} already downloaded share ${holder.index} of set ${record.setId}; it is no longer on this host`,
-          ExitCode.Denied,
-        );
-      }
-      throw new ShareError("not-staged", `no share is staged for user ${u} in share set ${record.setId}`, ExitCode.Config);
-    }
-    let text: string;
-    try {
-      text = (await readCheckedSecretFile(claimed, 0, MAX_SHARE_TEXT + 2)).toString("utf8").trim();
-      verifyShare(text, record);
-    } catch (error) {
-      await rename(claimed, pending).catch(() => undefined);
-      throw error;
-    }
-    let done = false;
-    return {
-      share: text,
-      index: holder.index,
-      commit: async (now = Date.now()) => {
-        if (done) return;
-        done = true;
-        const marker = JSON.stringify({ index: holder.index, fetchedAt: new Date(now).toISOString() });
-        await writeFileAtomic(fetched, `${marker}\n`, { mode: 0o600, uid: 0, gid: 0 });
-        await wipeFile(claimed);
-        await syncDirectory(join(this.setDir(record.setId), "claimed"));
-      },
-      release: async () => {
-        if (done) return;
-        done = true;
-        await rename(claimed, pending);
-      },
-    };
+    const claim = await claimShareFile(
+      { pending, claimed, fetched },
+      { user: u, index: holder.index, setId: record.setId, fileUid: 0, markerOwner: { uid: 0, gid: 0 }, verify: (text) => verifyShare(text, record) },
+    );
+    return { share: claim.share, index: claim.index, commit: (now = Date.now()) => claim.commit(new Date(now)), release: () => claim.release() };
   }
 
 }
@@ -248,12 +214,3 @@ function checkHolders(record: ShareSetRecord, holders: readonly ShareHolder[], o
   if (!ok) throw new ShareError("record", `${origin}: invalid share-set record: holders do not match the share set`, ExitCode.Secret);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if (isMissing(error)) return false;
-    throw error;
-  }
-}

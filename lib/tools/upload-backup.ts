@@ -4,31 +4,16 @@
  * stored atomically in the uploader's spool (./operator/spool.ts) for signstar-configure, which restores it
  * once the admin secret (it holds the backup passphrase) is available. Prints a one-line JSON receipt.
  */
-import type { Readable } from "node:stream";
-import type { ConfigLocation } from "../config/load.js";
-import { ExitCode, SignstarError } from "../errors.js";
-import type { LogSink } from "../log/syslog.js";
+import { SignstarError } from "../errors.js";
 import { MAX_BACKUP_BYTES, parseBackup, type BackupFile } from "../nethsm-backup/index.js";
-import type { Caller } from "./caller.js";
-import { requireRole } from "./operator/context.js";
-import { readHead, receiveUpload, takeUploaded, type Uploaded } from "./operator/spool.js";
+import { readHead, takeUploaded, type Uploaded } from "./operator/spool.js";
 import { InputError } from "./read-bounded.js";
+import { spooledUpload, type SpooledUploadInput } from "./spooled-upload.js";
 
 export const DEFAULT_BACKUP_UPLOAD_MAX_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_UPLOAD_TIMEOUT_MS = 10 * 60_000;
 
-export interface UploadBackupInput {
-  readonly stdin: Readable;
-  readonly caller: Caller;
-  readonly config: ConfigLocation;
-  readonly log: LogSink;
-  /** Default DEFAULT_BACKUP_UPLOAD_MAX_BYTES, at most MAX_BACKUP_BYTES. */
-  readonly maxBytes?: number;
-  readonly timeoutMs?: number;
-  readonly signal?: AbortSignal;
-  /** Root prefix of /var/lib/signstar (tests); "/" in production. */
-  readonly stateRoot?: string;
-}
+/** maxBytes: default DEFAULT_BACKUP_UPLOAD_MAX_BYTES, at most MAX_BACKUP_BYTES. */
+export type UploadBackupInput = SpooledUploadInput;
 
 export interface BackupSummary {
   readonly version: number;
@@ -48,38 +33,18 @@ export function checkBackupBytes(bytes: Uint8Array): BackupSummary {
   }
 }
 
-export function checkMaxBytes(value: number | undefined, fallback: number, limit: number, what: string): number {
-  const n = value ?? fallback;
-  if (!Number.isSafeInteger(n) || n < 1 || n > limit) throw new SignstarError(`${what} must be an integer from 1 to ${limit}`, ExitCode.Usage);
-  return n;
-}
-
-export async function uploadBackup(input: UploadBackupInput): Promise<string> {
-  const { caller, log } = input;
-  const maxBytes = checkMaxBytes(input.maxBytes, DEFAULT_BACKUP_UPLOAD_MAX_BYTES, MAX_BACKUP_BYTES, "the backup size limit");
-  try {
-    await requireRole(caller, input.config, ["backup_upload"], "signstar-upload-backup");
-    const receipt = await receiveUpload({
-      kind: "backup",
-      input: input.stdin,
-      systemUser: caller.name,
-      uid: caller.uid,
-      maxBytes,
-      timeoutMs: input.timeoutMs ?? DEFAULT_UPLOAD_TIMEOUT_MS,
-      validate: async (file, size) => checkBackupBytes(await readHead(file, size)),
-      ...(input.signal ? { signal: input.signal } : {}),
-      ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
-    });
-    await log.write(
-      "notice",
-      `backup uploaded: user=${caller.name} bytes=${receipt.size} sha256=${receipt.sha256} version=${receipt.info.version} items=${receipt.info.items} outcome=ok`,
-    );
-    return `${JSON.stringify({ stored: "backup", bytes: receipt.size, sha256: receipt.sha256, version: receipt.info.version, items: receipt.info.items })}\n`;
-  } catch (error) {
-    const reason = error instanceof SignstarError ? error.message : "internal error";
-    await log.write("warning", `backup upload refused: user=${caller.name} outcome=error reason=${reason}`);
-    throw error;
-  }
+export function uploadBackup(input: UploadBackupInput): Promise<string> {
+  return spooledUpload(input, {
+    kind: "backup",
+    role: "backup_upload",
+    program: "signstar-upload-backup",
+    defaultMaxBytes: DEFAULT_BACKUP_UPLOAD_MAX_BYTES,
+    limit: MAX_BACKUP_BYTES,
+    limitName: "the backup size limit",
+    validate: async (file, size) => checkBackupBytes(await readHead(file, size)),
+    logFields: (info) => `version=${info.version} items=${info.items}`,
+    receiptFields: (info) => ({ version: info.version, items: info.items }),
+  });
 }
 
 /**

@@ -2,7 +2,6 @@
  * The built executable (`npm run build` first): exit codes, one-line errors, stdout only on success.
  * The fake signing host runs in this process, so the child is spawned asynchronously.
  */
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -10,6 +9,7 @@ import * as openpgp from "openpgp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatProgress, progressBar } from "../../lib/client/progress.js";
 import { createSigningResponse } from "../../lib/signing/response.js";
+import { run as runProcess, type RunResult } from "../support/run.js";
 import { startFakeHost, type FakeHost, type Handler } from "./support/fake-host.js";
 import { makeKey, type TestKey } from "./support/keys.js";
 
@@ -22,16 +22,8 @@ let knownHosts: string;
 let behaviour: Handler;
 let pgpKey: openpgp.PrivateKey;
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SSH_AUTH_SOCK: "" } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", rej);
-    child.on("close", (code) => res({ code, stdout, stderr }));
-  });
+function run(args: string[]): Promise<RunResult> {
+  return runProcess(process.execPath, [BIN, ...args], { env: { ...process.env, SSH_AUTH_SOCK: "" } });
 }
 
 beforeAll(async () => {

@@ -9,16 +9,10 @@ import { hashFile } from "../../lib/signing/file-hasher.js";
 import { createSigningRequest } from "../../lib/signing/request.js";
 import { parseSigningResponse } from "../../lib/signing/response.js";
 import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
+import { exitCodeOf as run } from "../support/run.js";
 import { BACKEND_USER, TOKEN_LABEL, type SharesHost } from "../support/shares-host.js";
 
 const exec = promisify(execFile);
-
-export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: "ignore", env });
-    child.on("close", (code) => resolve(code ?? -1));
-  });
-}
 
 /** The signer's PIN file as configure wrote it (root reads it). */
 export async function pinOf(host: SharesHost, signer: string): Promise<string> {

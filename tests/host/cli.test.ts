@@ -1,11 +1,11 @@
 // The executable itself (dist/bin/signstar-configure-build.js): argv, root check, exit codes, output.
-import { spawn } from "node:child_process";
 import { access, chmod, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderConfig } from "../../lib/config/render.js";
 import { ExitCode } from "../../lib/errors.js";
+import { run, type RunResult } from "../support/run.js";
 import { TestUsers, lookup } from "../support/users.js";
 import { KEY_A, KEY_E, hostConfig } from "./fixtures.js";
 
@@ -29,16 +29,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function cli(args: string[], as?: { uid: number; gid: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, ...(as ?? {}) });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], as?: { uid: number; gid: number }): Promise<RunResult> {
+  return run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, ...(as ?? {}) });
 }
 
 describe("signstar-configure-build", () => {

@@ -1,6 +1,5 @@
 // Per-user backend secrets with real Unix users: created as root, read back as the user in a separate process.
 import { createHash } from "node:crypto";
-import { spawn } from "node:child_process";
 import { access, chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +8,7 @@ import { createNonAdminSecret, readNonAdminSecret, secretFilePath } from "../../
 import { SecretFileError } from "../../lib/secrets/errors.js";
 import { generatePassphrase } from "../../lib/secrets/passphrase.js";
 import { ExitCode } from "../../lib/errors.js";
+import { exitCodeOf, run, type RunResult } from "../support/run.js";
 import { TestUsers, type TestUser } from "../support/users.js";
 
 const DIST_MODULE = new URL("../../dist/lib/secrets/non-admin.js", import.meta.url);
@@ -34,7 +34,7 @@ afterAll(async () => {
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
 
 /** Runs readNonAdminSecret from dist/ as `user` (real uid/gid); prints only a hash of the secret. */
-function readAs(user: TestUser, backendUser: string, systemUser: string = user.name): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function readAs(user: TestUser, backendUser: string, systemUser: string = user.name): Promise<RunResult> {
   const script = `
     const { readNonAdminSecret } = await import(${JSON.stringify(DIST_MODULE.href)});
     const { createHash } = await import("node:crypto");
@@ -46,15 +46,7 @@ function readAs(user: TestUser, backendUser: string, systemUser: string = user.n
       process.exitCode = e.exitCode ?? 1;
     }`;
   const opts = JSON.stringify({ root, systemUser, backendUser, handling: "plaintext" });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script, opts], { uid: user.uid, gid: user.gid, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return run(process.execPath, ["--input-type=module", "-e", script, opts], { uid: user.uid, gid: user.gid });
 }
 
 describe("non-admin secrets", () => {
@@ -129,8 +121,7 @@ describe("non-admin secrets", () => {
     await mkdir(path("dir"), { mode: 0o600 });
     await chown(path("dir"), alice.uid, alice.gid);
     await expect(read("dir")).rejects.toThrow(`secret file ${path("dir")} is not a regular file (a directory)`);
-    const mkfifo = spawn("mkfifo", ["-m", "600", path("fifo")]);
-    await new Promise((r) => mkfifo.on("close", r));
+    await exitCodeOf("mkfifo", ["-m", "600", path("fifo")]);
     await chown(path("fifo"), alice.uid, alice.gid);
     await expect(read("fifo")).rejects.toThrow(`secret file ${path("fifo")} is not a regular file (a FIFO)`);
     await writeFile(path("empty"), "", { mode: 0o600 });

@@ -1,6 +1,5 @@
 // systemd-creds on this host. Debian 12 ships systemd 252: no `systemd-creds --user`, and the host key is
 // root-only, so per-user credentials cannot work there; the code must say so instead of pretending.
-import { spawn } from "node:child_process";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +13,7 @@ import {
   systemdCredsVersion,
 } from "../../lib/secrets/systemd-creds.js";
 import { ExitCode } from "../../lib/errors.js";
+import { run, type RunResult } from "../support/run.js";
 import { TestUsers, type TestUser } from "../support/users.js";
 
 const users = new TestUsers();
@@ -33,18 +33,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function runAs(user: TestUser | undefined, argv: string[], input: Buffer | string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const [file, ...args] = argv;
-    const child = spawn(file ?? "false", args, { env, ...(user ? { uid: user.uid, gid: user.gid } : {}), stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+function runAs(user: TestUser | undefined, argv: string[], input: Buffer | string): Promise<RunResult> {
+  const [file, ...args] = argv;
+  return run(file ?? "false", args, { env, ...(user ? { uid: user.uid, gid: user.gid } : {}), input });
 }
 
 describe("systemd-creds", () => {

@@ -5,10 +5,9 @@
  * drop-ins rendered by signstar-configure-build, a real sshd whose ForceCommands run dist/bin/*.js, a syslog
  * listener, a SIGNSTAR_ROOT for host state (signature counters 1733, WireGuard key pair).
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { NetHsmClient, openNetHsmSigningKey } from "../../lib/backends/nethsm/index.js";
@@ -26,7 +25,9 @@ import { REPO_ROOT } from "./signing-host.js";
 import { createSoftHsm, type SoftHsm } from "./softhsm.js";
 import { generateSshKey, startSshd, type Sshd, type SshKey } from "./sshd.js";
 import { startSyslog, type SyslogListener } from "./syslog.js";
-import { TestUsers } from "./users.js";
+import { runBytes as runProcessBytes, type RunResult } from "./run.js";
+import { Cleanups, hostDir, hostUsers, shareWithGroup, tokenGroup, writeWrappers } from "./host-kit.js";
+import type { TestUsers } from "./users.js";
 
 const exec = promisify(execFile);
 
@@ -80,21 +81,13 @@ export interface OperatorHost {
 const ED25519_SETUP = `{ key_type = "Curve25519", key_mechanisms = ["EdDsaSignature"], signature_type = "EdDsa", key_context = { openpgp = { user_ids = ["%UID%"], version = "4" } } }`;
 
 export async function startOperatorHost(): Promise<OperatorHost> {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanup = async (): Promise<void> => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  };
+  const cleanups = new Cleanups();
+  const cleanup = (): Promise<void> => cleanups.run();
   try {
-    const dir = await mkdtemp(join(tmpdir(), "signstar-ophost-"));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    await chmod(dir, 0o755);
+    const dir = await hostDir("signstar-ophost-", cleanups);
     const root = join(dir, "root");
     await mkdir(root, { mode: 0o755 });
-    const users = new TestUsers();
-    cleanups.push(() => users.removeAll());
-    cleanups.push(async () => {
-      for (const u of await users.list()) await rm(join(HOME_BASE, u.name), { recursive: true, force: true });
-    });
+    const users = hostUsers(cleanups);
 
     // NetHSM stand-in: provisioned, users, a tagged Ed25519 key with certificate, backup passphrase.
     const vendor = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -137,14 +130,10 @@ export async function startOperatorHost(): Promise<OperatorHost> {
     const softhsm = await createSoftHsm({ tokens: [{ label: "signstar", userPin: "user-pin-123456", soPin: "so-pin-12345678" }] });
     cleanups.push(() => softhsm.cleanup());
     softhsm.activate();
-    const group = users.name("hsm");
-    await exec("groupadd", ["--system", group]);
+    const group = await tokenGroup(users);
 
     const binDir = join(dir, "bin");
-    await mkdir(binDir, { mode: 0o755 });
-    for (const { name } of EXECUTABLES) {
-      await writeFile(join(binDir, name), `#!/bin/sh\nexec ${process.execPath} ${join(REPO_ROOT, "dist", "bin", `${name}.js`)} "$@"\n`, { mode: 0o755 });
-    }
+    await writeWrappers(binDir, EXECUTABLES.map((e) => e.name));
 
     const keysDir = join(dir, "ssh-keys");
     await mkdir(keysDir, { mode: 0o700 });
@@ -277,22 +266,8 @@ export async function startOperatorHost(): Promise<OperatorHost> {
   }
 }
 
-async function shareWithGroup(path: string, group: string): Promise<void> {
-  await exec("chgrp", ["-R", group, path]);
-  await exec("chmod", ["-R", "g+rwX", path]);
-  const walk = async (p: string): Promise<void> => {
-    if (!(await stat(p)).isDirectory()) return;
-    await chmod(p, 0o2770);
-    for (const entry of await readdir(p)) await walk(join(p, entry));
-  };
-  await walk(path);
-}
 
-export interface BytesResult {
-  readonly code: number | null;
-  readonly stdout: Buffer;
-  readonly stderr: string;
-}
+export type BytesResult = RunResult<Buffer>;
 
 /** OpenSSH `ssh` like runSsh, but with binary stdin/stdout (backups, update images). */
 export function sshBytes(opts: {
@@ -317,24 +292,7 @@ export function runBytes(
   args: readonly string[],
   opts: { input?: Uint8Array | string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<BytesResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], ...(opts.env ? { env: opts.env } : {}) });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8") });
-    });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(opts.input ?? "");
-  });
+  return runProcessBytes(cmd, args, { input: opts.input ?? "", timeoutMs: opts.timeoutMs ?? 60_000, ...(opts.env ? { env: opts.env } : {}) });
 }
 
 /** Runs `node dist/bin/<name>.js` as a Unix user (setpriv with its groups) with the host's environment. */

@@ -8,9 +8,8 @@
  * so `<root>/var/lib/signstar/home` is a symbolic link to the real /var/lib/signstar/home (test users have a
  * unique prefix there).
  */
-import { execFile, spawn } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { execFile } from "node:child_process";
+import { chmod, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseConfig } from "../../lib/config/load.js";
@@ -20,7 +19,9 @@ import { KEY_SETUPS, REPO_ROOT, type SignerKind } from "./signing-host.js";
 import { createSoftHsm, type SoftHsm } from "./softhsm.js";
 import { generateSshKey, runSsh, startSshd, type Sshd, type SshKey, type SshResult } from "./sshd.js";
 import { startSyslog, type SyslogListener } from "./syslog.js";
-import { TestUsers } from "./users.js";
+import { runSignalled } from "./run.js";
+import { Cleanups, hostDir, hostUsers, shareWithGroup, tokenGroup, writeWrappers } from "./host-kit.js";
+import type { TestUsers } from "./users.js";
 import { startStandIn, type StandIn } from "./nethsm-standin/index.js";
 import type { NetHsmConnection } from "../../lib/config/model.js";
 import { httpsUrl } from "../../lib/config/primitives.js";
@@ -93,34 +94,19 @@ const EXECUTABLES = ["signstar-download-secret-share", "signstar-upload-secret-s
 
 export async function startSharesHost(opts: { signers: readonly SignerSpec[]; backend?: Backend }): Promise<SharesHost> {
   const backend = opts.backend ?? "pkcs11";
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanup = async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  };
+  const cleanups = new Cleanups();
+  const cleanup = (): Promise<void> => cleanups.run();
   try {
-    const dir = await mkdtemp(join(tmpdir(), "signstar-shares-"));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    await chmod(dir, 0o755);
+    const dir = await hostDir("signstar-shares-", cleanups);
     const root = join(dir, "root");
-    const users = new TestUsers();
-    cleanups.push(() => users.removeAll());
-    cleanups.push(async () => {
-      for (const u of await users.list()) await rm(join(HOME_BASE, u.name), { recursive: true, force: true });
-    });
+    const users = hostUsers(cleanups);
 
     const softhsm = await createSoftHsm({ tokens: [] });
     cleanups.push(() => softhsm.cleanup());
-    const group = users.name("hsm");
-    await exec("groupadd", ["--system", group]);
+    const group = await tokenGroup(users);
 
     const binDir = join(dir, "bin");
-    await mkdir(binDir, { mode: 0o755 });
-    for (const name of EXECUTABLES) {
-      const rootArg = name === "signstar-download-signature" ? "" : ` --root ${root}`;
-      await writeFile(join(binDir, name), `#!/bin/sh\nexec ${process.execPath} ${join(REPO_ROOT, "dist", "bin", `${name}.js`)}${rootArg} "$@"\n`, {
-        mode: 0o755,
-      });
-    }
+    await writeWrappers(binDir, EXECUTABLES, (name) => (name === "signstar-download-signature" ? "" : ` --root ${root}`));
 
     const keysDir = join(dir, "ssh-keys");
     await mkdir(keysDir, { mode: 0o700 });
@@ -240,20 +226,8 @@ export async function startSharesHost(opts: { signers: readonly SignerSpec[]; ba
     await chmod(softhsm.dir, 0o755);
 
     const configure = async (args: readonly string[] = [], extraEnv: Readonly<Record<string, string>> = {}): Promise<ConfigureResult> => {
-      const result = await new Promise<ConfigureResult>((resolve, reject) => {
-        const child = spawn(
-          process.execPath,
-          [join(REPO_ROOT, "dist", "bin", "signstar-configure.js"), "--config", configFile, "--root", root, ...args],
-          { env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", SOFTHSM2_CONF: softhsm.confPath, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] },
-        );
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        child.stdout.on("data", (c: Buffer) => out.push(c));
-        child.stderr.on("data", (c: Buffer) => err.push(c));
-        child.on("error", reject);
-        child.on("close", (code, signal) =>
-          resolve({ code, signal, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
-        );
+      const result: ConfigureResult = await runSignalled(process.execPath, [join(REPO_ROOT, "dist", "bin", "signstar-configure.js"), "--config", configFile, "--root", root, ...args], {
+        env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", SOFTHSM2_CONF: softhsm.confPath, ...extraEnv },
       });
       await shareWithGroup(softhsm.tokenDir, group);
       return result;
@@ -296,14 +270,3 @@ export async function startSharesHost(opts: { signers: readonly SignerSpec[]; ba
   }
 }
 
-/** Token files: group read/write for the signers (SoftHSM takes file locks), nobody else. */
-async function shareWithGroup(path: string, group: string): Promise<void> {
-  await exec("chgrp", ["-R", group, path]);
-  await exec("chmod", ["-R", "g+rwX", path]);
-  const walk = async (p: string): Promise<void> => {
-    if (!(await stat(p)).isDirectory()) return;
-    await chmod(p, 0o2770);
-    for (const entry of await readdir(p)) await walk(join(p, entry));
-  };
-  await walk(path);
-}

@@ -5,8 +5,7 @@
  * signstar-configure-build, and a real sshd on 127.0.0.1 whose ForceCommands run our compiled executables.
  */
 import { execFile } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { parseConfig } from "../../lib/config/load.js";
@@ -22,7 +21,8 @@ import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
 import { createSoftHsm, type SoftHsm } from "./softhsm.js";
 import { generateSshKey, startSshd, type Sshd, type SshKey } from "./sshd.js";
 import { startSyslog, type SyslogListener } from "./syslog.js";
-import { TestUsers } from "./users.js";
+import { Cleanups, hostDir, hostUsers, shareWithGroup, tokenGroup, writeWrappers } from "./host-kit.js";
+import type { TestUsers } from "./users.js";
 import { REPO_ROOT } from "./repo.js";
 import { SIGNATURE_COUNTERS_DIR } from "../../lib/tools/operator/paths.js";
 
@@ -88,33 +88,20 @@ export interface SigningHostOptions {
 export const NETHSM_ADMIN_PASSPHRASE = "stand-in-admin-passphrase";
 
 export async function startSigningHost(opts: SigningHostOptions): Promise<SigningHost> {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanup = async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  };
+  const cleanups = new Cleanups();
+  const cleanup = (): Promise<void> => cleanups.run();
   try {
-    const dir = await mkdtemp(join(tmpdir(), "signstar-host-"));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    await chmod(dir, 0o755);
-    const users = new TestUsers();
-    cleanups.push(() => users.removeAll());
-    cleanups.push(async () => {
-      for (const u of await users.list()) await rm(join(HOME_BASE, u.name), { recursive: true, force: true });
-    });
+    const dir = await hostDir("signstar-host-", cleanups);
+    const users = hostUsers(cleanups);
 
     // SoftHSM token, shared by the signers through a group (PKCS#11 has one user PIN per token).
     const softhsm = await createSoftHsm({ tokens: [{ label: "signstar", userPin: "user-pin-123456", soPin: "so-pin-12345678" }] });
     cleanups.push(() => softhsm.cleanup());
     softhsm.activate();
-    const group = users.name("hsm");
-    await exec("groupadd", ["--system", group]);
+    const group = await tokenGroup(users);
 
     const binDir = join(dir, "bin");
-    await mkdir(binDir, { mode: 0o755 });
-    for (const name of EXECUTABLES) {
-      const wrapper = join(binDir, name);
-      await writeFile(wrapper, `#!/bin/sh\nexec ${process.execPath} ${join(REPO_ROOT, "dist", "bin", `${name}.js`)} "$@"\n`, { mode: 0o755 });
-    }
+    await writeWrappers(binDir, EXECUTABLES);
 
     const keysDir = join(dir, "ssh-keys");
     await mkdir(keysDir, { mode: 0o700 });
@@ -314,15 +301,5 @@ async function provisionNetHsm(
   return signers;
 }
 
-async function shareWithGroup(path: string, group: string): Promise<void> {
-  await exec("chgrp", ["-R", group, path]);
-  await exec("chmod", ["-R", "g+rwX", path]);
-  const walk = async (p: string): Promise<void> => {
-    if (!(await stat(p)).isDirectory()) return;
-    await chmod(p, 0o2770);
-    for (const entry of await readdir(p)) await walk(join(p, entry));
-  };
-  await walk(path);
-}
 
 export const resolveRepo = (...parts: string[]): string => resolve(REPO_ROOT, ...parts);

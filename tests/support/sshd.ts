@@ -14,6 +14,7 @@ import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { run } from "./run.js";
 
 const exec = promisify(execFile);
 export const SSHD_BIN = "/usr/sbin/sshd";
@@ -211,22 +212,5 @@ export function runSsh(opts: RunSshOptions): Promise<SshResult> {
     `${opts.user}@${opts.sshd.host}`,
     ...(opts.command ?? []),
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
-    });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(opts.input ?? "");
-  });
+  return run("ssh", args, { input: opts.input ?? "", timeoutMs: opts.timeoutMs ?? 30_000 });
 }

@@ -18,6 +18,17 @@ export function isMissing(error: unknown): boolean {
   return errnoCode(error) === "ENOENT";
 }
 
+/** Whether `path` exists (not following a final symbolic link); other errors than ENOENT are thrown. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw error;
+  }
+}
+
 function octal(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, "0");
 }

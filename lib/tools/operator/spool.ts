@@ -23,7 +23,7 @@ import type { Readable } from "node:stream";
 import { ExitCode, SignstarError } from "../../errors.js";
 import { homeOf } from "../../secrets/non-admin-paths.js";
 import { syncDirectory } from "../../secrets/atomic-file.js";
-import { InputError } from "../read-bounded.js";
+import { streamBounded } from "../read-bounded.js";
 
 export type UploadKind = "backup" | "update";
 
@@ -129,56 +129,39 @@ export async function receiveUpload<T>(opts: ReceiveOptions<T>): Promise<Receipt
   }
 }
 
-function pump(input: Readable, handle: FileHandle, hash: ReturnType<typeof createHash>, opts: ReceiveOptions<unknown>): Promise<number> {
+async function pump(input: Readable, handle: FileHandle, hash: ReturnType<typeof createHash>, opts: ReceiveOptions<unknown>): Promise<number> {
   const what = opts.kind === "backup" ? "the backup" : "the update image";
-  return new Promise<number>((resolve, reject) => {
-    let size = 0;
-    let done = false;
-    let writing: Promise<unknown> = Promise.resolve();
-    const finish = (error?: Error): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      input.off("data", onData);
-      input.off("end", onEnd);
-      input.off("error", onError);
-      opts.signal?.removeEventListener("abort", onAbort);
-      if (error) {
-        input.destroy();
-        writing.then(() => reject(error), () => reject(error));
-      } else writing.then(() => resolve(size), (e: unknown) => reject(e));
-    };
-    const onData = (chunk: Buffer | string): void => {
-      const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+  let size = 0;
+  let writing: Promise<unknown> = Promise.resolve();
+  const error = await streamBounded(
+    input,
+    { what, maxBytes: opts.maxBytes, timeoutMs: opts.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) },
+    (bytes, control) => {
       size += bytes.length;
-      if (size > opts.maxBytes) return finish(new InputError(`${what} is larger than ${opts.maxBytes} bytes`));
       hash.update(bytes);
       input.pause();
       writing = writing
         .then(() => handle.write(bytes))
         .then(
           () => {
-            if (!done) input.resume();
+            if (!control.done) input.resume();
           },
           (e: unknown) => {
-            finish(new SpoolError(`cannot write ${what}: ${(e as NodeJS.ErrnoException).code ?? "error"}`));
+            control.stop(new SpoolError(`cannot write ${what}: ${(e as NodeJS.ErrnoException).code ?? "error"}`));
             throw e;
           },
         );
-    };
-    const onEnd = (): void => finish();
-    const onError = (e: Error): void => finish(new InputError(`cannot read ${what}: ${e.message}`));
-    const onAbort = (): void => finish(new InputError(`${what} upload was interrupted`));
-    const timer = setTimeout(
-      () => finish(new InputError(`${what} did not arrive completely within ${Math.round(opts.timeoutMs / 1000)} s`)),
-      opts.timeoutMs,
+    },
+  );
+  if (error) {
+    await writing.then(
+      () => undefined,
+      () => undefined,
     );
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener("abort", onAbort);
-    input.on("data", onData);
-    input.on("end", onEnd);
-    input.on("error", onError);
-  });
+    throw error;
+  }
+  await writing;
+  return size;
 }
 
 /** Reads `length` bytes from the start of an open file. */
