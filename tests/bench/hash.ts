@@ -1,19 +1,24 @@
 /**
- * Hashing throughput on a 1 GiB random file (created once in the temp dir, then reused; page-cached after the
- * first pass): our file hasher with the native addon, the pure-JS fallback (on 256 MiB, scaled), node:crypto
- * with the same reader, and coreutils `sha512sum` on the same file. Best of 3 runs each. MB = 10^6 bytes.
+ * Hashing throughput on a 1 GiB random file (page-cached after the first pass): our file hasher with the native
+ * addon, the pure-JS fallback (on 256 MiB, scaled), node:crypto with the same reader, and coreutils `sha512sum`
+ * on the same file. Best of 3 runs each. MB = 10^6 bytes.
+ *
+ * The benchmark caches its input files (1.25 GiB together) in one named directory, `signstar-bench-cache` under
+ * the temp dir, so later runs skip writing them; it prints where they are and how to delete them.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
-import { open, stat } from "node:fs/promises";
+import { mkdir, open, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashFile } from "../../lib/signing/file-hasher.js";
 import { nativeSha512Status } from "../../lib/signing/native-sha512.js";
 
 const GIB = 1024 ** 3;
-const BIG = join(tmpdir(), "signstar-bench-hash-1GiB.bin");
-const SMALL = join(tmpdir(), "signstar-bench-hash-256MiB.bin");
+/** Cache of benchmark input files, kept between runs on purpose (see the note printed by run()). */
+export const CACHE_DIR = join(tmpdir(), "signstar-bench-cache");
+const BIG = join(CACHE_DIR, "hash-1GiB.bin");
+const SMALL = join(CACHE_DIR, "hash-256MiB.bin");
 
 async function ensureFile(path: string, size: number): Promise<void> {
   const existing = await stat(path).catch(() => null);
@@ -75,8 +80,10 @@ function sha512sum(path: string): string {
 const mbps = (bytes: number, seconds: number): string => (bytes / 1e6 / seconds).toFixed(0).padStart(6);
 
 export async function run(): Promise<void> {
+  await mkdir(CACHE_DIR, { recursive: true, mode: 0o700 });
   await ensureFile(BIG, GIB);
   await ensureFile(SMALL, GIB / 4);
+  console.log(`input files are cached in ${CACHE_DIR} (1.25 GiB, reused by later runs); delete them with: rm -r ${CACHE_DIR}`);
   const native = nativeSha512Status();
   console.log(`native addon: ${native.loaded ? `loaded from ${native.path}` : `NOT available (${native.error ?? "?"})`}`);
   await nodeCrypto(BIG); // warm the page cache

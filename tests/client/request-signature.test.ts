@@ -231,10 +231,9 @@ describe("send", () => {
   it("a host that never answers is cut off, nothing written", async () => {
     const { work, file } = workFile();
     behaviour = () => ({ exit: "hang" });
-    const t0 = Date.now();
     const err = await rejection(sendSigningRequest(opts(file, { timeoutMs: 1000 })));
     expect(err).toBeInstanceOf(ConnectionError);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(err.message).toMatch(/no complete answer within 1 s/);
     expectNothingWritten(work);
   });
 

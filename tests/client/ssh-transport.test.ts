@@ -154,21 +154,18 @@ describe("ssh transport against a fake signing host", () => {
     behaviour = () => ({ exit: "hang" });
     const t0 = Date.now();
     const err = await rejection(call({ timeoutMs: 1500 }));
-    const elapsed = Date.now() - t0;
     expect(err).toBeInstanceOf(ConnectionError);
     expect(err.message).toMatch(/no complete answer within 2 s/);
-    expect(elapsed).toBeGreaterThanOrEqual(1400);
-    expect(elapsed).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400); // not before the deadline
   });
 
   it("aborting (Ctrl-C in the CLI) closes the connection at once with the abort reason", async () => {
     behaviour = () => ({ exit: "hang" });
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error("interrupted by test")), 300);
-    const t0 = Date.now();
+    // The overall timeout (10 s) would end it with another message: this one is the abort's own reason.
     const err = await rejection(call({ signal: controller.signal }));
     expect(err.message).toBe("interrupted by test");
-    expect(Date.now() - t0).toBeLessThan(3000);
   });
 
   it("oversized stdout is refused", async () => {
@@ -204,21 +201,33 @@ describe("ssh transport: connection failures", () => {
 
   it("a silent peer is cut off by readyTimeout", async () => {
     const port = (silent.address() as { port: number }).port;
-    const t0 = Date.now();
     const err = await rejection(call({ port, readyTimeoutMs: 1000, knownHosts: [] }));
     expect(err).toBeInstanceOf(ConnectionError);
     expect(err.message).toMatch(/no SSH session within 1 s/);
-    expect(Date.now() - t0).toBeLessThan(4000);
   });
 
   it("connection refused", async () => {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    const err = await rejection(call({ port }));
-    expect(err).toBeInstanceOf(ConnectionError);
-    expect(err.message).toMatch(/cannot connect: .*ECONNREFUSED/);
+    // A socket bound to the port that never listens, held for the whole test: connecting is refused and nobody
+    // else can take the port meanwhile (Node cannot bind without listening, so a tiny python3 helper does).
+    const holder = spawn("python3", ["-c", "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()"], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = "";
+        holder.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("\n")) resolve(Number(out.trim()));
+        });
+        holder.on("error", reject);
+        holder.on("exit", (code) => reject(new Error(`the port holder (python3) exited with ${code} before binding`)));
+      });
+      const err = await rejection(call({ port }));
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect(err.message).toMatch(/cannot connect: .*ECONNREFUSED/);
+    } finally {
+      holder.kill("SIGKILL");
+    }
   });
 });
 
@@ -239,7 +248,8 @@ describe("identities", () => {
 
   it("refuses a public key and garbage", async () => {
     const k = makeKey(dir, "pubonly");
-    await expect(loadIdentity(`${k.path}.pub`)).rejects.toThrow(/holds no private key|accessible by others/);
+    chmodSync(`${k.path}.pub`, 0o600); // so the mode check cannot be what refuses it
+    await expect(loadIdentity(`${k.path}.pub`)).rejects.toThrow(/holds no private key/);
     const g = join(dir, "garbage");
     writeFileSync(g, "not a key\n", { mode: 0o600 });
     await expect(loadIdentity(g)).rejects.toThrow(/is not a supported SSH private key/);

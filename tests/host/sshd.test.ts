@@ -109,12 +109,13 @@ describe("sshd with configure-build drop-ins", () => {
       expect(r.code).toBe(255);
       expect(r.stderr).toMatch(/remote port forwarding failed/);
 
-      // -L: the client listens locally; a connection through it must not reach the target.
-      const localPort = 20000 + Math.floor(Math.random() * 20000);
+      // -L: the client listens locally (on a Unix socket in our own directory, so no port can clash); a
+      // connection through it must not reach the target.
+      const localSocket = join(root, "fwd.sock");
       const child = spawn("ssh", [
         "-F", "/dev/null", "-p", String(server().port), "-i", signerKey.privateKeyFile, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-        "-o", `UserKnownHostsFile=${server().knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-N",
-        "-L", `127.0.0.1:${localPort}:127.0.0.1:${targetPort}`, `${signer.name}@127.0.0.1`,
+        "-o", `UserKnownHostsFile=${server().knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "ExitOnForwardFailure=yes", "-N",
+        "-L", `${localSocket}:127.0.0.1:${targetPort}`, `${signer.name}@127.0.0.1`,
       ], { stdio: ["ignore", "ignore", "pipe"] });
       let stderr = "";
       child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
@@ -122,7 +123,7 @@ describe("sshd with configure-build drop-ins", () => {
         let received: string | undefined;
         for (let i = 0; i < 100 && received === undefined; i++) {
           received = await new Promise<string | undefined>((resolve) => {
-            const s = connect({ host: "127.0.0.1", port: localPort });
+            const s = connect({ path: localSocket });
             let data = "";
             let connected = false;
             s.on("connect", () => (connected = true));

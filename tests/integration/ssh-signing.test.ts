@@ -3,7 +3,7 @@
  * Unix users, a real SoftHSM token; requests made by our client library and by OpenSSH `ssh`; signatures
  * checked by gpg, sq and sqop against the original file.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,9 +16,11 @@ import { armor, dearmor } from "../../lib/signing/openpgp/armor.js";
 import { createSigningRequest } from "../../lib/signing/request.js";
 import { parseSigningResponse } from "../../lib/signing/response.js";
 import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
+import { readSignatureCounters } from "../../lib/metrics/signature-counters.js";
 import { changePkcs11UserPin } from "../../lib/backends/pkcs11/index.js";
 import { NetHsmClient } from "../../lib/backends/nethsm/index.js";
 import { httpsUrl } from "../../lib/config/primitives.js";
+import { exitCodeOf, run as runProcess, type RunResult } from "../support/run.js";
 import { runSsh } from "../support/sshd.js";
 import { NETHSM_ADMIN_PASSPHRASE, operatorPassphrase, startSigningHost, type HostSigner, type SigningHost } from "../support/signing-host.js";
 
@@ -48,12 +50,7 @@ async function requestFor(file: string): Promise<string> {
 }
 
 /** Runs a verifier; resolves to its exit code. */
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: "ignore", env });
-    child.on("close", (code) => resolve(code ?? -1));
-  });
-}
+const run = exitCodeOf;
 
 async function verifyAll(certFile: string, sigFile: string, dataFile: string): Promise<{ gpg: number; sq: number; sqop: number }> {
   const gnupg = await mkdtemp(join(tmpdir(), "signstar-gpg-"));
@@ -121,12 +118,33 @@ describe("signing through OpenSSH ssh", () => {
 
   it("counts issued and refused signatures per user and key for the metrics export", async () => {
     const s = signer("ed25519");
-    const counters = JSON.parse(await readFile(join(host.countersDir, `${s.user}.json`), "utf8")) as {
-      keys: Record<string, { ok: number; error: number }>;
+    const key = "pkcs11:token(label=signstar):key(label=ed25519-key)";
+    const secret = secretFilePath({ systemUser: s.user, backendUser: "pkcs11-token-label-signstar", handling: "plaintext" });
+    const uid = (await stat(secret)).uid;
+    // Read as the metrics export does: only a file owned by the user it is named after counts.
+    const counts = async (): Promise<{ ok: number; error: number }> => {
+      const c = (await readSignatureCounters(host.countersDir, s.user, uid))[key];
+      return { ok: c?.ok ?? 0, error: c?.error ?? 0 };
     };
-    const mine = counters.keys["pkcs11:token(label=signstar):key(label=ed25519-key)"];
-    expect(mine?.ok).toBeGreaterThanOrEqual(2);
-    expect((await stat(join(host.countersDir, `${s.user}.json`))).uid).toBe((await stat(secretFilePath({ systemUser: s.user, backendUser: "pkcs11-token-label-signstar", handling: "plaintext" }))).uid);
+    const before = await counts();
+    const file = await payload("counters.bin", 321);
+    const ok = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: await requestFor(file) });
+    expect(ok.stderr).toBe("");
+    expect(ok.code).toBe(0);
+    // A refusal after the key is known (its secret file is readable by others) counts as an error …
+    await chmod(secret, 0o644);
+    try {
+      const refused = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: await requestFor(file) });
+      expect(refused.code).toBe(6);
+    } finally {
+      await chmod(secret, 0o600);
+    }
+    // … one before it (a malformed request: no key yet) is not counted.
+    const malformed = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: "{" });
+    expect(malformed.code).toBe(3);
+    expect(await counts()).toEqual({ ok: before.ok + 1, error: before.error + 1 });
+    // The counters belong to the signing user: read for another uid, they are not there.
+    expect(await readSignatureCounters(host.countersDir, s.user, 0)).toEqual({});
   });
 
   it("ignores the command the client asks for and still only signs", async () => {
@@ -184,15 +202,25 @@ describe("refusals: one line on stderr, nothing on stdout, nothing changed", () 
     const s = signer("ed25519");
     const file = await payload("unknown.bin", 5);
     const req = JSON.parse(await requestFor(file)) as Record<string, unknown>;
-    req["extra"] = 1;
+    req["extra outcome=ok key=forged"] = 1;
     await expectRefused(s.user, s.sshKey.privateKeyFile, JSON.stringify(req), 3, /extra/);
+    // The client-chosen text is quoted in the audit entry, so it cannot pose as further fields.
+    const entry = await host.syslog.waitFor(/signature refused.*forged/);
+    const [fields, reason] = [entry.slice(0, entry.indexOf(" reason=")), /outcome=error reason=(".*")$/.exec(entry)?.[1]];
+    expect(fields).not.toContain("forged");
+    expect(JSON.parse(reason ?? "null")).toBe('request: unknown field "extra outcome=ok key=forged" (allowed at top level: version, required, optional)');
   });
 
   it("a user whose role is not signing gets no signature (its ForceCommand is its own tool)", async () => {
     const file = await payload("otherrole.bin", 5);
     const result = await runSsh({ sshd: host.sshd, user: host.otherRole.user, identity: host.otherRole.sshKey.privateKeyFile, input: await requestFor(file) });
-    expect(result.code).not.toBe(0);
-    expect(result.stdout).not.toContain("BEGIN PGP SIGNATURE");
+    expect(result.stdout).toBe("");
+    // Its ForceCommand, signstar-download-wireguard, ran instead (the host has no WireGuard key) and never read
+    // the request.
+    expect(result.stderr).toBe(
+      `signstar-download-wireguard: the WireGuard public key ${host.env["SIGNSTAR_ROOT"]}/etc/signstar/wireguard/public.key does not exist (is signstar-wireguard-keygen.service enabled?)\n`,
+    );
+    expect(result.code).toBe(4); // ExitCode.Config
   });
 
   it("the signing tool run directly by a user without a signing mapping names the user", async () => {
@@ -318,8 +346,12 @@ describe("refusals: one line on stderr, nothing on stdout, nothing changed", () 
 
   it("no TTY, no port forwarding", async () => {
     const s = signer("ed25519");
-    const tty = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, sshArgs: ["-tt"], command: ["tty"], input: "" });
-    expect(tty.stdout).not.toMatch(/\/dev\/pts/);
+    const tty = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, sshArgs: ["-tt", "-o", "LogLevel=INFO"], command: ["tty"], input: "" });
+    // sshd refuses the pty (no-pty in the drop-in); the client, forced by -tt, gives up (as tests/host/sshd.test.ts
+    // shows for the bare drop-ins). With a pty the command's `tty` output would be on stdout.
+    expect(tty.stderr.replace(/\r/g, "")).toBe("PTY allocation request failed on channel 0\n");
+    expect(tty.code).toBe(255);
+    expect(tty.stdout).toBe("");
     const forward = await runSsh({
       sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile,
       sshArgs: ["-o", "ExitOnForwardFailure=yes", "-W", `127.0.0.1:${host.sshd.port}`], input: "",
@@ -330,20 +362,12 @@ describe("refusals: one line on stderr, nothing on stdout, nothing changed", () 
 });
 
 /** Runs the compiled tool in-process-free, as `user` (real euid), with the host's environment. */
-function runAs(user: string, input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runAs(user: string, input: string): Promise<RunResult> {
   return runTool(input, { user });
 }
 
-function runTool(input: string, opts: { user?: string }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runTool(input: string, opts: { user?: string }): Promise<RunResult> {
   const tool = join(host.binDir, "signstar-download-signature");
   const [cmd, args] = opts.user ? ["setpriv", ["--reuid", opts.user, "--regid", opts.user, "--init-groups", tool]] : [tool, []];
-  return new Promise((resolve) => {
-    const child = spawn(cmd as string, args as string[], { env: { ...host.env, PATH: "/usr/bin:/bin" }, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+  return runProcess(cmd as string, args as string[], { env: { ...host.env, PATH: "/usr/bin:/bin" }, input });
 }

@@ -18,6 +18,8 @@ with open(out, "ab", buffering=0) as f:
         f.write(s.recv(65536).rstrip(b"\\n") + b"\\n")
 `;
 
+const SOCKET_TIMEOUT_MS = 10_000;
+
 export interface SyslogListener {
   readonly socket: string;
   /** Every message received so far, one per entry. */
@@ -32,9 +34,30 @@ export async function startSyslog(): Promise<SyslogListener> {
   await chmod(dir, 0o755); // test users' tools must reach the socket
   const socket = join(dir, "log.sock");
   const file = join(dir, "messages");
-  const child: ChildProcess = spawn("python3", ["-c", RECEIVER, socket, file], { stdio: "ignore" });
-  for (let i = 0; i < 100; i++) {
-    if (await stat(socket).then(() => true, () => false)) break;
+  const child: ChildProcess = spawn("python3", ["-c", RECEIVER, socket, file], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  let exited: string | undefined;
+  let spawnError: Error | undefined;
+  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  child.on("error", (e) => (spawnError = e));
+  child.on("exit", (code, signal) => (exited = signal ?? String(code)));
+  // Ready once the socket exists with its final mode (bind, then chmod 0666 for the test users' tools).
+  const deadline = Date.now() + SOCKET_TIMEOUT_MS;
+  for (;;) {
+    const st = await stat(socket).catch(() => undefined);
+    if (st !== undefined && (st.mode & 0o777) === 0o666) break;
+    const failure = spawnError
+      ? `python3 could not be started: ${spawnError.message}`
+      : exited !== undefined
+        ? `the receiver (python3) exited (${exited}): ${stderr.trim().split("\n").pop() ?? ""}`
+        : Date.now() > deadline
+          ? `${socket} did not appear within ${SOCKET_TIMEOUT_MS / 1000} s`
+          : undefined;
+    if (failure !== undefined) {
+      child.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`syslog stand-in: ${failure}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
   const messages = async (): Promise<string[]> =>

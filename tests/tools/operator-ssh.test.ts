@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseBackup, decryptBackup } from "../../lib/nethsm-backup/index.js";
+import { ExitCode, SignstarError } from "../../lib/errors.js";
 import { lookupUser } from "../../lib/host/accounts.js";
 import { dearmor } from "../../lib/signing/openpgp/armor.js";
 import { readPackets } from "../../lib/signing/openpgp/packet.js";
@@ -110,14 +111,24 @@ describe("signstar-upload-backup", () => {
     expect(st.mode & 0o777).toBe(0o600);
     expect(st.uid).toBe(await uid(host.u.backupUpload.user));
 
-    const taken = await takeUploadedBackup({ users: [{ name: host.u.backupUpload.user, uid: await uid(host.u.backupUpload.user) }] });
+    // takeUploaded refuses a user whose uid does not own the file, and leaves the file in place.
+    const owner = await uid(host.u.backupUpload.user);
+    const wrong = await takeUploadedBackup({ users: [{ name: host.u.backupUpload.user, uid: owner + 1 }] }).then(
+      () => undefined,
+      (e: unknown) => e as SignstarError,
+    );
+    expect(wrong).toBeInstanceOf(SignstarError);
+    expect(wrong?.message).toBe(`the uploaded backup ${join(uploadsDirOf(host.u.backupUpload.user), "backup.bin")} is not owned by "${host.u.backupUpload.user}"`);
+    expect(wrong?.exitCode).toBe(ExitCode.BadInput);
+    expect(await spoolFiles(host.u.backupUpload.user)).toEqual(["backup.bin"]);
+
+    const taken = await takeUploadedBackup({ users: [{ name: host.u.backupUpload.user, uid: owner }] });
     expect(taken?.sha256).toBe(sha);
     // The real consumer: a partial restore on the Operational stand-in accepts the uploaded bytes.
     await host.admin().restore(taken!.bytes, { backupPassphrase: BACKUP_PASSPHRASE });
     await taken!.consume();
     expect(await spoolFiles(host.u.backupUpload.user)).toEqual([]);
-    expect(await takeUploadedBackup({ users: [{ name: host.u.backupUpload.user, uid: await uid(host.u.backupUpload.user) }] })).toBeUndefined();
-    // takeUploaded refuses a user whose uid does not own the file.
+    expect(await takeUploadedBackup({ users: [{ name: host.u.backupUpload.user, uid: owner }] })).toBeUndefined();
   });
 
   it("rejects malformed, truncated and oversized uploads without leaving any file", async () => {

@@ -2,16 +2,61 @@
  * Device behaviour at the edges (nethsm-api-notes §1, §2, §5) and how the client maps every error status to a
  * one-line message. Responses are validated against the spec here too.
  */
+import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NetHsmHttpError, statusText, type NetHsmClient } from "../../../lib/backends/nethsm/index.js";
-import { ADMIN, errorOf, raw, startHarness, UNLOCK, type Harness } from "./harness.js";
+import { NetHsmClient, NetHsmHttpError, statusText, type Credentials } from "../../../lib/backends/nethsm/index.js";
+import type { NetHsmConnection } from "../../../lib/config/model.js";
+import { startStandIn } from "../../support/nethsm-standin/index.js";
+import { ADMIN, clientObserver, connection, errorOf, raw, recorder, UNLOCK, type Harness } from "./harness.js";
 
 let h: Harness;
 let admin: NetHsmClient;
 const OP = { user: "op", passphrase: "operator-pass-1" };
 
+/**
+ * The stand-in's rate limiter runs on this clock: it stands still unless a test moves it, so "within the 1 s
+ * window" and "after it" do not depend on how fast the machine is.
+ */
+const clock = { ms: 1_000_000 };
+const advance = (ms: number): void => {
+  clock.ms += ms;
+};
+
+/** startHarness() with the test clock: response validation on both sides, pinned TLS. */
+async function startClockedHarness(): Promise<Harness> {
+  const rec = recorder();
+  const vendor = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const standIn = await startStandIn({
+    rateLimitMs: 1000,
+    now: () => clock.ms,
+    updateKey: vendor.publicKey,
+    onExchange: (e) =>
+      rec.record(
+        { method: e.method, path: e.path, status: e.status, responseContentType: e.responseContentType, responseBody: e.responseBody },
+        "response",
+      ),
+  });
+  const pinned = connection(standIn.url, { kind: "Fingerprints", sha256: [standIn.tls.fingerprint] });
+  const clients: NetHsmClient[] = [];
+  return {
+    standIn,
+    rec,
+    pinned,
+    updateKey: vendor.privateKey,
+    client(credentials?: Credentials, connections: readonly NetHsmConnection[] = [pinned]) {
+      const c = new NetHsmClient({ connections, observer: clientObserver(rec), ...(credentials ? { credentials } : {}) });
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      for (const c of clients) c.close();
+      await standIn.close();
+    },
+  };
+}
+
 beforeAll(async () => {
-  h = await startHarness({ rateLimitMs: 1000 });
+  h = await startClockedHarness();
   await h.client().provision({ unlockPassphrase: UNLOCK, adminPassphrase: ADMIN, systemTime: new Date() });
   admin = h.client({ user: "admin", passphrase: ADMIN });
   await admin.addUser({ userId: "op", realName: "op", role: "Operator", passphrase: OP.passphrase });
@@ -44,7 +89,10 @@ describe("authentication", () => {
     expect(e2.message).toBe(`NetHSM ${h.standIn.url} as op: GET /keys: 429 too many requests (a login failed less than 1 s ago): Too many requests`);
     // another user is not limited
     expect(await admin.listKeys()).toEqual(["k"]);
-    await new Promise((r) => setTimeout(r, 1100));
+    // still limited 1 ms before the window ends, free again when it has passed
+    advance(999);
+    expect(((await errorOf(() => good.listKeys())) as NetHsmHttpError).status).toBe(429);
+    advance(1);
     expect(await good.listKeys()).toEqual(["k"]);
   });
 
@@ -116,7 +164,10 @@ describe("error status messages", () => {
     expect(e1.message).not.toContain("wrong-unlock-passphrase");
     const e2 = await errorOf(() => anon.unlock(UNLOCK));
     expect(e2.message).toContain("POST /unlock: 429 too many requests (a login failed less than 1 s ago): Service unavailable: too many requests");
-    await new Promise((r) => setTimeout(r, 1100));
+    advance(999);
+    expect(((await errorOf(() => anon.unlock(UNLOCK))) as NetHsmHttpError).status).toBe(429);
+    expect(await anon.state()).toBe("Locked");
+    advance(1);
     await anon.unlock(UNLOCK);
     expect(await anon.state()).toBe("Operational");
   });

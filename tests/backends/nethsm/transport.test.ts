@@ -1,4 +1,5 @@
 /** TLS modes, certificate pinning, failover (connection errors only), timeouts, bounded bodies, keep-alive. */
+import { spawn, type ChildProcess } from "node:child_process";
 import { createServer as createHttpsServer, type Server } from "node:https";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
@@ -14,14 +15,28 @@ let silentUrl: string;
 let huge: Server;
 let hugeUrl: string;
 let deadUrl: string;
+let deadPortHolder: ChildProcess | undefined;
 const sockets: { destroy(): void }[] = [];
 
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+/**
+ * A TCP port that refuses every connection for as long as the returned process lives: a socket bound to it that
+ * never listens (Node cannot bind without listening, so a tiny python3 helper does; no SO_REUSEADDR, so nobody
+ * else can take the port meanwhile). Connecting gets ECONNREFUSED.
+ */
+async function refusingPort(): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn("python3", ["-c", "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("\n")) resolve(Number(out.trim()));
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`the port holder (python3) exited with ${code} before binding`)));
+  });
+  return { port, child };
 }
 
 beforeAll(async () => {
@@ -37,10 +52,13 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => huge.listen(0, "127.0.0.1", () => r()));
   hugeUrl = `https://127.0.0.1:${(huge.address() as AddressInfo).port}/api/v1`;
-  deadUrl = `https://127.0.0.1:${await freePort()}/api/v1`;
+  const dead = await refusingPort();
+  deadPortHolder = dead.child;
+  deadUrl = `https://127.0.0.1:${dead.port}/api/v1`;
 });
 
 afterAll(async () => {
+  deadPortHolder?.kill("SIGKILL");
   await h.close();
   await unprovisioned.close();
   for (const s of sockets) s.destroy();
@@ -104,24 +122,39 @@ describe("failover", () => {
   });
 
   it("fails over when the TLS session does not come up in time; a silent server after the handshake is a timeout", async () => {
-    const c = new NetHsmClient({ connections: [pin(silentUrl, h.standIn.tls.fingerprint), h.pinned], connectTimeoutMs: 300, timeoutMs: 300 });
+    // The silent TLS server completes the handshake, so this is a response timeout, not a connect failure. The
+    // response deadline also bounds the handshake (the transport caps the connect timeout at it), so it is short
+    // for the test but far above what a local TLS handshake takes even on a loaded machine.
+    const c = new NetHsmClient({ connections: [pin(silentUrl, h.standIn.tls.fingerprint), h.pinned], connectTimeoutMs: 5000, timeoutMs: 2000 });
     try {
-      // the silent TLS server completes the handshake, so this is a response timeout, not a connect failure
       const err = await errorOf(() => c.state());
       expect(err).toBeInstanceOf(NetHsmTimeoutError);
-      expect(err.message).toBe(`NetHSM ${silentUrl}: GET /health/state: no answer within 300 ms`);
+      expect(err.message).toBe(`NetHSM ${silentUrl}: GET /health/state: no answer within 2000 ms`);
     } finally {
       c.close();
     }
     const raw = createNetServer((s) => sockets.push(s)); // accepts TCP, never speaks TLS
     await new Promise<void>((r) => raw.listen(0, "127.0.0.1", () => r()));
     const rawUrl = `https://127.0.0.1:${(raw.address() as AddressInfo).port}/api/v1`;
-    const c2 = new NetHsmClient({ connections: [connection(rawUrl, { kind: "Unsafe" }), h.pinned], connectTimeoutMs: 300 });
     try {
-      expect(await c2.state()).toBe("Operational");
-      expect(c2.transport.currentUrl).toBe(h.pinned.url);
+      // Only this server is meant to time out: it never answers the ClientHello, whatever the connect timeout.
+      const alone = new NetHsmClient({ connections: [connection(rawUrl, { kind: "Unsafe" })], connectTimeoutMs: 300 });
+      try {
+        const err = await errorOf(() => alone.state());
+        expect(err).toBeInstanceOf(NetHsmConnectionError);
+        expect(err.message).toBe(`NetHSM ${rawUrl}: connection failed: no TLS session within 300 ms`);
+      } finally {
+        alone.close();
+      }
+      // With a failover target the connect timeout must also cover the target's real handshake: 2 s.
+      const c2 = new NetHsmClient({ connections: [connection(rawUrl, { kind: "Unsafe" }), h.pinned], connectTimeoutMs: 2000 });
+      try {
+        expect(await c2.state()).toBe("Operational");
+        expect(c2.transport.currentUrl).toBe(h.pinned.url);
+      } finally {
+        c2.close();
+      }
     } finally {
-      c2.close();
       raw.close();
     }
   });

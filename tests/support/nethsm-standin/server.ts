@@ -29,6 +29,11 @@ export interface StandInOptions {
   readonly host?: string;
   /** Rate limit window after a failed login; default 1000 ms (0 disables). */
   readonly rateLimitMs?: number;
+  /**
+   * Clock of the rate limiter in milliseconds (default Date.now). Tests pass their own to move time explicitly
+   * instead of sleeping through the window.
+   */
+  readonly now?: () => number;
   readonly scrypt?: ScryptParams;
   /** Public key that signs update images (RSA PKCS#1 v1.5 over SHA-256). */
   readonly updateKey?: KeyObject;
@@ -80,13 +85,14 @@ export async function startStandIn(opts: StandInOptions = {}): Promise<StandIn> 
   const tls = opts.tls ?? selfSignedCertificate();
   const device = new Device({ ...(opts.scrypt ? { scrypt: opts.scrypt } : {}) });
   const rateLimitMs = opts.rateLimitMs ?? 1000;
+  const now = opts.now ?? Date.now;
   const failures = new Map<string, number>();
   let baseUrl = "";
 
   const limited = (key: string): boolean => {
     const t = failures.get(key);
     if (t === undefined) return false;
-    if (Date.now() - t < rateLimitMs) return true;
+    if (now() - t < rateLimitMs) return true;
     failures.delete(key);
     return false;
   };
@@ -102,7 +108,7 @@ export async function startStandIn(opts: StandInOptions = {}): Promise<StandIn> 
     if (rateLimitMs > 0 && limited(key)) throw new HttpErr(429, "Too many requests");
     const user = device.users.get(auth.user);
     if (!user || !Device.checkPassphrase(user, auth.passphrase)) {
-      if (rateLimitMs > 0) failures.set(key, Date.now());
+      if (rateLimitMs > 0) failures.set(key, now());
       throw new HttpErr(401, undefined, { "WWW-Authenticate": 'Basic realm="invalid authorization"' });
     }
     const ref = parseUserId(auth.user);
@@ -153,7 +159,7 @@ export async function startStandIn(opts: StandInOptions = {}): Promise<StandIn> 
       try {
         return { reply: await op.handler(ctx), body };
       } catch (e) {
-        if (unlockKey && rateLimitMs > 0 && e instanceof HttpErr && (e.status === 403 || e.status === 400)) failures.set(unlockKey, Date.now());
+        if (unlockKey && rateLimitMs > 0 && e instanceof HttpErr && (e.status === 403 || e.status === 400)) failures.set(unlockKey, now());
         throw e;
       }
     } catch (e) {
