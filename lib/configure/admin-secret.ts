@@ -226,7 +226,7 @@ async function publishShareSet(ctx: RunContext, set: StoredShareSet): Promise<vo
   await ensureUploadDirs(ctx.root, [...holderOwners.values()]);
   for (const o of holderOwners.values()) {
     const state = await downloadState(ctx.root, o.name, set.record.setId);
-    if (state !== "missing") await clearOtherSets(ctx.root, o.name, set.record.setId);
+    if (state !== "missing") await clearOtherSets(ctx.root, o, set.record.setId);
   }
 }
 

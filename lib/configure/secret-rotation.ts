@@ -18,9 +18,9 @@ import { dirname } from "node:path";
 import type { SecretHandling } from "../config/model.js";
 import type { PasswdEntry } from "../host/accounts.js";
 import { syncDirectory, writeFileAtomic } from "../secrets/atomic-file.js";
-import { homeOf, secretFilePath, secretsDirOf } from "../secrets/non-admin-paths.js";
+import { secretFilePath } from "../secrets/non-admin-paths.js";
 import { MAX_PLAINTEXT_SECRET_SIZE, readCheckedSecretFile } from "../secrets/non-admin.js";
-import { ensurePrivateDirs, ensurePublicDir } from "../secrets/private-dir.js";
+import { ensureStateDirs } from "../secrets/state-dirs.js";
 import { wipeFile } from "../secrets/shares/files.js";
 import { credentialName, encryptUserCredential, type CredsOptions } from "../secrets/systemd-creds.js";
 
@@ -44,11 +44,9 @@ export function nextPathOf(t: RotationTarget, c: SecretCopy): string {
   return `${pathOf(t, c)}.next`;
 }
 
-/** Step 1 for one copy: `<file>.next` holds `secret` (owner the user, 0600, directories 0700). */
+/** Step 1 for one copy: `<file>.next` holds `secret` (owner the user, 0600, in the root-owned secrets/ 0711). */
 export async function writeNextSecret(t: RotationTarget, c: SecretCopy, secret: string): Promise<void> {
-  const home = homeOf(t.root, c.owner.name);
-  await ensurePublicDir(dirname(home));
-  await ensurePrivateDirs(home, secretsDirOf(t.root, c.owner.name), c.owner);
+  await ensureStateDirs(t.root, c.owner.name, "secrets", c.owner);
   const path = pathOf(t, c);
   const content =
     t.handling === "plaintext"
@@ -67,8 +65,8 @@ export async function commitNextSecret(t: RotationTarget, c: SecretCopy): Promis
 /** Removes a copy and its `.next` (a user that no longer uses this credential). */
 export async function removeSecretCopy(t: RotationTarget, c: SecretCopy): Promise<void> {
   const path = pathOf(t, c);
-  await wipeFile(`${path}.next`);
-  await wipeFile(path);
+  await wipeFile(`${path}.next`, c.owner.uid);
+  await wipeFile(path, c.owner.uid);
 }
 
 async function readPlain(path: string, uid: number): Promise<string | undefined> {

@@ -5,10 +5,12 @@
  *
  *   /var/lib/signstar/share-set.json                  root 0644  the share set without its ciphertext:
  *                                                               id, iteration, t-of-n, commitments, holders
- *   <home>/.local/state/signstar/shares/              holder 0700
- *     <set-id>.share                                  holder 0600  the staged share (until downloaded)
- *     <set-id>.claimed                                holder 0600  a download in progress (renamed from .share)
- *     <set-id>.fetched                                holder 0600  marker {"index","fetchedAt"} (no share data)
+ *   <home>/.local/state/signstar/                     root 0755  (and every directory above it up to the home)
+ *     shares/                                         holder 0700
+ *       <set-id>.share                                holder 0600  the staged share (until downloaded)
+ *       <set-id>.claimed                              holder 0600  downloaded, not yet confirmed (renamed from .share;
+ *                                                                  the holder can download it again)
+ *       <set-id>.fetched                              holder 0600  marker {"index","fetchedAt"} after `confirm <code>`
  *   /run/signstar/share-uploads/                      root 0755  tmpfs
  *     <holder>/                                       holder 0755
  *       share                                         holder 0600  the uploaded share line
@@ -24,13 +26,13 @@ import { ExitCode } from "../errors.js";
 import type { PasswdEntry } from "../host/accounts.js";
 import { writeFileAtomic } from "../secrets/atomic-file.js";
 import { SecretFileError } from "../secrets/errors.js";
-import { homeOf } from "../secrets/non-admin-paths.js";
 import { readCheckedSecretFile } from "../secrets/non-admin.js";
-import { ensurePrivateDirs, ensurePublicDir } from "../secrets/private-dir.js";
+import { ensureStateDirs } from "../secrets/state-dirs.js";
 import type { ShareHolder, StoredShareSet } from "../secrets/share-store.js";
-import { claimShareFile, type ClaimedShareFile } from "../secrets/shares/claim.js";
+import { claimShareFile, confirmClaimedShare, type ClaimedShareFile, type ShareClaimant, type ShareFiles } from "../secrets/shares/claim.js";
 import { ShareError } from "../secrets/shares/errors.js";
-import { checkPrivateDir, createFileExclusive, ensureDir, errnoCode, isMissing, pathExists, wipeFile, wipeTree } from "../secrets/shares/files.js";
+import { mkdir } from "node:fs/promises";
+import { checkPrivateDir, createFileExclusive, ensureDir, errnoCode, isMissing, pathExists, removeUserTree, throwWipeFailures, wipeEntries, wipeFile } from "../secrets/shares/files.js";
 import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";
 import { RECORD_FORMAT, type ShareSetRecord } from "../secrets/shares/record.js";
 import { verifyShare, type VerifiedShare } from "../secrets/shares/verify.js";
@@ -64,7 +66,7 @@ export async function writePublicShareSet(root: string, set: StoredShareSet): Pr
     holders: set.holders.map((h) => ({ index: h.index, user: h.user })),
   };
   const path = under(root, PUBLIC_SHARE_SET_FILE);
-  await ensurePublicDir(join(path, ".."));
+  await mkdir(join(path, ".."), { recursive: true, mode: 0o755 });
   await writeFileAtomic(path, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644, uid: 0, gid: 0 });
 }
 
@@ -160,27 +162,20 @@ function spoolPath(root: string, user: string, setId: string, kind: SpoolKind): 
 
 /** Root: puts `line` into the holder's spool (0600, owner the holder) and removes files of any other set. */
 export async function deliverShare(root: string, owner: PasswdEntry, setId: string, line: string): Promise<void> {
-  const dir = downloadSpoolDir(root, owner.name);
-  const home = homeOf(root, owner.name);
-  await ensurePublicDir(join(home, ".."));
-  await ensurePrivateDirs(home, dir, owner);
+  await ensureStateDirs(root, owner.name, "shares", owner);
   await writeFileAtomic(spoolPath(root, owner.name, setId, "share"), `${line}\n`, { mode: 0o600, uid: owner.uid, gid: owner.gid });
-  await clearOtherSets(root, owner.name, setId);
+  await clearOtherSets(root, owner, setId);
 }
 
-/** Root: removes a holder's spool files of sets other than `keep` (all when `keep` is undefined). */
-export async function clearOtherSets(root: string, user: string, keep?: string): Promise<void> {
-  const dir = downloadSpoolDir(root, user);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if (isMissing(error)) return;
-    throw error;
-  }
-  for (const name of names) {
-    if (keep === undefined || !name.startsWith(`${keep}.`)) await wipeFile(join(dir, name));
-  }
+/**
+ * Root: removes a holder's spool files of sets other than `keep` (all when `keep` is undefined). The directory
+ * chain is checked first (a symbolic link anywhere is refused); only the holder's own regular files are
+ * zero-filled, subdirectories are skipped, and every entry is tried before the failures are reported together.
+ */
+export async function clearOtherSets(root: string, owner: PasswdEntry, keep?: string): Promise<void> {
+  const dir = await ensureStateDirs(root, owner.name, "shares", owner);
+  const report = await wipeEntries(dir, { expectedUid: owner.uid, ...(keep !== undefined ? { keep: (name: string) => name.startsWith(`${keep}.`) } : {}) });
+  throwWipeFailures(`share spool of user ${owner.name}`, report.failures);
 }
 
 export type DownloadState = "pending" | "claimed" | "fetched" | "missing";
@@ -198,7 +193,7 @@ export async function readUndownloadedShare(root: string, owner: PasswdEntry, se
     const path = spoolPath(root, owner.name, set.record.setId, kind);
     if (!(await pathExists(path))) continue;
     try {
-      const text = (await readCheckedSecretFile(path, owner.uid, MAX_SHARE_TEXT + 2)).toString("utf8");
+      const text = (await readCheckedSecretFile(path, owner.uid, MAX_SHARE_TEXT + 2, { singleLink: true })).toString("utf8");
       return verifyHolderShare(text, set, owner.name);
     } catch {
       return undefined; // a damaged file is not a usable share; the holder's download reports it
@@ -209,24 +204,38 @@ export async function readUndownloadedShare(root: string, owner: PasswdEntry, se
 
 export type DownloadClaim = ClaimedShareFile;
 
-/**
- * The holder: takes its staged share (rename to .claimed: one concurrent caller wins), reads and verifies it.
- * commit() writes the fetched marker and wipes the share; release() puts it back.
- */
-export async function claimDownload(root: string, caller: { uid: number; name: string }, set: PublicShareSet): Promise<DownloadClaim> {
+async function holderSpool(root: string, caller: { uid: number; name: string }, set: PublicShareSet): Promise<{ files: ShareFiles; who: ShareClaimant }> {
   const holder = holderOf(set, caller.name);
   const setId = set.record.setId;
   const dir = downloadSpoolDir(root, caller.name);
   if (!(await checkPrivateDir(dir, caller.uid))) {
     throw new ShareError("not-staged", `no share is staged for user ${caller.name} in share set ${setId}`, ExitCode.Config);
   }
-  const pending = spoolPath(root, caller.name, setId, "share");
-  const claimed = spoolPath(root, caller.name, setId, "claimed");
-  const fetched = spoolPath(root, caller.name, setId, "fetched");
-  return claimShareFile(
-    { pending, claimed, fetched },
-    { user: caller.name, index: holder.index, setId, fileUid: caller.uid, verify: (text) => verifyHolderShare(text, set, caller.name) },
-  );
+  return {
+    files: {
+      pending: spoolPath(root, caller.name, setId, "share"),
+      claimed: spoolPath(root, caller.name, setId, "claimed"),
+      fetched: spoolPath(root, caller.name, setId, "fetched"),
+    },
+    who: { user: caller.name, index: holder.index, setId, fileUid: caller.uid, verify: (text) => verifyHolderShare(text, set, caller.name) },
+  };
+}
+
+/**
+ * The holder: takes its staged share (rename to .claimed: one concurrent caller wins), reads and verifies it.
+ * A share claimed by an earlier, unconfirmed download is handed out again. release() puts a fresh claim back;
+ * the share is wiped only by confirmDownload.
+ */
+export async function claimDownload(root: string, caller: { uid: number; name: string }, set: PublicShareSet): Promise<DownloadClaim> {
+  const { files, who } = await holderSpool(root, caller, set);
+  return claimShareFile(files, who, { reclaim: true });
+}
+
+/** The holder confirms its download with the code it was shown: the share is wiped and marked fetched. */
+export async function confirmDownload(root: string, caller: { uid: number; name: string }, set: PublicShareSet, code: string, now: Date): Promise<number> {
+  const { files, who } = await holderSpool(root, caller, set);
+  await confirmClaimedShare(files, who, code, now);
+  return who.index;
 }
 
 // ------------------------------------------------------------------ upload spool (tmpfs)
@@ -303,7 +312,7 @@ export async function ensureUploadDirs(root: string, owners: readonly PasswdEntr
 }
 
 async function wipeUploadDir(dir: string): Promise<void> {
-  await wipeTree(dir);
+  await removeUserTree(dir);
 }
 
 export interface UploadResult {
@@ -386,7 +395,7 @@ export async function collectUploads(
   const base = under(root, SHARE_UPLOAD_BASE);
   if (!(await pathExists(base))) return { shares: [], expiresAt: undefined, rejected: [], expired: 0 };
   const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
-  for (const e of window.expired) await wipeFile(uploadSpoolFile(root, e.user));
+  for (const e of window.expired) await wipeFile(uploadSpoolFile(root, e.user), owners.get(e.user)?.uid);
   const shares: VerifiedShare[] = [];
   const rejected: string[] = [];
   for (const e of window.current) {
@@ -394,17 +403,21 @@ export async function collectUploads(
     const file = uploadSpoolFile(root, e.user);
     try {
       if (owner === undefined) throw new Error("unknown holder");
-      const text = (await readCheckedSecretFile(file, owner.uid, MAX_SHARE_TEXT + 2)).toString("utf8");
+      const text = (await readCheckedSecretFile(file, owner.uid, MAX_SHARE_TEXT + 2, { singleLink: true })).toString("utf8");
       shares.push(verifyHolderShare(text, set, e.user));
     } catch {
       rejected.push(e.user);
-      await wipeFile(file);
+      await wipeFile(file, owner?.uid ?? -1);
     }
   }
   return { shares, expiresAt: window.expiresAt, rejected, expired: window.expired.length };
 }
 
-/** Root: wipes every uploaded share (after use, or when a new share set replaces the old one). */
+/**
+ * Root: wipes every uploaded share (after use, or when a new share set replaces the old one). Upload directories
+ * are the holders' own: only their top-level files are wiped (never following links, never recursing), every
+ * entry is tried, and the failures are reported together.
+ */
 export async function wipeAllUploads(root: string): Promise<number> {
   const base = under(root, SHARE_UPLOAD_BASE);
   let names: string[];
@@ -415,43 +428,54 @@ export async function wipeAllUploads(root: string): Promise<number> {
     throw error;
   }
   let wiped = 0;
+  const failures: string[] = [];
   for (const name of names) {
     const dir = join(base, name);
-    let entries: string[] = [];
-    try {
-      entries = await readdir(dir);
-    } catch {
+    const st = await lstat(dir).catch(() => undefined);
+    if (st === undefined) continue;
+    if (!st.isDirectory()) {
+      await wipeFile(dir).then(() => wiped++, (e: unknown) => failures.push(`${dir}: ${errnoCode(e) ?? String(e)}`));
       continue;
     }
-    for (const entry of entries) {
-      await wipeFile(join(dir, entry));
-      wiped++;
-    }
+    const report = await wipeEntries(dir, { expectedUid: st.uid });
+    wiped += report.wiped;
+    failures.push(...report.failures);
   }
+  throwWipeFailures(`upload spool ${base}`, failures);
   return wiped;
 }
 
-/** Root, for the timer: wipes expired uploads and anything that is not a holder's share file. */
+/** Root, for the timer: wipes expired uploads and anything that is not a holder's share file (see wipeAllUploads). */
 export async function wipeExpiredUploads(root: string, set: StoredShareSet | undefined, now: number, timeoutMs = UPLOAD_TIMEOUT_MS): Promise<number> {
   if (set === undefined) return wipeAllUploads(root);
   const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
-  for (const e of window.expired) await wipeFile(uploadSpoolFile(root, e.user));
+  const failures: string[] = [];
+  for (const e of window.expired) {
+    const file = uploadSpoolFile(root, e.user);
+    const st = await lstat(uploadSpoolDir(root, e.user)).catch(() => undefined);
+    await wipeFile(file, st?.uid ?? -1).catch((error: unknown) => failures.push(`${file}: ${errnoCode(error) ?? String(error)}`));
+  }
   const base = under(root, SHARE_UPLOAD_BASE);
   let extra = 0;
+  let names: string[] = [];
   try {
-    for (const name of await readdir(base)) {
-      const dir = join(base, name);
-      const isHolder = set.holders.some((h) => h.user === name);
-      const entries = await readdir(dir).catch(() => [] as string[]);
-      for (const entry of entries) {
-        if (!isHolder || entry !== "share") {
-          await wipeFile(join(dir, entry));
-          extra++;
-        }
-      }
-    }
+    names = await readdir(base);
   } catch (error) {
     if (!isMissing(error)) throw error;
   }
+  for (const name of names) {
+    const dir = join(base, name);
+    const st = await lstat(dir).catch(() => undefined);
+    if (st === undefined) continue;
+    if (!st.isDirectory()) {
+      await wipeFile(dir).then(() => extra++, (e: unknown) => failures.push(`${dir}: ${errnoCode(e) ?? String(e)}`));
+      continue;
+    }
+    const isHolder = set.holders.some((h) => h.user === name);
+    const report = await wipeEntries(dir, { expectedUid: st.uid, keep: (entry) => isHolder && entry === "share" });
+    extra += report.wiped;
+    failures.push(...report.failures);
+  }
+  throwWipeFailures(`upload spool ${base}`, failures);
   return window.expired.length + extra;
 }

@@ -1,11 +1,12 @@
 /** What configure-build does to reach the plan, one action per printed line. */
 import type { PlannedFile } from "./plan.js";
+import type { UserStateDirs } from "./render.js";
 import { formatCommand } from "./run.js";
 
 export type HostAction =
   | { readonly kind: "create-user"; readonly user: string; readonly commands: readonly (readonly string[])[] }
   | { readonly kind: "update-user"; readonly user: string; readonly changes: readonly string[]; readonly commands: readonly (readonly string[])[] }
-  | { readonly kind: "ensure-home"; readonly user: string; readonly path: string; readonly change: string }
+  | { readonly kind: "ensure-home"; readonly user: string; readonly path: string; readonly change: string; readonly stateDirs: UserStateDirs }
   | { readonly kind: "write-file"; readonly file: PlannedFile; readonly change: string }
   | { readonly kind: "remove-file"; readonly path: string; readonly user: string };
 

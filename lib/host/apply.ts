@@ -1,6 +1,9 @@
 /** Carries out host actions in order: accounts, homes, files, stale-file removal. */
-import { chmod, chown, mkdir, unlink } from "node:fs/promises";
-import { dirname } from "node:path";
+import { mkdir, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { ensureCountersDir } from "../metrics/signature-counters.js";
+import { ensureHome, ensureStateDirs } from "../secrets/state-dirs.js";
+import { HOME_BASE } from "./layout.js";
 import { writeFileAtomic, syncDirectory } from "../secrets/atomic-file.js";
 import { requireUser } from "./accounts.js";
 import type { HostAction } from "./actions.js";
@@ -25,15 +28,16 @@ export async function applyAction(action: HostAction): Promise<void> {
       for (const argv of action.commands) await runChecked(argv);
       return;
     case "ensure-home": {
+      // Top-down and refusing links (lib/secrets/state-dirs.ts): the home and .local/state/signstar are
+      // root:root 0755, then the leaves of the role (what the user's tmpfiles.d entry also creates at boot).
       const user = await requireUser(action.user);
-      await mkdir(dirname(action.path), { recursive: true, mode: 0o755 });
-      try {
-        await mkdir(action.path, { mode: 0o700 });
-      } catch (error) {
-        if (errnoCode(error) !== "EEXIST") throw error;
-      }
-      await chown(action.path, user.uid, user.gid);
-      await chmod(action.path, 0o700);
+      const suffix = join(HOME_BASE, action.user);
+      if (!action.path.endsWith(suffix)) throw new HostError(`home ${action.path} of user "${action.user}" is not below ${HOME_BASE}`);
+      const root = action.path.slice(0, action.path.length - suffix.length) || "/";
+      await ensureHome(root, action.user);
+      const leaves = (["secrets", "shares", "uploads"] as const).filter((leaf) => action.stateDirs[leaf]);
+      for (const leaf of leaves) await ensureStateDirs(root, action.user, leaf, user);
+      if (action.stateDirs.countersDir !== undefined) await ensureCountersDir(action.stateDirs.countersDir, user);
       return;
     }
     case "write-file":

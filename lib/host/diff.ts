@@ -70,12 +70,12 @@ function userActions(u: PlannedUser, observed: ObservedHost, actions: HostAction
     if (changes.length > 0) actions.push({ kind: "update-user", user: u.name, changes, commands: [["usermod", ...args, u.name]] });
   }
   const home = observed.homes.get(u.name);
-  const uid = o?.passwd?.uid;
-  const gid = o?.passwd?.gid;
-  if (!home || home.type === "missing") actions.push({ kind: "ensure-home", user: u.name, path: u.home, change: "create" });
+  // The home is root:root 0755 (the user must not be able to rename what root walks below it); the user's own
+  // directories are leaves below .local/state/signstar (lib/secrets/state-dirs.ts).
+  if (!home || home.type === "missing") actions.push({ kind: "ensure-home", user: u.name, path: u.home, change: "create", stateDirs: u.stateDirs });
   else if (home.type !== "directory") throw new HostError(`home ${u.home} of user "${u.name}" exists but is not a directory`, ExitCode.Config);
-  else if (home.mode !== 0o700 || (uid !== undefined && (home.uid !== uid || home.gid !== gid))) {
-    actions.push({ kind: "ensure-home", user: u.name, path: u.home, change: "fix owner/mode of" });
+  else if (home.mode !== 0o755 || home.uid !== 0 || home.gid !== 0) {
+    actions.push({ kind: "ensure-home", user: u.name, path: u.home, change: "fix owner/mode of", stateDirs: u.stateDirs });
   }
 }
 

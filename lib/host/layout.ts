@@ -12,16 +12,18 @@ export const HARDENING_FILE = "00-signstar-hardening.conf";
 /** Host-wide tmpfiles.d entries for Signstar's state directories. */
 export const STATE_TMPFILES_FILE = "signstar.conf";
 /**
- * The state directories every host needs: homes below /var/lib/signstar/home, and the per-user signature counters
- * of the metrics export (sticky and writable by all, like /tmp: each user creates only its own file, and the
- * exporter trusts a file only if its owner is the user it is named after).
+ * The state directories every host needs: homes below /var/lib/signstar/home, and the signature counters of the
+ * metrics export (root 0755; one subdirectory per signing user, owned by it, made by the user's tmpfiles.d entry:
+ * nobody can pre-create or lock another user's counter file).
  */
 export const STATE_DIRECTORIES = [
   ["/var/lib/signstar", "0755"],
   ["/var/lib/signstar/home", "0755"],
   ["/var/lib/signstar/metrics", "0755"],
-  ["/var/lib/signstar/metrics/signatures", "1733"],
+  ["/var/lib/signstar/metrics/signatures", "0755"],
 ] as const;
+/** The signature counter directory of one signing user (below a root). */
+export const SIGNATURE_COUNTERS_BASE = "/var/lib/signstar/metrics/signatures";
 export const DEFAULT_BIN_DIR = "/usr/bin";
 /**
  * The login shell of Signstar users. Not nologin: sshd runs ForceCommand as `$SHELL -c <command>`, so the shell
@@ -47,10 +49,11 @@ export const FORCE_COMMANDS: Readonly<Record<Role, string | undefined>> = {
   signing: "signstar-download-signature",
   backup: "signstar-download-backup",
   metrics: "signstar-download-metrics",
-  // A share holder downloads and uploads shares through one ForceCommand: it dispatches on the whitelisted
-  // SSH_ORIGINAL_COMMAND (empty or `download`: print the caller's share once; `upload`: read it on stdin and
-  // verify it), so `ssh holder@host` downloads and `ssh holder@host upload < share` uploads. Signstar 0.x's
-  // name is kept; signstar-upload-secret-share is the same upload logic as a standalone executable.
+  // A share holder downloads, confirms and uploads shares through one ForceCommand: it dispatches on the
+  // whitelisted SSH_ORIGINAL_COMMAND (empty or `download`: print the caller's share, which stays on the host until
+  // `confirm <code>`; `upload`: read it on stdin and verify it), so `ssh holder@host` downloads,
+  // `ssh holder@host confirm 1a2b3c4d` removes it from the host and `ssh holder@host upload < share` uploads.
+  // Signstar 0.x's name is kept; signstar-upload-secret-share is the same upload logic as a standalone executable.
   share_holder: "signstar-download-secret-share",
   wire_guard_download: "signstar-download-wireguard",
   backup_upload: "signstar-upload-backup",

@@ -6,13 +6,14 @@
  */
 import { join } from "node:path";
 import type { Config, Role, SystemUserId } from "../config/model.js";
-import { roleOf, sshAccessOf, userMappings } from "../config/mappings.js";
+import { backendUsersOf, roleOf, sshAccessOf, userMappings } from "../config/mappings.js";
 import { HARDENING_CONF } from "./hardening.js";
 import {
   DEFAULT_BIN_DIR,
   FORCE_COMMANDS,
   HARDENING_FILE,
   MANAGED_PATTERNS,
+  SIGNATURE_COUNTERS_BASE,
   STATE_DIRECTORIES,
   STATE_TMPFILES_FILE,
   TMPFILES_DIR,
@@ -25,7 +26,7 @@ import {
   tmpfilesPath,
   underRoot,
 } from "./layout.js";
-import { renderAuthorizedKeys, renderSshdDropIn, renderTmpfiles } from "./render.js";
+import { renderAuthorizedKeys, renderSshdDropIn, renderTmpfiles, type UserStateDirs } from "./render.js";
 
 export interface PlannedUser {
   readonly name: SystemUserId;
@@ -35,6 +36,8 @@ export interface PlannedUser {
   readonly shell: string;
   /** Absolute path of the ForceCommand, or undefined for users without SSH access (hermetic metrics). */
   readonly forceCommand: string | undefined;
+  /** Directories below the home the user's role needs (see renderTmpfiles). */
+  readonly stateDirs: UserStateDirs;
 }
 
 export type PlannedFileKind = "hardening" | "tmpfiles" | "authorized_keys" | "sshd_dropin";
@@ -92,8 +95,14 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     const home = at(homePath(name));
     const executable = FORCE_COMMANDS[role];
     const forceCommand = ssh && executable ? join(binDir, executable) : undefined;
-    users.push({ name, role, home, shell: USER_SHELL, forceCommand });
-    files.push({ path: at(tmpfilesPath(name)), content: renderTmpfiles(name, home), mode: 0o644, kind: "tmpfiles", user: name });
+    const stateDirs: UserStateDirs = {
+      secrets: backendUsersOf(mapping).length > 0,
+      shares: role === "share_holder",
+      uploads: role === "backup_upload" || role === "update_upload",
+      ...(role === "signing" ? { countersDir: at(join(SIGNATURE_COUNTERS_BASE, name)) } : {}),
+    };
+    users.push({ name, role, home, shell: USER_SHELL, forceCommand, stateDirs });
+    files.push({ path: at(tmpfilesPath(name)), content: renderTmpfiles(name, home, stateDirs), mode: 0o644, kind: "tmpfiles", user: name });
     if (ssh && forceCommand) {
       const keysFile = at(authorizedKeysPath(name));
       files.push({ path: keysFile, content: renderAuthorizedKeys(ssh.sshAuthorizedKey), mode: 0o644, kind: "authorized_keys", user: name });

@@ -3,9 +3,30 @@ import type { AuthorizedKey, Role } from "../config/model.js";
 
 const HEADER = "# Managed by signstar-configure-build. Changes are overwritten.\n";
 
-/** tmpfiles.d line creating the user's home (0700, owner and group the user). */
-export function renderTmpfiles(user: string, home: string): string {
-  return `${HEADER}d ${home} 0700 ${user} ${user} -\n`;
+/** What a user's tmpfiles.d entry creates besides its home and the root-owned `.local/state/signstar` chain. */
+export interface UserStateDirs {
+  /** `secrets/` root 0711 (users holding backend secrets). */
+  readonly secrets: boolean;
+  /** `shares/` user 0700 (share holders). */
+  readonly shares: boolean;
+  /** `uploads/` user 0700 (backup_upload / update_upload). */
+  readonly uploads: boolean;
+  /** The user's signature counter directory (signing users): user 0755. */
+  readonly countersDir?: string;
+}
+
+/**
+ * tmpfiles.d lines of one user: the home and every directory down to `.local/state/signstar` are root:root 0755
+ * (the user can rename or replace nothing on the path root walks), then the leaves the role needs.
+ */
+export function renderTmpfiles(user: string, home: string, dirs: UserStateDirs): string {
+  const state = `${home}/.local/state/signstar`;
+  const lines = [home, `${home}/.local`, `${home}/.local/state`, state].map((d) => `d ${d} 0755 root root -`);
+  if (dirs.secrets) lines.push(`d ${state}/secrets 0711 root root -`);
+  if (dirs.shares) lines.push(`d ${state}/shares 0700 ${user} ${user} -`);
+  if (dirs.uploads) lines.push(`d ${state}/uploads 0700 ${user} ${user} -`);
+  if (dirs.countersDir !== undefined) lines.push(`d ${dirs.countersDir} 0755 ${user} ${user} -`);
+  return `${HEADER}${lines.map((l) => `${l}\n`).join("")}`;
 }
 
 /** Splits an authorized_keys option list at commas outside double quotes. */

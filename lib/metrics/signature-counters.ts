@@ -1,17 +1,18 @@
 /**
  * Host-side signature counters per signing user, for signstar-download-metrics.
  *
- * Location: `/var/lib/signstar/metrics/signatures/<user>.json`. The directory is root-owned with mode 1733
- * (tmpfiles.d: `d /var/lib/signstar/metrics/signatures 1733 root root -`): every signing user can create its
- * own file, nobody can list the directory, and the sticky bit keeps users from replacing each other's files.
- * A file counts only if it is a regular file owned by the user it is named after (checked on the descriptor by
- * the reader), so a user cannot forge another user's figures. Counts are not secret (files 0644).
+ * Location: `/var/lib/signstar/metrics/signatures/<user>/counters.json`. The base directory is root 0755; each
+ * signing user has its own subdirectory, owned by it, mode 0755 (the user's tmpfiles.d entry from
+ * signstar-configure-build: `d /var/lib/signstar/metrics/signatures/<user> 0755 <user> <user> -`). Lock and temporary
+ * files live inside that subdirectory, so no other user can pre-create a user's counter file or hold its lock.
+ * The reader trusts the figures only if the subdirectory (a real directory) and the file (a regular file, checked
+ * on the descriptor) are both owned by the user. Counts are not secret (files 0644).
  *
  * The signing tool calls recordSignatureOutcome() after each request (it never throws: metrics must not break
  * signing). Updates are serialised with a lock file (O_EXCL, broken after 10 s) and written atomically.
  */
 import { constants } from "node:fs";
-import { lstat, open, rename, unlink } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, open, rename, unlink } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 
@@ -33,9 +34,39 @@ export type SignatureCounters = Readonly<Record<string, KeyCounters>>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function counterFile(dir: string, user: string): string {
+export const COUNTER_FILE_NAME = "counters.json";
+
+/** `<dir>/<user>`: the user's own counter directory. */
+export function userCountersDir(dir: string, user: string): string {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(user) || user.length > 64) throw new Error(`bad user name for a counter file: ${user.slice(0, 64)}`);
-  return join(dir, `${user}.json`);
+  return join(dir, user);
+}
+
+function counterFile(dir: string, user: string): string {
+  return join(userCountersDir(dir, user), COUNTER_FILE_NAME);
+}
+
+/** Whether `<dir>/<user>` is a real directory owned by `uid` that nobody else may write. */
+async function ownedDir(path: string, uid: number): Promise<boolean> {
+  const st = await lstat(path).catch(() => undefined);
+  return st !== undefined && st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0;
+}
+
+/**
+ * Root (signstar-configure-build, test fixtures): makes `path` (a signing user's counter directory, whose parent
+ * is root-owned) a real directory owned by the user, 0755. A symbolic link or a non-directory is refused.
+ */
+export async function ensureCountersDir(path: string, owner: { readonly uid: number; readonly gid: number }): Promise<void> {
+  await mkdir(join(path, ".."), { recursive: true, mode: 0o755 });
+  try {
+    await mkdir(path, { mode: 0o755 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+  const st = await lstat(path);
+  if (!st.isDirectory()) throw new Error(`signature counter directory ${path} is not a directory (or a symbolic link)`);
+  if (st.uid !== owner.uid || st.gid !== owner.gid) await chown(path, owner.uid, owner.gid);
+  if ((st.mode & 0o7777) !== 0o755) await chmod(path, 0o755);
 }
 
 function nonNegative(v: unknown): number {
@@ -89,6 +120,7 @@ async function readOwned(path: string, uid: number): Promise<string | undefined>
 
 /** The counters of `user` (uid: its passwd uid), or {} if it has none or the file is not trustworthy. */
 export async function readSignatureCounters(dir: string, user: string, uid: number): Promise<Record<string, KeyCounters>> {
+  if (!(await ownedDir(userCountersDir(dir, user), uid))) return {};
   const text = await readOwned(counterFile(dir, user), uid);
   return text === undefined ? {} : parseCounters(text);
 }
@@ -123,7 +155,9 @@ export interface RecordOptions {
 /** Adds one outcome to the caller's counter file. Returns false (and changes nothing) on any problem. */
 export async function recordSignatureOutcome(opts: RecordOptions): Promise<boolean> {
   try {
-    const path = counterFile(opts.dir, opts.user);
+    const userDir = userCountersDir(opts.dir, opts.user);
+    if (!(await ownedDir(userDir, opts.uid))) return false;
+    const path = join(userDir, COUNTER_FILE_NAME);
     const lockPath = `${path}.lock`;
     if (!(await lock(lockPath))) return false;
     try {
@@ -132,7 +166,7 @@ export async function recordSignatureOutcome(opts: RecordOptions): Promise<boole
       const t = Math.floor(opts.now.getTime() / 1000);
       current[opts.key] = opts.outcome === "ok" ? { ...c, ok: c.ok + 1, lastOk: t } : { ...c, error: c.error + 1, lastError: t };
       if (Object.keys(current).length > MAX_KEYS) return false;
-      const temp = join(opts.dir, `.${opts.user}.json.${randomBytes(6).toString("hex")}.tmp`);
+      const temp = join(userDir, `.${COUNTER_FILE_NAME}.${randomBytes(6).toString("hex")}.tmp`);
       const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
       try {
         await fh.chmod(0o644);

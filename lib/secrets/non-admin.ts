@@ -1,20 +1,20 @@
 /**
  * Non-administrative backend secrets (reference §4.2): one file per (Unix user, backend user) at
  * `<root>/var/lib/signstar/home/<user>/.local/state/signstar/secrets/<backend-user>.txt` (plaintext) or
- * `.creds` (systemd-creds), owned by the Unix user, mode exactly 0600, in 0700 directories owned by the user.
+ * `.creds` (systemd-creds), owned by the Unix user, mode exactly 0600, in a root-owned 0711 directory below a
+ * root-owned chain (lib/secrets/state-dirs.ts).
  *
  * createNonAdminSecret runs as root (configure / tests); readNonAdminSecret runs as the user itself and checks
  * type, owner, mode and size on the opened descriptor before reading a byte.
  */
 import { constants } from "node:fs";
 import { open, lstat } from "node:fs/promises";
-import { dirname } from "node:path";
 import { requireUser } from "../host/accounts.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { SecretFileError } from "./errors.js";
-import { homeOf, secretFilePath, secretsDirOf, type SecretLocation } from "./non-admin-paths.js";
+import { secretFilePath, type SecretLocation } from "./non-admin-paths.js";
 import { generatePassphrase } from "./passphrase.js";
-import { ensurePrivateDirs, ensurePublicDir, type Owner } from "./private-dir.js";
+import { ensureStateDirs, type Owner } from "./state-dirs.js";
 import {
   credentialName,
   decryptUserCredential,
@@ -58,9 +58,9 @@ export async function createNonAdminSecret(opts: CreateSecretOptions): Promise<C
     throw new SecretFileError(`secret for ${path} must be 1 to ${MAX_PLAINTEXT_SECRET_SIZE} bytes long`, path);
   }
   const owner = opts.owner ?? (await requireUser(opts.systemUser));
-  const home = homeOf(opts.root, opts.systemUser);
-  await ensurePublicDir(dirname(home));
-  await ensurePrivateDirs(home, secretsDirOf(opts.root, opts.systemUser), owner);
+  // Every directory down to secrets/ is root-owned (secrets/ 0711): the user can replace nothing on the path,
+  // and the file is made by root on a temporary name (O_EXCL|O_NOFOLLOW), fchown'ed and renamed into place.
+  await ensureStateDirs(opts.root, opts.systemUser, "secrets", owner);
   if (!opts.overwrite) {
     try {
       await lstat(path);
@@ -91,7 +91,12 @@ export interface ReadSecretOptions extends SecretLocation, CredsOptions {
 }
 
 /** Opens and checks a secret file (type, owner, mode, size), then returns its bytes. */
-export async function readCheckedSecretFile(path: string, expectedUid: number, maxSize: number): Promise<Buffer> {
+export async function readCheckedSecretFile(
+  path: string,
+  expectedUid: number,
+  maxSize: number,
+  opts: { readonly singleLink?: boolean } = {},
+): Promise<Buffer> {
   let handle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -109,6 +114,7 @@ export async function readCheckedSecretFile(path: string, expectedUid: number, m
     if (st.uid !== expectedUid) {
       throw new SecretFileError(`secret file ${path} is owned by uid ${st.uid}, but must be owned by uid ${expectedUid}`, path);
     }
+    if (opts.singleLink && st.nlink !== 1) throw new SecretFileError(`secret file ${path} has ${st.nlink} links, but exactly one is required`, path);
     const mode = st.mode & 0o7777;
     if (mode !== SECRET_FILE_MODE) {
       throw new SecretFileError(`secret file ${path} has mode ${mode.toString(8).padStart(4, "0")}, but 0600 is required`, path);

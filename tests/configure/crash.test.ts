@@ -13,6 +13,7 @@ import { CRASH_ENV, CRASH_POINTS, type CrashPoint } from "../../lib/configure/cr
 import { parseShareLine } from "../../lib/secrets/shares/index.js";
 import { startSharesHost, type SharesHost } from "../support/shares-host.js";
 import { signOverSsh } from "./helpers.js";
+import { confirmationCode } from "../../lib/secrets/shares/claim.js";
 
 let host: SharesHost;
 let work: string;
@@ -83,7 +84,11 @@ describe("B: killed during a run that uses uploaded shares, adds a user and incr
       await host.writeConfig({ iteration: 1, signers: ["alice"] });
       expect((await host.configure()).code).toBe(0);
       const shares: string[] = [];
-      for (const h of host.holders) shares.push((await host.ssh(h)).stdout.trim());
+      for (const h of host.holders) {
+        const line = (await host.ssh(h)).stdout.trim();
+        shares.push(line);
+        expect((await host.ssh(h, { command: ["confirm", confirmationCode(line)] })).code).toBe(0);
+      }
       for (const i of [0, 2]) {
         const up = await host.ssh(host.holders[i]!, { command: ["upload"], input: shares[i]! });
         expect(up.code).toBe(0);

@@ -14,6 +14,7 @@ import { parseAdminCredentials, type AdminCredentials } from "../../lib/secrets/
 import { HOME_BASE, secretFilePath } from "../../lib/secrets/non-admin-paths.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { combineShares, parseShareLine, verifyShare } from "../../lib/secrets/shares/index.js";
+import { confirmationCode } from "../../lib/secrets/shares/claim.js";
 import { netHsmNames, startSharesHost, type SharesHost } from "../support/shares-host.js";
 import { gpgVerify, signOverSsh } from "./helpers.js";
 
@@ -86,6 +87,8 @@ describe("NetHSM: unprovisioned → configured → shares downloaded", () => {
       const r = await host.ssh(host.holders[i]!);
       expect(r.code).toBe(0);
       downloaded.push(r.stdout.trim());
+      const ok = await host.ssh(host.holders[i]!, { command: ["confirm", confirmationCode(r.stdout.trim())] });
+      expect([ok.code, ok.stdout]).toEqual([0, expect.stringMatching(/^share \d of set [0-9a-f]{16} confirmed: it was removed from this host/)]);
     }
     const set = await new ShareStore({ root: host.root }).loadShareSet();
     creds = parseAdminCredentials(Buffer.from(combineShares(downloaded.slice(0, 2).map((l) => verifyShare(l, set.record)), set.record)).toString("utf8"));

@@ -13,6 +13,7 @@ import { parseAdminCredentials } from "../../lib/secrets/admin-credentials.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { combineShares, formatShareLine, parseShareLine, verifyShare } from "../../lib/secrets/shares/index.js";
 import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
+import { confirmationCode } from "../../lib/secrets/shares/claim.js";
 import { startSharesHost, type SharesHost } from "../support/shares-host.js";
 import { certificateOf, gpgVerify, pinOf, signOverSsh } from "./helpers.js";
 
@@ -93,17 +94,25 @@ describe("SoftHSM: unprovisioned → configured → shares downloaded", () => {
     expect(await gpgVerify(await certificateOf(host, "alice"), s.sig, s.data)).toBe(0);
   });
 
-  it("each holder downloads its own share over SSH, once", async () => {
+  it("each holder downloads its own share over SSH and confirms it; until then it stays on the host", async () => {
     for (const [i, h] of host.holders.entries()) {
       const r = await holderSsh(i);
-      expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       const line = r.stdout.trim();
       expect(r.stdout.split("\n")).toHaveLength(2);
       const parsed = parseShareLine(line);
       expect(parsed.setId).toBe(setId);
       expect(parsed.index).toBe(i + 1);
+      const code = confirmationCode(line);
+      expect(r.stderr).toMatch(new RegExp(`^share ${i + 1} of set ${setId} stays on this host until you confirm that you stored it: ssh ${h.user}@\\S+ confirm ${code}\n$`));
       downloaded.push(line);
+      // Not confirmed (e.g. the client died after the bytes left): the same share again.
+      expect((await holderSsh(i)).stdout.trim()).toBe(line);
+      const wrong = await holderSsh(i, { command: ["confirm", code === "00000000" ? "11111111" : "00000000"] });
+      expect(wrong.code).toBe(3);
+      expect(wrong.stderr).toMatch(/^signstar-download-secret-share: confirmation code [0-9]{8} does not match share \d of set [0-9a-f]{16}; the share stays on this host/);
+      const ok = await holderSsh(i, { command: ["confirm", code] });
+      expect([ok.code, ok.stdout, ok.stderr]).toEqual([0, `share ${i + 1} of set ${setId} confirmed: it was removed from this host; keep your copy offline\n`, ""]);
       const again = await holderSsh(i);
       expect(again.stdout).toBe("");
       expect(again.code).toBe(5);
@@ -259,6 +268,12 @@ describe("uploads: refused shares, then two of three", () => {
       const r = await holderSsh(i);
       expect(r.code).toBe(0);
       expect(parseShareLine(r.stdout.trim()).iteration).toBe(2);
+      if (i === 0) {
+        // Downloaded but not yet confirmed: signstar-configure does not count it as fetched.
+        const before = await host.configure();
+        expect(before.stdout).toMatch(/: claimed, .*: pending, .*: pending$/m);
+      }
+      expect((await holderSsh(i, { command: ["confirm", confirmationCode(r.stdout.trim())] })).code).toBe(0);
     }
     const r = await host.configure();
     expect(r.code).toBe(0);

@@ -1,6 +1,6 @@
 // configure-build on the live account database: real useradd/usermod of test-prefixed users; files below a
 // temporary root (so the machine's /etc/ssh is never touched).
-import { chmod, lstat, mkdtemp, rm } from "node:fs/promises";
+import { chmod, chown, lstat, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
@@ -57,7 +57,8 @@ describe("configureBuild managing Unix accounts", () => {
     expect(await shellOf(signer)).toBe("/bin/sh");
     expect(await shadowField(signer)).toBe("*"); // not "!": sshd would refuse a locked account
     const st = await lstat(home);
-    expect([st.isDirectory(), st.mode & 0o7777, st.uid, st.gid]).toEqual([true, 0o700, entry?.uid, entry?.gid]);
+    // Root-owned: the user must not be able to swap anything on the path root later writes below.
+    expect([st.isDirectory(), st.mode & 0o7777, st.uid, st.gid]).toEqual([true, 0o755, 0, 0]);
     const localEntry = await lookup(local);
     expect([localEntry?.name, localEntry?.home]).toEqual([local, `${root}/var/lib/signstar/home/${local}`]);
     expect(await shellOf(local)).toBe("/bin/sh");
@@ -73,7 +74,8 @@ describe("configureBuild managing Unix accounts", () => {
     await apply(root, config);
     await exec("usermod", ["--shell", "/bin/bash", "--lock", signer]);
     const home = `${root}/var/lib/signstar/home/${signer}`;
-    await chmod(home, 0o755);
+    await chmod(home, 0o700);
+    await chown(home, (await lookup(signer))!.uid, 0);
     const lines = await apply(root, config);
     expect(lines).toEqual([
       `update user ${signer} (shell /bin/bash -> /bin/sh, password -> none (key authentication only)): usermod --shell /bin/sh --password '*' ${signer}`,
@@ -81,7 +83,8 @@ describe("configureBuild managing Unix accounts", () => {
     ]);
     expect(await shellOf(signer)).toBe("/bin/sh");
     expect(await shadowField(signer)).toBe("*");
-    expect((await lstat(home)).mode & 0o7777).toBe(0o700);
+    const fixed = await lstat(home);
+    expect([fixed.mode & 0o7777, fixed.uid]).toEqual([0o755, 0]);
     expect(await apply(root, config)).toEqual(["nothing to do"]);
   });
 

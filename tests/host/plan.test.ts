@@ -30,10 +30,24 @@ describe("computeHostPlan", () => {
     ]);
   });
 
-  it("renders the tmpfiles.d entry (golden)", () => {
+  it("renders the tmpfiles.d entries per role: root-owned home chain, then the role's leaves (golden)", () => {
+    const chain = (u: string) =>
+      `d /var/lib/signstar/home/${u} 0755 root root -\n` +
+      `d /var/lib/signstar/home/${u}/.local 0755 root root -\n` +
+      `d /var/lib/signstar/home/${u}/.local/state 0755 root root -\n` +
+      `d /var/lib/signstar/home/${u}/.local/state/signstar 0755 root root -\n`;
     expect(file(plan, "/usr/lib/tmpfiles.d/signstar-user-signer1.conf")).toBe(
-      `${HEADER}d /var/lib/signstar/home/signer1 0700 signer1 signer1 -\n`,
+      `${HEADER}${chain("signer1")}` +
+        "d /var/lib/signstar/home/signer1/.local/state/signstar/secrets 0711 root root -\n" +
+        "d /var/lib/signstar/metrics/signatures/signer1 0755 signer1 signer1 -\n",
     );
+    expect(file(plan, "/usr/lib/tmpfiles.d/signstar-user-share1.conf")).toBe(
+      `${HEADER}${chain("share1")}d /var/lib/signstar/home/share1/.local/state/signstar/shares 0700 share1 share1 -\n`,
+    );
+    expect(file(plan, "/usr/lib/tmpfiles.d/signstar-user-backup1.conf")).toBe(
+      `${HEADER}${chain("backup1")}d /var/lib/signstar/home/backup1/.local/state/signstar/secrets 0711 root root -\n`,
+    );
+    expect(file(plan, "/usr/lib/tmpfiles.d/signstar-user-wg1.conf")).toBe(`${HEADER}${chain("wg1")}`);
   });
 
   it("renders the authorized_keys file with restrict first (golden)", () => {
@@ -91,12 +105,12 @@ describe("computeHostPlan", () => {
       "d /tmp/img/var/lib/signstar 0755 root root -\n" +
         "d /tmp/img/var/lib/signstar/home 0755 root root -\n" +
         "d /tmp/img/var/lib/signstar/metrics 0755 root root -\n" +
-        "d /tmp/img/var/lib/signstar/metrics/signatures 1733 root root -\n",
+        "d /tmp/img/var/lib/signstar/metrics/signatures 0755 root root -\n",
     );
     const dropIn = file(p, "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf");
     expect(dropIn).toContain("    AuthorizedKeysFile /tmp/img/etc/ssh/signstar-user-signer1.authorized_keys\n");
     expect(dropIn).toContain("    ForceCommand /opt/signstar/bin/signstar-download-signature\n");
-    expect(file(p, "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf")).toContain("d /tmp/img/var/lib/signstar/home/signer1 0700");
+    expect(file(p, "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf")).toContain("d /tmp/img/var/lib/signstar/home/signer1 0755 root root -\nd /tmp/img/var/lib/signstar/home/signer1/.local 0755 root root -\n");
     expect(p.users[0]?.home).toBe("/tmp/img/var/lib/signstar/home/signer1");
   });
 

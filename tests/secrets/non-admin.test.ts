@@ -50,7 +50,7 @@ function readAs(user: TestUser, backendUser: string, systemUser: string = user.n
 }
 
 describe("non-admin secrets", () => {
-  it("creates the file atomically: owner the user, 0600, 0700 directories owned by the user; the user reads it back", async () => {
+  it("creates the file atomically: owner the user, 0600, in root-owned directories (secrets/ 0711); the user reads it back", async () => {
     const created = await createNonAdminSecret({ root, systemUser: alice.name, backendUser: "ns1~operator1", handling: "plaintext" });
     const home = join(root, "var/lib/signstar/home", alice.name);
     expect(created.path).toBe(join(home, ".local/state/signstar/secrets/ns1~operator1.txt"));
@@ -58,10 +58,12 @@ describe("non-admin secrets", () => {
     const st = await lstat(created.path);
     expect([st.isFile(), st.mode & 0o7777, st.uid, st.gid]).toEqual([true, 0o600, alice.uid, alice.gid]);
     expect(await readFile(created.path, "utf8")).toBe(created.secret); // verbatim, no newline
-    for (const dir of ["", ".local", ".local/state", ".local/state/signstar", ".local/state/signstar/secrets"]) {
+    for (const dir of ["", ".local", ".local/state", ".local/state/signstar"]) {
       const d = await lstat(join(home, dir));
-      expect([dir, d.mode & 0o7777, d.uid, d.gid]).toEqual([dir, 0o700, alice.uid, alice.gid]);
+      expect([dir, d.mode & 0o7777, d.uid, d.gid]).toEqual([dir, 0o755, 0, 0]);
     }
+    const secretsDir = await lstat(join(home, ".local/state/signstar/secrets"));
+    expect([secretsDir.mode & 0o7777, secretsDir.uid, secretsDir.gid]).toEqual([0o711, 0, 0]);
     expect((await readdir(join(home, ".local/state/signstar/secrets"))).filter((n) => n.endsWith(".tmp"))).toEqual([]);
 
     const r = await readAs(alice, "ns1~operator1");
@@ -148,7 +150,7 @@ describe("non-admin secrets", () => {
     await mkdir(join(home, ".local/state"), { recursive: true });
     await symlink("/tmp", join(home, ".local/state/signstar"));
     await expect(createNonAdminSecret({ root, systemUser: bob.name, backendUser: "x", handling: "plaintext" })).rejects.toThrow(
-      `secrets directory ${join(home, ".local/state/signstar")} is a symbolic link`,
+      `state directory ${join(home, ".local/state/signstar")} is a symbolic link, which is refused`,
     );
   });
 

@@ -3,7 +3,7 @@
  * with Backup, Metrics and Operator users, one tagged signing key with its OpenPGP certificate, a backup
  * passphrase), a SoftHSM token with one Ed25519 signing key, real Unix users with their secret files, sshd
  * drop-ins rendered by signstar-configure-build, a real sshd whose ForceCommands run dist/bin/*.js, a syslog
- * listener, a SIGNSTAR_ROOT for host state (signature counters 1733, WireGuard key pair).
+ * listener, a SIGNSTAR_ROOT for host state (per-user signature counter directories, WireGuard key pair).
  */
 import { execFile } from "node:child_process";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
@@ -20,6 +20,9 @@ import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
 import { createCertificate } from "../../lib/signing/openpgp/certificate.js";
 import { wireGuardKeygen } from "../../lib/tools/operator/wireguard-keygen.js";
 import { SIGNATURE_COUNTERS_DIR, hostPath } from "../../lib/tools/operator/paths.js";
+import { ensureCountersDir } from "../../lib/metrics/signature-counters.js";
+import { ensureStateDirs } from "../../lib/secrets/state-dirs.js";
+import { lookup } from "./users.js";
 import { startStandIn, type StandIn } from "./nethsm-standin/index.js";
 import { REPO_ROOT } from "./signing-host.js";
 import { createSoftHsm, type SoftHsm } from "./softhsm.js";
@@ -230,10 +233,18 @@ export async function startOperatorHost(): Promise<OperatorHost> {
     await shareWithGroup(softhsm.tokenDir, group);
     await chmod(softhsm.dir, 0o755);
 
-    // Host state below SIGNSTAR_ROOT: signature counters (1733) and the WireGuard key pair.
+    // Host state below SIGNSTAR_ROOT, as tmpfiles.d makes it: signature counters (root 0755, one directory per
+    // signing user), the upload users' uploads/ directories, and the WireGuard key pair.
     const counterDir = hostPath(root, SIGNATURE_COUNTERS_DIR);
     await mkdir(counterDir, { recursive: true, mode: 0o755 });
-    await chmod(counterDir, 0o1733);
+    for (const k of ["signer", "nethsmSigner"] as const) {
+      const entry = await lookup(u[k].user);
+      if (entry) await ensureCountersDir(join(counterDir, u[k].user), entry);
+    }
+    for (const k of ["backupUpload", "updateUpload"] as const) {
+      const entry = await lookup(u[k].user);
+      if (entry) await ensureStateDirs(undefined, u[k].user, "uploads", entry);
+    }
     await wireGuardKeygen({ root });
 
     const renderRoot = join(dir, "render");

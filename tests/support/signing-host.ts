@@ -25,6 +25,8 @@ import { Cleanups, hostDir, hostUsers, shareWithGroup, tokenGroup, writeWrappers
 import type { TestUsers } from "./users.js";
 import { REPO_ROOT } from "./repo.js";
 import { SIGNATURE_COUNTERS_DIR } from "../../lib/tools/operator/paths.js";
+import { ensureCountersDir } from "../../lib/metrics/signature-counters.js";
+import { lookup } from "./users.js";
 
 export { REPO_ROOT };
 
@@ -224,7 +226,10 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
     const stateRoot = join(dir, "state");
     const countersDir = join(stateRoot, SIGNATURE_COUNTERS_DIR);
     await mkdir(countersDir, { recursive: true, mode: 0o755 });
-    await chmod(countersDir, 0o1733);
+    for (const s of signers) {
+      const entry = await lookup(s.user);
+      if (entry) await ensureCountersDir(join(countersDir, s.user), entry);
+    }
     const env = {
       SIGNSTAR_CONFIG: configFile,
       SOFTHSM2_CONF: softhsm.confPath,

@@ -21,7 +21,7 @@ export interface TestUser {
 export interface AddUserOptions {
   /** Home directory in passwd (default /nonexistent). */
   readonly home?: string;
-  /** Create the home (0700, owned by the user) and remove it in removeAll. */
+  /** Create the home (root:root 0755, as signstar-configure-build makes it) and remove it in removeAll. */
   readonly createHome?: boolean;
   readonly shell?: string;
 }
@@ -49,9 +49,9 @@ export class TestUsers {
     if (!user) throw new Error(`useradd did not create ${name}`);
     if (opts.createHome) {
       await mkdir(dirname(home), { recursive: true, mode: 0o755 });
-      await mkdir(home, { mode: 0o700 });
-      await chown(home, user.uid, user.gid);
-      await chmod(home, 0o700);
+      await mkdir(home, { mode: 0o755 });
+      await chown(home, 0, 0);
+      await chmod(home, 0o755);
       this.homes.push(home);
     }
     return user;

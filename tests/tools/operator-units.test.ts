@@ -1,6 +1,6 @@
 /** In-process checks of the operator tools' building blocks and the systemd units. */
 import { execFile } from "node:child_process";
-import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { chown, copyFile, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -12,7 +12,8 @@ import { renderConfig } from "../../lib/config/render.js";
 import { ConfigError } from "../../lib/config/problems.js";
 import { FORCE_COMMANDS } from "../../lib/host/layout.js";
 import { Exposition, sanitizeName } from "../../lib/metrics/prometheus.js";
-import { readSignatureCounters, recordSignatureOutcome } from "../../lib/metrics/signature-counters.js";
+import { ensureCountersDir, readSignatureCounters, recordSignatureOutcome } from "../../lib/metrics/signature-counters.js";
+import { ensureStateDirs } from "../../lib/secrets/state-dirs.js";
 import { certificateMode } from "../../lib/tools/download-key-certificates.js";
 import { deviceMetric } from "../../lib/tools/download-metrics.js";
 import { parseWireGuardKey } from "../../lib/tools/download-wireguard.js";
@@ -123,22 +124,30 @@ describe("Prometheus exposition", () => {
 });
 
 describe("signature counters", () => {
-  it("counts per key, and ignores a file that another user planted under a signer's name", async () => {
+  it("counts per key in the user's own directory, and trusts only a directory and file owned by the user", async () => {
     const a = await users.add("ctr-a");
     const b = await users.add("ctr-b");
     const dir = join(work, "counters");
-    await mkdir(dir);
-    await chmod(dir, 0o1733);
+    await mkdir(dir, { mode: 0o755 });
     const now = new Date("2026-01-02T03:04:05Z");
+    // No directory of the user yet (tmpfiles.d makes it): nothing is recorded, nothing is read.
+    expect(await recordSignatureOutcome({ dir, user: a.name, uid: 0, key: "k", outcome: "ok", now })).toBe(false);
+    await ensureCountersDir(join(dir, a.name), { uid: 0, gid: 0 });
     expect(await recordSignatureOutcome({ dir, user: a.name, uid: 0, key: "k", outcome: "ok", now })).toBe(true);
     expect(await recordSignatureOutcome({ dir, user: a.name, uid: 0, key: "k", outcome: "error", now })).toBe(true);
+    expect(await readdir(join(dir, a.name))).toEqual(["counters.json"]);
     expect(await readSignatureCounters(dir, a.name, 0)).toEqual({ k: { ok: 1, error: 1, lastOk: 1767323045, lastError: 1767323045 } });
     // Written by uid 0 but claimed for user a: not trusted.
     expect(await readSignatureCounters(dir, a.name, a.uid)).toEqual({});
-    await writeFile(join(dir, `${b.name}.json`), JSON.stringify({ version: 1, keys: { k: { ok: 99 } } }));
-    await chown(join(dir, `${b.name}.json`), a.uid, a.gid);
+    // A directory for b made by a (owner a): b's figures there are not trusted, even in a file owned by b.
+    await mkdir(join(dir, b.name), { mode: 0o755 });
+    await chown(join(dir, b.name), a.uid, a.gid);
+    await writeFile(join(dir, b.name, "counters.json"), JSON.stringify({ version: 1, keys: { k: { ok: 99 } } }));
+    await chown(join(dir, b.name, "counters.json"), b.uid, b.gid);
     expect(await readSignatureCounters(dir, b.name, b.uid)).toEqual({});
-    expect((await readdir(dir)).filter((n) => n.endsWith(".lock") || n.endsWith(".tmp"))).toEqual([]);
+    // The base directory is root's 0755: nobody else can create entries in it.
+    const st = await lstat(dir);
+    expect([st.uid, st.mode & 0o7777]).toEqual([0, 0o755]);
   });
 });
 
@@ -148,7 +157,11 @@ describe("upload spool", () => {
     const root = join(work, "spoolroot");
     await mk(join(root, "var/lib/signstar/home"), { recursive: true });
     const home = join(root, "var/lib/signstar/home", "me");
-    await mk(home, { mode: 0o700 });
+    // Missing uploads/ (made by tmpfiles.d): refused, the tool cannot create it below the root-owned chain.
+    await expect(receiveUpload({ kind: "backup", systemUser: "me", uid: 0, maxBytes: 1000, root, validate: async () => 1, input: new PassThrough(), timeoutMs: 100 })).rejects.toThrow(
+      /the uploads directory .* of "me" is missing/,
+    );
+    await ensureStateDirs(root, "me", "uploads", { uid: 0, gid: 0 });
     const base = { kind: "backup" as const, systemUser: "me", uid: 0, maxBytes: 1000, root, validate: async () => 1 };
     const stalled = new PassThrough();
     stalled.write("partial");
@@ -163,6 +176,42 @@ describe("upload spool", () => {
     expect(receipt.size).toBe(8);
     expect(await readdir(join(home, ".local/state/signstar/uploads"))).toEqual(["backup.bin"]);
     expect(await readFile(receipt.path, "utf8")).toBe("complete");
+  });
+});
+
+describe("upload spool limits", () => {
+  it("accepts one upload at a time per user and refuses when the file system lacks room for a full upload", async () => {
+    const root = join(work, "lockroot");
+    await ensureStateDirs(root, "me", "uploads", { uid: 0, gid: 0 });
+    const base = { systemUser: "me", uid: 0, maxBytes: 1000, root, timeoutMs: 5000, validate: async () => 1 };
+    const first = new PassThrough();
+    first.write("part");
+    const running = receiveUpload({ ...base, kind: "backup", input: first });
+    await new Promise((r) => setTimeout(r, 100));
+    const second = new PassThrough();
+    second.end("other");
+    await expect(receiveUpload({ ...base, kind: "update", input: second })).rejects.toThrow(
+      'another upload of "me" is in progress; only one upload at a time is accepted, try again when it has finished',
+    );
+    first.end("-done");
+    expect((await running).size).toBe(9);
+    // The lock went with the first upload: the next one is accepted.
+    const third = new PassThrough();
+    third.end("next");
+    expect((await receiveUpload({ ...base, kind: "update", input: third })).size).toBe(4);
+    const uploads = join(root, "var/lib/signstar/home/me/.local/state/signstar/uploads");
+    expect((await readdir(uploads)).sort()).toEqual(["backup.bin", "update.bin"]);
+    // A lock left by a process that is gone does not block.
+    await writeFile(join(uploads, ".upload.lock"), "999999999\n");
+    const fourth = new PassThrough();
+    fourth.end("again");
+    expect((await receiveUpload({ ...base, kind: "update", input: fourth })).size).toBe(5);
+    const big = new PassThrough();
+    big.end("x");
+    await expect(receiveUpload({ ...base, kind: "backup", input: big, freeSpaceHeadroom: 2 ** 52 })).rejects.toThrow(
+      /^not enough free space for an upload: \d+ bytes available in .*\/uploads, but \d+ are needed \(the size limit 1000 plus 4503599627370496 bytes kept free\)$/,
+    );
+    expect((await readdir(uploads)).sort()).toEqual(["backup.bin", "update.bin"]);
   });
 });
 

@@ -4,7 +4,7 @@
  * signstar-configure. The same tools over real sshd are covered by tests/configure/softhsm-story.test.ts.
  */
 import { execFile } from "node:child_process";
-import { lstat, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -17,7 +17,9 @@ import { memorySink } from "../../lib/log/syslog.js";
 import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { configureTool } from "../../lib/tools/configure.js";
-import { downloadSecretShare, shareCommandOf } from "../../lib/tools/download-secret-share.js";
+import { confirmCodeOf, confirmSecretShare, downloadSecretShare, shareCommandOf } from "../../lib/tools/download-secret-share.js";
+import { confirmationCode } from "../../lib/secrets/shares/claim.js";
+import { downloadState } from "../../lib/configure/share-spool.js";
 import { uploadSecretShare } from "../../lib/tools/upload-secret-share.js";
 import { createSoftHsm, type SoftHsm } from "../support/softhsm.js";
 import { TestUsers } from "../support/users.js";
@@ -35,10 +37,14 @@ const holders: PasswdEntry[] = [];
 const caller = (p: PasswdEntry) => ({ uid: p.uid, gid: p.gid, name: p.name });
 const common = (p: PasswdEntry, now = () => new Date()) => ({ caller: caller(p), config: { path: configFile }, root, now, log: memorySink() });
 
-async function download(p: PasswdEntry): Promise<string> {
+async function download(p: PasswdEntry, notes: string[] = []): Promise<string> {
   let text = "";
-  await downloadSecretShare({ ...common(p), write: async (t) => void (text += t) });
+  await downloadSecretShare({ ...common(p), write: async (t) => void (text += t), notify: async (t) => void notes.push(t), host: "signstar.example" });
   return text.trim();
+}
+
+function confirm(p: PasswdEntry, code: string): Promise<string> {
+  return confirmSecretShare({ ...common(p), code });
 }
 
 function upload(p: PasswdEntry, share: string, now = Date.now()): Promise<string> {
@@ -85,13 +91,32 @@ afterAll(async () => {
 });
 
 describe("download", () => {
-  it("two concurrent downloads of one holder: exactly one gets the share", async () => {
-    const results = await Promise.allSettled([download(holders[0]!), download(holders[0]!)]);
-    const ok = results.filter((r) => r.status === "fulfilled");
-    expect(ok).toHaveLength(1);
-    expect((ok[0] as PromiseFulfilledResult<string>).value).toMatch(/^signstar-share-v1:[0-9a-f]{16}:1:2-of-3:1:/);
-    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
-    expect(String(failed.reason)).toMatch(/already downloaded share 1|no share is staged/);
+  it("a download stays on the host until confirmed: again downloadable, a wrong code refused, the right one wipes it", async () => {
+    const h = holders[0]!;
+    const results = await Promise.allSettled([download(h), download(h)]);
+    const lines = results.map((r) => (r as PromiseFulfilledResult<string>).value);
+    expect(lines[0]).toMatch(/^signstar-share-v1:[0-9a-f]{16}:1:2-of-3:1:/);
+    expect(lines[1]).toBe(lines[0]); // concurrent downloads of one holder both get its one share
+    const setId = lines[0]!.split(":")[1]!;
+    const notes: string[] = [];
+    expect(await download(h, notes)).toBe(lines[0]); // not confirmed yet: downloadable again
+    const code = confirmationCode(lines[0]!);
+    expect(notes).toEqual([`share 1 of set ${setId} stays on this host until you confirm that you stored it: ssh ${h.name}@signstar.example confirm ${code}\n`]);
+    expect(await downloadState(root, h.name, setId)).toBe("claimed"); // signstar-configure does not count it as fetched
+    const wrong = code === "00000000" ? "11111111" : "00000000";
+    await expect(confirm(h, wrong)).rejects.toThrow(
+      `confirmation code ${wrong} does not match share 1 of set ${setId}; the share stays on this host: download it again and confirm with the code printed then`,
+    );
+    expect(await downloadState(root, h.name, setId)).toBe("claimed");
+    expect(await confirm(h, code.toUpperCase())).toBe(`share 1 of set ${setId} confirmed: it was removed from this host; keep your copy offline\n`);
+    expect(await downloadState(root, h.name, setId)).toBe("fetched");
+    await expect(download(h)).rejects.toThrow(`user ${h.name} already downloaded share 1 of set ${setId}; it is no longer on this host`);
+    await expect(confirm(h, code)).rejects.toThrow(`share 1 of set ${setId} was already confirmed; it is no longer on this host`);
+  });
+
+  it("confirming before downloading is refused and changes nothing", async () => {
+    const h = holders[2]!;
+    await expect(confirm(h, "abcdef01")).rejects.toThrow(/^share 3 of set [0-9a-f]{16} has not been downloaded yet: download it first/);
   });
 
   it("a failed write puts the share back (the holder can try again)", async () => {
@@ -105,6 +130,10 @@ describe("download", () => {
     expect(shareCommandOf(undefined)).toBe("download");
     expect(shareCommandOf(" download ")).toBe("download");
     expect(shareCommandOf("upload")).toBe("upload");
+    expect(shareCommandOf("confirm 1a2B3c4d")).toBe("confirm");
+    expect(confirmCodeOf("confirm 1a2B3c4d")).toBe("1a2b3c4d");
+    expect(() => shareCommandOf("confirm")).toThrow(/"confirm" needs the 8 hex digits/);
+    expect(() => shareCommandOf("confirm 1a2b3c4d; id")).toThrow(/"confirm" needs the 8 hex digits/);
     expect(() => shareCommandOf("upload; rm -rf /")).toThrow(/unknown command/);
   });
 });
@@ -149,12 +178,20 @@ describe("upload window", () => {
     expect((await readPublicShareSet(root)).record.setId).toBe(set.record.setId);
   });
 
-  it("the timer executable wipes expired and foreign files and keeps the holder directories", async () => {
+  it("the timer executable wipes expired and foreign files, skips a holder's subdirectory, and keeps the holder directories", async () => {
+    // A subdirectory (with a link to a root file) no longer aborts the pass, and root never looks inside it.
+    const sub = join(root, "run/signstar/share-uploads", holders[1]!.name, "a-subdir");
+    await mkdir(sub);
+    const rootFile = join(dir, "root-file");
+    await writeFile(rootFile, "root data\n", { mode: 0o600 });
+    await symlink(rootFile, join(sub, "link"));
     const foreign = join(root, "run/signstar/share-uploads", holders[0]!.name, "junk");
     await writeFile(foreign, "x");
     const { stdout } = await exec(process.execPath, [join(process.cwd(), "dist/bin/signstar-configure.js"), "--wipe-expired-shares", "--root", root]);
     expect(stdout).toBe("wiped 1 expired or stale uploaded share file(s)\n");
     await expect(lstat(foreign)).rejects.toThrow(/ENOENT/);
+    expect(await readFile(rootFile, "utf8")).toBe("root data\n");
+    await rm(sub, { recursive: true });
     for (const h of holders) expect((await lstat(join(root, "run/signstar/share-uploads", h.name))).uid).toBe(h.uid);
   });
 });

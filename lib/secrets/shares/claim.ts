@@ -3,7 +3,12 @@
  * holder's download spool (../../configure/share-spool.ts): rename `pending` to `claimed` (exactly one
  * concurrent caller wins), read and verify it (a failure puts it back); commit() writes the `fetched` marker
  * and wipes the share, release() puts it back.
+ *
+ * The holder's download does not commit: the share stays `claimed` (and can be downloaded again by the same
+ * holder, `reclaim`) until the holder proves it has it with confirmClaimedShare (the first 8 hex digits of the
+ * SHA-256 of the share line). Only then is it wiped and marked fetched.
  */
+import { createHash } from "node:crypto";
 import { rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ExitCode } from "../../errors.js";
@@ -42,12 +47,33 @@ export interface ShareClaimant {
   verify(text: string): void;
 }
 
-export async function claimShareFile(files: ShareFiles, who: ShareClaimant): Promise<ClaimedShareFile> {
+/** The confirmation code of a share line: the first 8 hex digits of its SHA-256. */
+export function confirmationCode(shareLine: string): string {
+  return createHash("sha256").update(shareLine.trim(), "utf8").digest("hex").slice(0, 8);
+}
+
+async function readClaimed(claimed: string, who: ShareClaimant): Promise<string> {
+  const text = (await readCheckedSecretFile(claimed, who.fileUid, MAX_SHARE_TEXT + 2, { singleLink: true })).toString("utf8").trim();
+  who.verify(text);
+  return text;
+}
+
+export async function claimShareFile(files: ShareFiles, who: ShareClaimant, opts: { readonly reclaim?: boolean } = {}): Promise<ClaimedShareFile> {
   const { pending, claimed, fetched } = files;
   try {
     await rename(pending, claimed);
   } catch (error) {
     if (!isMissing(error)) throw error;
+    if (opts.reclaim && !(await pathExists(fetched)) && (await pathExists(claimed))) {
+      // Downloaded before but not confirmed: the same holder gets it again (nothing is lost or stranded).
+      const text = await readClaimed(claimed, who);
+      return {
+        share: text,
+        index: who.index,
+        commit: async () => undefined,
+        release: async () => undefined,
+      };
+    }
     if ((await pathExists(fetched)) || (await pathExists(claimed))) {
       throw new ShareError(
         "already-downloaded",
@@ -59,8 +85,7 @@ export async function claimShareFile(files: ShareFiles, who: ShareClaimant): Pro
   }
   let text: string;
   try {
-    text = (await readCheckedSecretFile(claimed, who.fileUid, MAX_SHARE_TEXT + 2)).toString("utf8").trim();
-    who.verify(text);
+    text = await readClaimed(claimed, who);
   } catch (error) {
     await rename(claimed, pending).catch(() => undefined);
     throw error;
@@ -83,4 +108,34 @@ export async function claimShareFile(files: ShareFiles, who: ShareClaimant): Pro
       await rename(claimed, pending);
     },
   };
+}
+
+/**
+ * The holder confirms it stored its downloaded share: `code` must be confirmationCode of the claimed share. Then
+ * the fetched marker is written and the share wiped. A share that was not downloaded yet, or a wrong code, is
+ * refused with a one-line message (never any share data).
+ */
+export async function confirmClaimedShare(files: ShareFiles, who: ShareClaimant, code: string, fetchedAt: Date): Promise<void> {
+  const { pending, claimed, fetched } = files;
+  if (!(await pathExists(claimed))) {
+    if (await pathExists(fetched)) {
+      throw new ShareError("already-downloaded", `share ${who.index} of set ${who.setId} was already confirmed; it is no longer on this host`, ExitCode.Denied);
+    }
+    if (await pathExists(pending)) {
+      throw new ShareError("not-downloaded", `share ${who.index} of set ${who.setId} has not been downloaded yet: download it first (ssh without a command)`, ExitCode.Denied);
+    }
+    throw new ShareError("not-staged", `no share is staged for user ${who.user} in share set ${who.setId}`, ExitCode.Config);
+  }
+  const text = await readClaimed(claimed, who);
+  if (confirmationCode(text) !== code.toLowerCase()) {
+    throw new ShareError(
+      "confirmation",
+      `confirmation code ${code.slice(0, 8)} does not match share ${who.index} of set ${who.setId}; the share stays on this host: download it again and confirm with the code printed then`,
+      ExitCode.BadInput,
+    );
+  }
+  const marker = JSON.stringify({ index: who.index, fetchedAt: fetchedAt.toISOString() });
+  await writeFileAtomic(fetched, `${marker}\n`, { mode: 0o600, ...(who.markerOwner ?? {}) });
+  await wipeFile(claimed, who.fileUid);
+  await syncDirectory(dirname(claimed));
 }

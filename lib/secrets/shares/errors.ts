@@ -16,6 +16,8 @@ export type ShareProblem =
   | "holder"
   | "already-downloaded"
   | "not-staged"
+  | "not-downloaded"
+  | "confirmation"
   | "no-share-set"
   | "record"
   | "storage";

@@ -1,7 +1,9 @@
 /**
  * Host paths of the operator tools (signature counters, WireGuard key), below an optional root
- * prefix. `SIGNSTAR_ROOT` sets that prefix for tests and image builds; sshd never passes a user's environment
- * (PermitUserEnvironment no, no AcceptEnv), so only the administrator can set it (sshd SetEnv, unit files).
+ * prefix. `SIGNSTAR_ROOT` sets that prefix for tests and image builds. A client cannot set it: sshd ignores
+ * ~/.ssh/environment (PermitUserEnvironment no), Debian's sshd_config only accepts `AcceptEnv LANG LC_*` from the
+ * client, and a Signstar user cannot write a ~/.pam_environment (its home is root:root 0755). So only the
+ * administrator can set it (sshd SetEnv, unit files).
  * Secrets are not affected: they always live below /var/lib/signstar/home (lib/secrets/non-admin-paths.ts).
  */
 import { join } from "node:path";

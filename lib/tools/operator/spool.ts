@@ -3,9 +3,10 @@
  * signstar-configure (root).
  *
  * Ownership model: an upload lives in its uploader's own state directory,
- * `/var/lib/signstar/home/<user>/.local/state/signstar/uploads/<kind>.bin` (directories 0700, file 0600, all
- * owned by the upload user; the home is created by signstar-configure-build's tmpfiles.d entry). The tool
- * runs as that user and never needs a root-owned writable place; no other Signstar user can read or replace it.
+ * `/var/lib/signstar/home/<user>/.local/state/signstar/uploads/<kind>.bin` (the chain down to `signstar/` is
+ * root:root 0755, `uploads/` is the upload user's 0700, files 0600; all made by signstar-configure-build's
+ * tmpfiles.d entry). The tool runs as that user; nobody else can read or replace the upload, and the user cannot
+ * swap the directory root reads from (its parent is root-owned).
  * The upload streams into `.<kind>.<random>.part` (O_EXCL, 0600) in the same directory, is bounded in size and
  * time, fsync'ed, validated, and only then renamed over `<kind>.bin`: the visible file is always a complete,
  * validated upload (a newer upload replaces an older one atomically); a rejected upload leaves nothing behind.
@@ -16,9 +17,9 @@
  * if the path still names the same inode.
  */
 import { constants, type Stats } from "node:fs";
-import { lstat, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { lstat, open, readdir, rename, stat, statfs, unlink, type FileHandle } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { ExitCode, SignstarError } from "../../errors.js";
 import { homeOf } from "../../secrets/non-admin-paths.js";
@@ -58,6 +59,8 @@ export interface ReceiveOptions<T> {
   readonly root?: string;
   /** Aborts the upload (e.g. SIGHUP when the SSH session goes away); the temporary file is removed. */
   readonly signal?: AbortSignal;
+  /** Free space kept beyond maxBytes (default UPLOAD_FREE_SPACE_HEADROOM). */
+  readonly freeSpaceHeadroom?: number;
 }
 
 export interface Receipt<T> {
@@ -68,28 +71,27 @@ export interface Receipt<T> {
   readonly info: T;
 }
 
-/** Creates the uploads directory chain below the (existing) home, each 0700 and owned by the caller. */
+/**
+ * The caller's uploads directory: made by signstar-configure-build's tmpfiles.d entry (root-owned chain down to
+ * `.local/state/signstar`, `uploads/` owned by the upload user 0700). The tool runs as the user and cannot create
+ * it; it checks it is a real directory of the caller below a root-owned parent (so root's later reads cannot be
+ * redirected by swapping it).
+ */
 async function ensureUploadsDir(systemUser: string, uid: number, root?: string): Promise<string> {
-  const home = homeOf(root, systemUser);
+  const dir = uploadsDirOf(systemUser, root);
+  let parent: Stats;
   let st: Stats;
   try {
-    st = await lstat(home);
+    parent = await lstat(dirname(dir));
+    st = await lstat(dir);
   } catch {
-    throw new SpoolError(`the home ${home} of "${systemUser}" is missing; run signstar-configure-build`, ExitCode.Config);
+    throw new SpoolError(`the uploads directory ${dir} of "${systemUser}" is missing; run signstar-configure-build and systemd-tmpfiles --create`, ExitCode.Config);
   }
-  if (!st.isDirectory() || st.uid !== uid) throw new SpoolError(`the home ${home} is not a directory owned by "${systemUser}"`, ExitCode.Config);
-  let dir = home;
-  for (const part of UPLOADS_SUBDIR) {
-    dir = join(dir, part);
-    try {
-      await mkdir(dir, { mode: 0o700 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new SpoolError(`cannot create ${dir}: ${(e as NodeJS.ErrnoException).code ?? "error"}`);
-    }
-    const d = await lstat(dir);
-    if (!d.isDirectory() || d.uid !== uid || (d.mode & 0o022) !== 0) {
-      throw new SpoolError(`${dir} must be a directory owned by "${systemUser}" and writable by nobody else`, ExitCode.Config);
-    }
+  if (!parent.isDirectory() || parent.uid !== 0 || (parent.mode & 0o022) !== 0) {
+    throw new SpoolError(`${dirname(dir)} must be a root-owned directory writable only by root`, ExitCode.Config);
+  }
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new SpoolError(`${dir} must be a directory owned by "${systemUser}" with mode 0700`, ExitCode.Config);
   }
   return dir;
 }
@@ -105,9 +107,97 @@ async function removeStaleParts(dir: string, kind: UploadKind, maxAgeMs: number)
   }
 }
 
-/** Streams `input` into a temporary file with size and time bounds, validates it, then renames it into place. */
+/**
+ * Free space an upload needs before it starts: room for the whole upload (`maxBytes`) plus this much headroom, so
+ * that even a full-size upload leaves 1 GiB for everything else on the file system (logs, state, the previous
+ * upload until it is replaced). Counted as blocks available to unprivileged users (statfs bavail), which is what
+ * the uploading user can actually fill.
+ */
+export const UPLOAD_FREE_SPACE_HEADROOM = 1024 ** 3;
+export const UPLOAD_LOCK_NAME = ".upload.lock";
+
+/** Refuses to start when the file system of `dir` has less than `maxBytes + headroom` available. */
+async function requireFreeSpace(dir: string, maxBytes: number, headroom: number): Promise<void> {
+  const fs = await statfs(dir);
+  const available = fs.bavail * fs.bsize;
+  const needed = maxBytes + headroom;
+  if (available < needed) {
+    throw new SpoolError(
+      `not enough free space for an upload: ${available} bytes available in ${dir}, but ${needed} are needed (the size limit ${maxBytes} plus ${headroom} bytes kept free)`,
+      ExitCode.Denied,
+    );
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * One upload at a time per user (both kinds): `<uploads>/.upload.lock` created with O_EXCL holding the PID. A lock
+ * whose process is gone, or older than `staleMs` (the upload deadline), is broken; any other is a refusal.
+ * Returns the release function.
+ */
+async function lockUploads(dir: string, systemUser: string, staleMs: number): Promise<() => Promise<void>> {
+  const path = join(dir, UPLOAD_LOCK_NAME);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        await fh.writeFile(`${process.pid}\n`);
+      } finally {
+        await fh.close();
+      }
+      return async () => {
+        await unlink(path).catch(() => undefined);
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new SpoolError(`cannot lock ${dir}: ${(e as NodeJS.ErrnoException).code ?? "error"}`);
+    }
+    const st = await lstat(path).catch(() => undefined);
+    if (st === undefined) continue;
+    const pid = Number.parseInt((await readLock(path)) ?? "", 10);
+    const stale = !st.isFile() || Date.now() - st.mtimeMs > staleMs || !(Number.isSafeInteger(pid) && pid > 0 && pidAlive(pid));
+    if (!stale) break;
+    await unlink(path).catch(() => undefined);
+  }
+  throw new SpoolError(`another upload of "${systemUser}" is in progress; only one upload at a time is accepted, try again when it has finished`, ExitCode.Denied);
+}
+
+async function readLock(path: string): Promise<string | undefined> {
+  try {
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      return (await readHead(fh, 32)).toString("utf8");
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Streams `input` into a temporary file with size and time bounds, validates it, then renames it into place.
+ * One upload at a time per user; refused when the file system lacks room for a full upload plus the headroom.
+ */
 export async function receiveUpload<T>(opts: ReceiveOptions<T>): Promise<Receipt<T>> {
   const dir = await ensureUploadsDir(opts.systemUser, opts.uid, opts.root);
+  const unlock = await lockUploads(dir, opts.systemUser, Math.max(opts.timeoutMs * 2, 60_000));
+  try {
+    await requireFreeSpace(dir, opts.maxBytes, opts.freeSpaceHeadroom ?? UPLOAD_FREE_SPACE_HEADROOM);
+    return await receiveLocked(opts, dir);
+  } finally {
+    await unlock();
+  }
+}
+
+async function receiveLocked<T>(opts: ReceiveOptions<T>, dir: string): Promise<Receipt<T>> {
   await removeStaleParts(dir, opts.kind, Math.max(opts.timeoutMs * 2, 60_000));
   const temp = join(dir, `.${opts.kind}.${randomBytes(8).toString("hex")}.part`);
   const final = join(dir, `${opts.kind}.bin`);
