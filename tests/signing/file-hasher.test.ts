@@ -8,6 +8,7 @@ import { SigningInputError } from "../../lib/signing/errors.js";
 import { hashBytes, hashFile, resolveImplementation } from "../../lib/signing/file-hasher.js";
 import { nativeSha512, nativeSha512Status } from "../../lib/signing/native-sha512.js";
 import { hex } from "./support.js";
+import { mulberry32 } from "../support/random.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const addonPath = join(root, "lib/signing/native/sha512/build/Release/sha512_state.node");
@@ -20,18 +21,6 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "signstar-hasher-"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from the seed in the test name. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 0x51a5e7a1;
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { SigningInputError } from "../../lib/signing/errors.js";
 import { Sha512State } from "../../lib/signing/sha512-state.js";
 import { hex, unhex, vectorJson } from "./support.js";
+import { mulberry32 } from "../support/random.js";
 
 interface Vector {
   name: string;
@@ -62,18 +63,6 @@ describe("Sha512State vectors", () => {
     expect(hex(again.digest())).toBe(legacy?.digest);
   });
 });
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from the seed in the test name. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 0x5eed512;
 

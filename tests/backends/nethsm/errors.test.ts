@@ -2,12 +2,9 @@
  * Device behaviour at the edges (nethsm-api-notes §1, §2, §5) and how the client maps every error status to a
  * one-line message. Responses are validated against the spec here too.
  */
-import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NetHsmClient, NetHsmHttpError, statusText, type Credentials } from "../../../lib/backends/nethsm/index.js";
-import type { NetHsmConnection } from "../../../lib/config/model.js";
-import { startStandIn } from "../../support/nethsm-standin/index.js";
-import { ADMIN, clientObserver, connection, errorOf, raw, recorder, UNLOCK, type Harness } from "./harness.js";
+import { NetHsmClient, NetHsmHttpError, statusText } from "../../../lib/backends/nethsm/index.js";
+import { ADMIN, errorOf, raw, startHarness, UNLOCK, type Harness } from "./harness.js";
 
 let h: Harness;
 let admin: NetHsmClient;
@@ -22,41 +19,8 @@ const advance = (ms: number): void => {
   clock.ms += ms;
 };
 
-/** startHarness() with the test clock: response validation on both sides, pinned TLS. */
-async function startClockedHarness(): Promise<Harness> {
-  const rec = recorder();
-  const vendor = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const standIn = await startStandIn({
-    rateLimitMs: 1000,
-    now: () => clock.ms,
-    updateKey: vendor.publicKey,
-    onExchange: (e) =>
-      rec.record(
-        { method: e.method, path: e.path, status: e.status, responseContentType: e.responseContentType, responseBody: e.responseBody },
-        "response",
-      ),
-  });
-  const pinned = connection(standIn.url, { kind: "Fingerprints", sha256: [standIn.tls.fingerprint] });
-  const clients: NetHsmClient[] = [];
-  return {
-    standIn,
-    rec,
-    pinned,
-    updateKey: vendor.privateKey,
-    client(credentials?: Credentials, connections: readonly NetHsmConnection[] = [pinned]) {
-      const c = new NetHsmClient({ connections, observer: clientObserver(rec), ...(credentials ? { credentials } : {}) });
-      clients.push(c);
-      return c;
-    },
-    async close() {
-      for (const c of clients) c.close();
-      await standIn.close();
-    },
-  };
-}
-
 beforeAll(async () => {
-  h = await startClockedHarness();
+  h = await startHarness({ now: () => clock.ms });
   await h.client().provision({ unlockPassphrase: UNLOCK, adminPassphrase: ADMIN, systemTime: new Date() });
   admin = h.client({ user: "admin", passphrase: ADMIN });
   await admin.addUser({ userId: "op", realName: "op", role: "Operator", passphrase: OP.passphrase });

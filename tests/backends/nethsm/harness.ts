@@ -46,12 +46,13 @@ export function connection(url: string, tlsSecurity: TlsSecurity): NetHsmConnect
   return { url: httpsUrl(url), tlsSecurity };
 }
 
-export async function startHarness(opts: { rateLimitMs?: number; scrypt?: ScryptParams } = {}): Promise<Harness> {
+export async function startHarness(opts: { rateLimitMs?: number; scrypt?: ScryptParams; now?: () => number } = {}): Promise<Harness> {
   const rec = recorder();
   const vendor = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const standIn = await startStandIn({
     rateLimitMs: opts.rateLimitMs ?? 1000,
     ...(opts.scrypt ? { scrypt: opts.scrypt } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
     updateKey: vendor.publicKey,
     onExchange: (e) =>
       rec.record(
