@@ -36,7 +36,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   415: "unsupported content type",
   429: "too many requests (a login failed less than 1 s ago)",
   500: "internal server error",
-  501: "not implemented",
+  501: "method unknown to the NetHSM",
   503: "service unavailable",
 };
 
