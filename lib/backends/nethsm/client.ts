@@ -308,6 +308,11 @@ export class NetHsmClient {
       ...(r.tags && r.tags.length > 0 ? { restrictions: { tags: r.tags } } : {}),
       ...(r.label !== undefined ? { label: r.label } : {}),
     });
+    return this.storeKey(body, id);
+  }
+
+  /** Stores an import body: PUT /keys/{id} (204) with an id, else POST /keys (201) and the generated id. */
+  private async storeKey(body: HttpRequest["body"], id: string | undefined): Promise<string> {
     if (id !== undefined) {
       await this.call({ method: "PUT", path: `/keys/${seg(id)}`, body }, [204]);
       return id;
@@ -336,14 +341,7 @@ export class NetHsmClient {
       { name: "arguments", contentType: "application/json", data: Buffer.from(json, "utf8") },
       { name: "key_file", filename: "key.pem", contentType: "application/x-pem-file", data: Buffer.from(pem, "utf8") },
     ]);
-    if (id !== undefined) {
-      await this.call({ method: "PUT", path: `/keys/${seg(id)}`, body }, [204]);
-      return id;
-    }
-    const res = await this.call({ method: "POST", path: "/keys", body }, [201]);
-    const v = this.json(res, "POST /keys");
-    if (!isObject(v) || typeof v.id !== "string") throw new NetHsmProtocolError("POST /keys: no id in the answer");
-    return v.id;
+    return this.storeKey(body, id);
   }
 
   async getKey(id: string): Promise<KeyDetails> {
