@@ -36,6 +36,9 @@ describe("signstar-config (compiled)", () => {
       "hermetic_metrics:",
       "share_holder:",
       "wire_guard_download:",
+      "backup_upload:",
+      "update_upload:",
+      "key_certificates:",
     ]);
   });
 
