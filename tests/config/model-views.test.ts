@@ -22,6 +22,9 @@ describe("user mappings", () => {
       ["nethsm-signing1", "signing", "signing1"],
       ["nethsm-signing2", "signing", "signing2"],
       ["ns1-signing1", "signing", "ns1~signing1"],
+      ["nethsm-backup-upload", "backup_upload", ""],
+      ["nethsm-update-upload", "update_upload", ""],
+      ["key-certificates", "key_certificates", "certs ns1~certs"],
       ["pkcs11-signing1", "signing", "pkcs11-token-label-signstar"],
     ]);
   });
