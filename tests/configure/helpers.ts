@@ -11,6 +11,8 @@ import { parseSigningResponse } from "../../lib/signing/response.js";
 import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
 import { exitCodeOf as run } from "../support/run.js";
 import { BACKEND_USER, TOKEN_LABEL, type SharesHost } from "../support/shares-host.js";
+import { expect } from "vitest";
+import { CRASH_ENV, type CrashPoint } from "../../lib/configure/crash.js";
 
 const exec = promisify(execFile);
 
@@ -70,4 +72,18 @@ export async function gpgVerify(certificate: Uint8Array, sig: string, data: stri
     await run("gpgconf", ["--homedir", home, "--kill", "gpg-agent"]);
     await rm(home, { recursive: true, force: true });
   }
+}
+
+/**
+ * Kills a signstar-configure run at `point` (SIGKILL through the crash hook), runs it again and checks that the
+ * second run completes cleanly; returns the second run's stdout.
+ */
+export async function crashThenConverge(host: SharesHost, point: CrashPoint): Promise<string> {
+  const crashed = await host.configure([], { [CRASH_ENV]: point });
+  expect(crashed.signal, `run killed at ${point}: ${crashed.stderr}`).toBe("SIGKILL");
+  const again = await host.configure();
+  expect(again.stderr).toBe("");
+  expect(again.code).toBe(0);
+  expect(again.stdout).toMatch(/^info: configuration applied$/m);
+  return again.stdout;
 }

@@ -7,9 +7,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CRASH_ENV, CRASH_POINTS, type CrashPoint } from "../../lib/configure/crash.js";
+import { CRASH_POINTS } from "../../lib/configure/crash.js";
 import { startSharesHost, type SharesHost } from "../support/shares-host.js";
-import { signOverSsh } from "./helpers.js";
+import { crashThenConverge, signOverSsh } from "./helpers.js";
 
 let host: SharesHost;
 let work: string;
@@ -26,14 +26,6 @@ afterAll(async () => {
 
 const NETHSM_POINTS = CRASH_POINTS.filter((p) => p.startsWith("nethsm:"));
 
-async function crashThenConverge(point: CrashPoint): Promise<void> {
-  const crashed = await host.configure([], { [CRASH_ENV]: point });
-  expect(crashed.signal, `run killed at ${point}: ${crashed.stderr}`).toBe("SIGKILL");
-  const again = await host.configure();
-  expect(again.stderr).toBe("");
-  expect(again.code).toBe(0);
-  expect(again.stdout).toMatch(/^info: configuration applied$/m);
-}
 
 async function expectSigns(names: readonly string[]): Promise<void> {
   for (const name of names) {
@@ -52,7 +44,7 @@ describe("first run", () => {
     it(`converges after a crash at ${point}`, async () => {
       await host.reset();
       await host.writeConfig({ iteration: 1, signers: ["alice"] });
-      await crashThenConverge(point);
+      await crashThenConverge(host, point);
       await expectSigns(["alice"]);
     });
   }
@@ -65,7 +57,7 @@ describe("later run adding a signing user (admin secret from undownloaded shares
       await host.writeConfig({ iteration: 1, signers: ["alice"] });
       expect((await host.configure()).code).toBe(0);
       await host.writeConfig({ iteration: 1, signers: ["alice", "bob"] });
-      await crashThenConverge(point);
+      await crashThenConverge(host, point);
       await expectSigns(["alice", "bob"]);
     });
   }

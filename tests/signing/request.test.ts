@@ -3,7 +3,7 @@ import { ExitCode } from "../../lib/errors.js";
 import { RequestError } from "../../lib/signing/errors.js";
 import { clientOptionalFields, createSigningRequest, MAX_REQUEST_BYTES, parseSigningRequest } from "../../lib/signing/request.js";
 import { Sha512State } from "../../lib/signing/sha512-state.js";
-import { hex, vectorJson, vectorText } from "./support.js";
+import { hex, jsonParseError, vectorJson, vectorText } from "./support.js";
 
 const SAMPLE_DIGEST = "14fd4585924c0b04bf0d96c409611523ba5ffe3b943c589b7fcb97d80b10e4497117736ec62a6d5c1721464788db49ee870ddf75d745f3217d6d5f79d52cd4a6";
 const STRAWBERRY_DIGEST = "55b956f9bb40752fa328c93523a9775aa84e1d2014372779fdcb9f525528e91ad00d6f3d5d64c71fb98cc3725c766ced6498d4b1bd3892cc894ceb1f65011337";
@@ -13,16 +13,6 @@ const sample = (): Json => vectorJson("sample-request.json") as Json;
 /** The sample request in compact JSON, for textual edits. */
 const compact = (): string => JSON.stringify(sample());
 const content = (): number[] => [...(sample()["required"] as { input: { content: number[] } }).input.content];
-
-/** What this Node's JSON.parse says about `text` (the parser's wording differs between Node versions). */
-function jsonParseError(text: string): string {
-  try {
-    JSON.parse(text);
-  } catch (e) {
-    return (e as Error).message.slice(0, 120);
-  }
-  throw new Error("JSON.parse accepted the text");
-}
 
 /** The sample request with `edit` applied to a deep copy. */
 function edited(edit: (r: Json & { required: { input: Json; output: Json } }) => void): string {

@@ -3,19 +3,10 @@ import { ExitCode } from "../../lib/errors.js";
 import { ResponseError } from "../../lib/signing/errors.js";
 import { armor } from "../../lib/signing/openpgp/armor.js";
 import { createSigningResponse, MAX_RESPONSE_BYTES, parseSigningResponse } from "../../lib/signing/response.js";
+import { jsonParseError } from "./support.js";
 
 const sig = armor("SIGNATURE", Uint8Array.from([0xc2, 0x01, 0x04]));
 const tooLarge = JSON.stringify({ version: "1.0.0", signature: "x".repeat(MAX_RESPONSE_BYTES) });
-
-/** What this Node's JSON.parse says about `text` (the parser's wording differs between Node versions). */
-function jsonParseError(text: string): string {
-  try {
-    JSON.parse(text);
-  } catch (e) {
-    return (e as Error).message.slice(0, 120);
-  }
-  throw new Error("JSON.parse accepted the text");
-}
 
 describe("signing responses", () => {
   it("round-trip", () => {
