@@ -5,12 +5,13 @@
  * part and the v4 trailer into a copy of our own file's SHA-512 state. A signature for another file (or a
  * replayed one) fails this with probability 1 - 2^-16; full verification needs the certificate (gpg/sq/sqop).
  */
+import { readPackets, Tag, type RawPacket } from "../signing/openpgp/packet.js";
+import { HASH_SHA512, SignatureType, signatureTrailer } from "../signing/openpgp/signature.js";
 import type { Sha512State } from "../signing/sha512-state.js";
 import { InvalidResponseError } from "./errors.js";
 
-const SIGNATURE_TAG = 2;
-const SIG_TYPE_BINARY = 0x00;
-const HASH_SHA512 = 10;
+const SIGNATURE_TAG = Tag.Signature;
+const SIG_TYPE_BINARY = SignatureType.Binary;
 
 export interface SignatureInfo {
   readonly sigType: number;
@@ -18,41 +19,19 @@ export interface SignatureInfo {
   readonly hashAlgorithm: number;
 }
 
-/** Splits the packet header off `data`; requires exactly one packet spanning all of it. */
-function singlePacket(data: Uint8Array): { tag: number; body: Uint8Array } {
-  const b0 = data[0];
-  if (b0 === undefined || (b0 & 0x80) === 0) throw bad("not an OpenPGP packet");
-  let tag: number;
-  let len: number;
-  let off: number;
-  if ((b0 & 0x40) !== 0) {
-    tag = b0 & 0x3f;
-    const l0 = data[1];
-    if (l0 === undefined) throw bad("truncated packet header");
-    if (l0 < 192) {
-      len = l0;
-      off = 2;
-    } else if (l0 < 224) {
-      len = ((l0 - 192) << 8) + (data[2] ?? 0) + 192;
-      off = 3;
-    } else if (l0 === 255) {
-      len = new DataView(data.buffer, data.byteOffset).getUint32(2);
-      off = 6;
-    } else {
-      throw bad("partial-length packets are not accepted");
-    }
-  } else {
-    tag = (b0 >> 2) & 0x0f;
-    const lt = b0 & 0x03;
-    if (lt === 3) throw bad("indeterminate-length packets are not accepted");
-    off = 1 + (1 << lt);
-    if (data.length < off) throw bad("truncated packet header");
-    len = 0;
-    for (let i = 1; i < off; i++) len = len * 256 + (data[i] ?? 0);
+/** The one packet `data` must consist of (framing read by the signing core's packet reader). */
+function singlePacket(data: Uint8Array): RawPacket {
+  let packets: RawPacket[];
+  try {
+    packets = readPackets(data, 1);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (/more than 1 packets/.test(reason)) throw bad("is not exactly one packet (expected exactly one packet)");
+    throw bad(`is not a well-formed OpenPGP packet (${reason})`);
   }
-  if (off > data.length) throw bad("truncated packet header");
-  if (off + len !== data.length) throw bad("expected exactly one packet");
-  return { tag, body: data.subarray(off) };
+  const packet = packets[0];
+  if (packet === undefined) throw bad("is empty (expected exactly one packet)");
+  return packet;
 }
 
 function bad(reason: string): InvalidResponseError {
@@ -77,11 +56,8 @@ export function checkSignatureForState(binary: Uint8Array, state: Sha512State): 
   const unhashedLen = ((body[hashedEnd] ?? 0) << 8) | (body[hashedEnd + 1] ?? 0);
   const left16At = hashedEnd + 2 + unhashedLen;
   if (body.length < left16At + 2 + 2) throw bad("packet is truncated");
-  const trailer = new Uint8Array(6);
-  trailer[0] = 4;
-  trailer[1] = 0xff;
-  new DataView(trailer.buffer).setUint32(2, hashedEnd);
-  const digest = state.clone().update(body.subarray(0, hashedEnd)).update(trailer).digest();
+  const hashed = body.subarray(0, hashedEnd);
+  const digest = state.clone().update(hashed).update(signatureTrailer(hashed)).digest();
   if (digest[0] !== body[left16At] || digest[1] !== body[left16At + 1]) {
     throw bad("does not cover the requested file (hash prefix mismatch)");
   }
