@@ -92,6 +92,24 @@ describe("signstar-configure-build", () => {
     expect(await readdir("/etc/ssh/sshd_config.d").catch(() => [])).toEqual(before);
   });
 
+  it("works on a host whose /run is empty (image build, container): live run in a private mount namespace", async () => {
+    // As in mkosi's postinst chroot or a container without systemd: /run is a fresh tmpfs, sshd never ran, so
+    // /run/sshd (its privilege-separation directory) does not exist. The drop-ins must still be validated.
+    const script = 'mount -t tmpfs -o mode=0755 tmpfs /run && "$0" "$@"; rc=$?; test ! -e /run/sshd || rc=99; exit $rc';
+    const r = await run("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, process.execPath, BIN, "--config", configFile], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`create /etc/ssh/sshd_config.d/10-signstar-user-${users.name("signer")}.conf\n`);
+    expect(await lookup(users.name("signer"))).toBeDefined();
+    const again = await run("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, process.execPath, BIN, "--config", configFile], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    });
+    expect(again.stdout.split("\n")[0]).toBe("nothing to do");
+    expect(again.code).toBe(0);
+  });
+
   it("an invalid configuration: exit 4, one line, nothing rendered", async () => {
     const bad = join(dir, "bad.toml");
     await writeFile(bad, "[system]\niteration = -1\n");

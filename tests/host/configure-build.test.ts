@@ -1,9 +1,9 @@
-import { chmod, lstat, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { configureBuild } from "../../lib/host/configure-build.js";
-import { checkSshdConfig, SSHD } from "../../lib/host/sshd-check.js";
+import { checkSshdConfig, runSshdCheck, VALIDATION_ID } from "../../lib/host/sshd-check.js";
 import { run } from "../../lib/host/run.js";
 import { ALL_ROLES, KEY_A, KEY_B, KEY_E, hostConfig } from "./fixtures.js";
 import type { Config } from "../../lib/config/model.js";
@@ -125,6 +125,7 @@ describe("configureBuild --root", () => {
 
   it("the rendered drop-ins pass sshd -t and apply only to their users", async () => {
     await render(hostConfig(ALL_ROLES));
+    await chmod(root, 0o755); // sshd checks run unprivileged (lib/host/sshd-check.ts)
     const include = join(root, "etc/ssh/sshd_config.d/*.conf");
     await checkSshdConfig({ includes: [include] });
     // and with the machine's own sshd_config behind them, as Debian includes sshd_config.d first
@@ -133,11 +134,12 @@ describe("configureBuild --root", () => {
       await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", join(dir, "hk")]);
       const cfg = join(dir, "sshd_config");
       await writeFile(cfg, `Include ${include}\nHostKey ${join(dir, "hk")}\nPidFile ${join(dir, "pid")}\nX11Forwarding yes\n`);
-      const t = await run([SSHD, "-t", "-f", cfg]);
+      for (const path of [dir, join(dir, "hk"), cfg]) await chown(path, VALIDATION_ID, VALIDATION_ID);
+      const t = await runSshdCheck(["-t", "-f", cfg]);
       expect(t.stderr).toBe("");
       expect(t.code).toBe(0);
       const forUser = async (user: string): Promise<string> =>
-        (await run([SSHD, "-T", "-f", cfg, "-C", `user=${user},host=localhost,addr=127.0.0.1`])).stdout.toString();
+        (await runSshdCheck(["-T", "-f", cfg, "-C", `user=${user},host=localhost,addr=127.0.0.1`])).stdout.toString();
       const signer = await forUser("signer1");
       expect(signer).toContain("forcecommand /usr/bin/signstar-download-signature\n");
       expect(signer).toContain(`authorizedkeysfile ${root}/etc/ssh/signstar-user-signer1.authorized_keys\n`);
