@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderConfig } from "../../lib/config/render.js";
 import { ExitCode } from "../../lib/errors.js";
 import { run, type RunResult } from "../support/run.js";
+import { startPrivateHost } from "../support/private-host.js";
 import { TestUsers, lookup } from "../support/users.js";
 import { KEY_A, KEY_E, hostConfig } from "./fixtures.js";
 
@@ -92,22 +93,27 @@ describe("signstar-configure-build", () => {
     expect(await readdir("/etc/ssh/sshd_config.d").catch(() => [])).toEqual(before);
   });
 
-  it("works on a host whose /run is empty (image build, container): live run in a private mount namespace", async () => {
-    // As in mkosi's postinst chroot or a container without systemd: /run is a fresh tmpfs, sshd never ran, so
-    // /run/sshd (its privilege-separation directory) does not exist. The drop-ins must still be validated.
-    const script = 'mount -t tmpfs -o mode=0755 tmpfs /run && "$0" "$@"; rc=$?; test ! -e /run/sshd || rc=99; exit $rc';
-    const r = await run("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, process.execPath, BIN, "--config", configFile], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    });
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`create /etc/ssh/sshd_config.d/10-signstar-user-${users.name("signer")}.conf\n`);
-    expect(await lookup(users.name("signer"))).toBeDefined();
-    const again = await run("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, process.execPath, BIN, "--config", configFile], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    });
-    expect(again.stdout.split("\n")[0]).toBe("nothing to do");
-    expect(again.code).toBe(0);
+  it("works live on a host whose /run is empty (image build, container without systemd)", async () => {
+    // A private host (tests/support/private-host.ts) has a fresh /run, as in mkosi's postinst chroot or a container:
+    // sshd never ran, so its privilege-separation directory /run/sshd does not exist. The drop-ins must still be
+    // validated, and nothing may be created in /run for it.
+    const host = await startPrivateHost();
+    try {
+      const cb = (): Promise<RunResult> => host.run([process.execPath, BIN, "--config", configFile], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+      const r = await cb();
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const signer = users.name("signer");
+      expect(r.stdout).toContain(`create /etc/ssh/sshd_config.d/10-signstar-user-${signer}.conf\n`);
+      expect((await host.run(["getent", "passwd", signer])).code).toBe(0);
+      expect((await host.run(["test", "-e", "/run/sshd"])).code).toBe(1);
+      const again = await cb();
+      expect(again.stdout.split("\n")[0]).toBe("nothing to do");
+      expect(again.code).toBe(0);
+    } finally {
+      await host.stop();
+    }
+    expect(await lookup(users.name("signer"))).toBeUndefined(); // the user existed only on the private host
   });
 
   it("an invalid configuration: exit 4, one line, nothing rendered", async () => {
