@@ -34,6 +34,13 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** The input (a request, an upload, a share on stdin) is malformed, too large or arrived too slowly. */
+export class InputError extends SignstarError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, ExitCode.BadInput, options);
+  }
+}
+
 /** Collapse whitespace so every error is exactly one line. */
 export function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, " ").trim();

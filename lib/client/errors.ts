@@ -1,15 +1,12 @@
 /**
- * Errors raised by the signing client (`signstar-request-signature`). Each one maps to one exit code of
- * `ExitCode` (lib/errors.ts); the table is in README.md ("Exit codes") and bin/signstar-request-signature.ts.
- *
- *   2 Usage     – wrong options (port, host, user, neither or both of --identity/--agent)
- *   3 BadInput  – the file to sign or the output path is unusable (missing, not a regular file, output exists)
- *   4 Config    – client-side setup is unusable: identity key, known_hosts file, ssh-agent socket
- *   5 Denied    – trust failed: the host key is not trusted by known_hosts, or the host refused our SSH key
- *   8 Remote    – the signing host failed, answered garbage, exited uncleanly, timed out or was unreachable
+ * Errors raised by the signing client (`signstar-request-signature`). Each one carries one exit code of the
+ * table in lib/errors.ts (EXIT_CODES), which says what the codes mean.
  */
 import { ExitCode, SignstarError } from "../errors.js";
-import type { HostKeyVerdict } from "./known-hosts.js";
+import { FileReadError } from "../os/read-file.js";
+
+/** Why a presented host key is not trusted (see ./known-hosts.ts). */
+export type UntrustedHostKey = "revoked" | "unknown" | "mismatch";
 
 /** Wrong options. */
 export class ClientUsageError extends SignstarError {
@@ -32,10 +29,15 @@ export class ClientConfigError extends SignstarError {
   }
 }
 
+/** A failed checked read of one of the client's own files (identity, known_hosts) as a ClientConfigError. */
+export function clientFileError(error: unknown): unknown {
+  return error instanceof FileReadError ? new ClientConfigError(error.message, { cause: error }) : error;
+}
+
 /** The SSH host key presented by the signing host is not trusted. */
 export class HostKeyError extends SignstarError {
-  readonly verdict: Exclude<HostKeyVerdict, "trusted">;
-  constructor(verdict: Exclude<HostKeyVerdict, "trusted">, message: string) {
+  readonly verdict: UntrustedHostKey;
+  constructor(verdict: UntrustedHostKey, message: string) {
     super(message, ExitCode.Denied);
     this.verdict = verdict;
   }

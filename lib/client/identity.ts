@@ -7,8 +7,9 @@
  */
 import { lstat } from "node:fs/promises";
 import ssh2 from "ssh2";
-import { ClientConfigError } from "./errors.js";
-import { describeFsError, readBoundedFile } from "./read-bounded.js";
+import { describeErrno } from "../os/errno.js";
+import { readCheckedFile } from "../os/read-file.js";
+import { ClientConfigError, clientFileError } from "./errors.js";
 
 export type SshAuth =
   | { readonly kind: "identity"; readonly path: string; readonly privateKey: Buffer }
@@ -17,12 +18,11 @@ export type SshAuth =
 export const MAX_IDENTITY_BYTES = 64 * 1024;
 
 export async function loadIdentity(path: string): Promise<SshAuth> {
-  const { data, mode, uid } = await readBoundedFile(
-    path,
-    MAX_IDENTITY_BYTES,
-    "identity file",
-    (m, cause) => new ClientConfigError(m, { cause }),
-  );
+  // The user's own file, named by the user: a symbolic link is followed, as OpenSSH does.
+  const { data, stat } = await readCheckedFile(path, { what: "identity file", maxBytes: MAX_IDENTITY_BYTES, followSymlinks: true }).catch((e: unknown) => {
+    throw clientFileError(e);
+  });
+  const { mode, uid } = stat;
   const myUid = typeof process.getuid === "function" ? process.getuid() : -1;
   if (uid === myUid && (mode & 0o077) !== 0) {
     throw new ClientConfigError(
@@ -63,7 +63,7 @@ export async function agentAuth(socket: string | undefined, env: NodeJS.ProcessE
   try {
     st = await lstat(path);
   } catch (err) {
-    throw new ClientConfigError(`ssh-agent socket ${path} cannot be used: ${describeFsError(err)}`, { cause: err });
+    throw new ClientConfigError(`ssh-agent socket ${path} cannot be used: ${describeErrno(err)}`, { cause: err });
   }
   if (!st.isSocket()) throw new ClientConfigError(`ssh-agent socket ${path} is not a socket`);
   return { kind: "agent", socket: path };

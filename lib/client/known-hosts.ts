@@ -24,10 +24,10 @@
  * The key type of a line must equal the type inside its key blob, otherwise the line is malformed.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { ClientConfigError } from "./errors.js";
-import { readBoundedFile } from "./read-bounded.js";
+import { readCheckedFile } from "../os/read-file.js";
+import { clientFileError, type UntrustedHostKey } from "./errors.js";
 
-export type HostKeyVerdict = "trusted" | "revoked" | "unknown" | "mismatch";
+export type HostKeyVerdict = "trusted" | UntrustedHostKey;
 export type KnownHostMarker = "revoked" | "cert-authority";
 
 export interface HostPattern {
@@ -253,12 +253,10 @@ export function describeHostKey(keyBlob: Buffer): string {
 
 /** Read and parse a known_hosts file (regular file, at most MAX_KNOWN_HOSTS_BYTES). */
 export async function readKnownHosts(path: string): Promise<ParsedKnownHosts> {
-  const { data } = await readBoundedFile(
-    path,
-    MAX_KNOWN_HOSTS_BYTES,
-    "known_hosts file",
-    (m, cause) => new ClientConfigError(m, { cause }),
-  );
+  // The user's own file, named by the user: a symbolic link is followed, as OpenSSH does.
+  const { data } = await readCheckedFile(path, { what: "known_hosts file", maxBytes: MAX_KNOWN_HOSTS_BYTES, followSymlinks: true }).catch((e: unknown) => {
+    throw clientFileError(e);
+  });
   return parseKnownHosts(data.toString("utf8"));
 }
 

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { link, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { ClientInputError } from "./errors.js";
-import { describeFsError } from "./read-bounded.js";
+import { describeErrno } from "../os/errno.js";
 
 /** Default output name: `FILE.sig` (binary) or `FILE.asc` (armored). */
 export function defaultOutputPath(file: string, armored: boolean): string {
@@ -22,7 +22,7 @@ export async function checkOutputPath(output: string, input: string, force: bool
   if (resolve(output) === resolve(input)) throw new ClientInputError(`output ${output} is the file to sign`);
   const st = await stat(output).catch((err: unknown) => {
     if (isCode(err, "ENOENT")) return null;
-    throw new ClientInputError(`output ${output} cannot be checked: ${describeFsError(err)}`, { cause: err });
+    throw new ClientInputError(`output ${output} cannot be checked: ${describeErrno(err)}`, { cause: err });
   });
   if (st !== null) {
     const ist = await stat(input).catch(() => null);
@@ -41,7 +41,7 @@ export async function writeOutputAtomically(output: string, data: Uint8Array, fo
   let created = false;
   try {
     const fh = await open(temp, "wx", 0o644).catch((err: unknown) => {
-      throw new ClientInputError(`cannot create a file in ${dir}: ${describeFsError(err)}`, { cause: err });
+      throw new ClientInputError(`cannot create a file in ${dir}: ${describeErrno(err)}`, { cause: err });
     });
     created = true;
     try {
@@ -52,19 +52,19 @@ export async function writeOutputAtomically(output: string, data: Uint8Array, fo
     }
     if (force) {
       await rename(temp, output).catch((err: unknown) => {
-        throw new ClientInputError(`cannot write output ${output}: ${describeFsError(err)}`, { cause: err });
+        throw new ClientInputError(`cannot write output ${output}: ${describeErrno(err)}`, { cause: err });
       });
       created = false;
     } else {
       await link(temp, output).catch((err: unknown) => {
         if (isCode(err, "EEXIST")) throw new ClientInputError(`output ${output} already exists (use --force to replace it)`);
-        throw new ClientInputError(`cannot write output ${output}: ${describeFsError(err)}`, { cause: err });
+        throw new ClientInputError(`cannot write output ${output}: ${describeErrno(err)}`, { cause: err });
       });
     }
     await syncDir(dir);
   } catch (err) {
     if (err instanceof ClientInputError) throw err;
-    throw new ClientInputError(`cannot write output ${output}: ${describeFsError(err)}`, { cause: err });
+    throw new ClientInputError(`cannot write output ${output}: ${describeErrno(err)}`, { cause: err });
   } finally {
     if (created) await unlink(temp).catch(() => undefined);
   }

@@ -2,6 +2,7 @@
 import { open } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
+import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import type { Config } from "./model.js";
 import { readNative } from "./native.js";
 import { assemble } from "./parts.js";
@@ -111,34 +112,20 @@ export function parseConfig(text: string, origin: string): Config {
   return parsed.config;
 }
 
-/** Reads a file of at most MAX_CONFIG_BYTES as UTF-8. */
+/** Reads a file of at most MAX_CONFIG_BYTES as UTF-8 (lib/os/read-file.ts; a link the operator made is followed). */
 export async function readConfigText(file: string): Promise<string> {
-  let handle;
+  let data: Buffer;
   try {
-    handle = await open(file, "r");
+    ({ data } = await readCheckedFile(file, { what: "the configuration file", maxBytes: MAX_CONFIG_BYTES, followSymlinks: true }));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? "error";
-    throw new ConfigError(`cannot read the configuration file ${file}: ${code}`, [], { cause: e });
+    if (!(e instanceof FileReadError)) throw e;
+    const message = e.problem.kind === "open" ? `cannot read the configuration file ${file}: ${e.problem.code ?? "error"}` : e.message;
+    throw new ConfigError(message, [], { cause: e });
   }
   try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new ConfigError(`the configuration file ${file} is not a regular file`);
-    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-    }
-    if (n > MAX_CONFIG_BYTES) throw new ConfigError(`the configuration file ${file} is larger than ${MAX_CONFIG_BYTES} bytes`);
-    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(buf.subarray(0, n));
-    return text;
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    if (e instanceof TypeError) throw new ConfigError(`the configuration file ${file} is not valid UTF-8`);
-    throw new ConfigError(`cannot read the configuration file ${file}: ${(e as NodeJS.ErrnoException).code ?? "error"}`, [], { cause: e });
-  } finally {
-    await handle.close();
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(data);
+  } catch {
+    throw new ConfigError(`the configuration file ${file} is not valid UTF-8`);
   }
 }
 

@@ -12,7 +12,7 @@
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config, SystemUserId } from "../config/model.js";
-import { requireUser, type PasswdEntry } from "../host/accounts.js";
+import { requireUser, type PasswdEntry } from "../os/accounts.js";
 import {
   adminCredentialsSpec,
   generateAdminCredentials,
@@ -23,7 +23,7 @@ import {
 import { adminCredentialsPath, readAdminCredentials, removeAdminCredentials, writeAdminCredentials } from "../secrets/admin-credentials-store.js";
 import { ShareStore, SHARES_STATE_DIR, type StoredShareSet } from "../secrets/share-store.js";
 import { combineShares, splitSecret } from "../secrets/shares/index.js";
-import { pathExists } from "../secrets/shares/files.js";
+import { pathExists } from "../os/fs.js";
 import type { VerifiedShare } from "../secrets/shares/verify.js";
 import { act, info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";

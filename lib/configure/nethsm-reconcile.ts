@@ -12,11 +12,11 @@
  */
 import { dirname, join } from "node:path";
 import type { KeySetup, NetHsmConnection, NetHsmMapping } from "../config/model.js";
-import { requireUser, type PasswdEntry } from "../host/accounts.js";
+import { requireUser, type PasswdEntry } from "../os/accounts.js";
 import type { AdminCredentials } from "../secrets/admin-credentials.js";
-import { writeFileAtomic } from "../secrets/atomic-file.js";
+import { writeFileAtomic } from "../os/atomic-file.js";
 import { generatePassphrase } from "../secrets/passphrase.js";
-import { ensureDir } from "../secrets/shares/files.js";
+import { ensureDir } from "../os/fs.js";
 import type { NetHsmClient } from "../backends/nethsm/client.js";
 import type { UserRole } from "../backends/nethsm/api-types.js";
 import { act, ConfigureError, info, requireAdmin, type RunContext } from "./context.js";

@@ -10,7 +10,7 @@
  * One token has ONE user PIN shared by all its signing users, so it is rotated once per token per run and
  * every one of those users gets the same new secret file.
  */
-import { requireUser } from "../host/accounts.js";
+import { requireUser } from "../os/accounts.js";
 import type { Pkcs11Mapping, TokenSelector } from "../config/model.js";
 import { pkcs11BackendUser } from "../config/model.js";
 import { soPinFor } from "../secrets/admin-credentials.js";

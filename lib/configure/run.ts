@@ -11,11 +11,11 @@
  * `dryRun` observes but changes nothing and prints `plan:` lines. Steps that need the admin secret when it is
  * not available fail with a message saying what needed it and how many shares are missing.
  */
-import { lstat, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { loadConfig, type ConfigLocation } from "../config/load.js";
-import { writeFileAtomic } from "../secrets/atomic-file.js";
-import { ensureDir, isMissing } from "../secrets/shares/files.js";
+import { writeFileAtomic } from "../os/atomic-file.js";
+import { ensureDir } from "../os/fs.js";
+import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import type { CredsOptions } from "../secrets/systemd-creds.js";
 import { ensureAdminSecret, finishAdminSecret, loadAdminSecret, shareStore } from "./admin-secret.js";
 import { info, type RunContext } from "./context.js";
@@ -42,13 +42,14 @@ interface ConfigureState {
 async function readState(root: string): Promise<ConfigureState | undefined> {
   const path = under(root, CONFIGURE_STATE_FILE);
   try {
-    const st = await lstat(path);
-    if (!st.isFile() || st.uid !== 0 || st.size > 4096) return undefined;
-    const doc = JSON.parse(await readFile(path, "utf8")) as { iteration?: unknown; appliedAt?: unknown };
+    const { data } = await readCheckedFile(path, { what: "configure state", maxBytes: 4096, owner: 0 });
+    const doc = JSON.parse(data.toString("utf8")) as { iteration?: unknown; appliedAt?: unknown };
     if (typeof doc.iteration !== "number" || typeof doc.appliedAt !== "string") return undefined;
     return { iteration: doc.iteration, appliedAt: doc.appliedAt };
   } catch (error) {
-    if (isMissing(error) || error instanceof SyntaxError) return undefined;
+    // Missing, unsafe or unreadable state is "first run"; an unexpected failure to open it is not.
+    if (error instanceof SyntaxError) return undefined;
+    if (error instanceof FileReadError && (error.problem.kind !== "open" || error.problem.code === "ENOENT" || error.problem.code === "ELOOP")) return undefined;
     throw error;
   }
 }
@@ -102,7 +103,7 @@ export async function wipeExpiredShares(opts: { root?: string; now?: () => Date;
   const set = await store.readShareSet();
   const n = await wipeExpiredUploads(root, set, (opts.now ?? (() => new Date()))().getTime());
   if (set !== undefined) {
-    const { requireUser } = await import("../host/accounts.js");
+    const { requireUser } = await import("../os/accounts.js");
     const owners = [];
     for (const h of set.holders) owners.push(await requireUser(h.user));
     await ensureUploadDirs(root, owners);

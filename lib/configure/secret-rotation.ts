@@ -16,12 +16,12 @@
 import { rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { SecretHandling } from "../config/model.js";
-import type { PasswdEntry } from "../host/accounts.js";
-import { syncDirectory, writeFileAtomic } from "../secrets/atomic-file.js";
+import type { PasswdEntry } from "../os/accounts.js";
+import { syncDirectory, writeFileAtomic } from "../os/atomic-file.js";
 import { secretFilePath } from "../secrets/non-admin-paths.js";
 import { MAX_PLAINTEXT_SECRET_SIZE, readCheckedSecretFile } from "../secrets/non-admin.js";
 import { ensureStateDirs } from "../secrets/state-dirs.js";
-import { wipeFile } from "../secrets/shares/files.js";
+import { wipeFile } from "../os/wipe.js";
 import { credentialName, encryptUserCredential, type CredsOptions } from "../secrets/systemd-creds.js";
 
 /** One Unix user's copy of one backend credential. */

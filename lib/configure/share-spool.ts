@@ -20,11 +20,12 @@
  * is therefore never kept longer than the timeout after its own arrival. Holders may see (stat) but not read
  * the other holders' uploads, which lets the upload tool report "2 of 3 present".
  */
-import { lstat, readdir, readFile, statfs } from "node:fs/promises";
+import { lstat, readdir, statfs } from "node:fs/promises";
+import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import { join } from "node:path";
 import { ExitCode } from "../errors.js";
-import type { PasswdEntry } from "../host/accounts.js";
-import { writeFileAtomic } from "../secrets/atomic-file.js";
+import type { PasswdEntry } from "../os/accounts.js";
+import { writeFileAtomic } from "../os/atomic-file.js";
 import { SecretFileError } from "../secrets/errors.js";
 import { readCheckedSecretFile } from "../secrets/non-admin.js";
 import { ensureStateDirs } from "../secrets/state-dirs.js";
@@ -32,7 +33,9 @@ import type { ShareHolder, StoredShareSet } from "../secrets/share-store.js";
 import { claimShareFile, confirmClaimedShare, type ClaimedShareFile, type ShareClaimant, type ShareFiles } from "../secrets/shares/claim.js";
 import { ShareError } from "../secrets/shares/errors.js";
 import { mkdir } from "node:fs/promises";
-import { checkPrivateDir, createFileExclusive, ensureDir, errnoCode, isMissing, pathExists, removeUserTree, throwWipeFailures, wipeEntries, wipeFile } from "../secrets/shares/files.js";
+import { checkPrivateDir, createFileExclusive, ensureDir, pathExists } from "../os/fs.js";
+import { errnoCode, isMissing } from "../os/errno.js";
+import { removeUserTree, throwWipeFailures, wipeEntries, wipeFile } from "../os/wipe.js";
 import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";
 import { RECORD_FORMAT, type ShareSetRecord } from "../secrets/shares/record.js";
 import { verifyShare, type VerifiedShare } from "../secrets/shares/verify.js";
@@ -81,21 +84,20 @@ function badPublic(path: string, what: string): ShareError {
 /** Reads the public share set (owner root, not writable by others). */
 export async function readPublicShareSet(root: string): Promise<PublicShareSet> {
   const path = under(root, PUBLIC_SHARE_SET_FILE);
-  let st;
+  let text: string;
   try {
-    st = await lstat(path);
+    text = (await readCheckedFile(path, { what: "share set", maxBytes: MAX_PUBLIC_BYTES, owner: 0, clearBits: 0o022 })).data.toString("utf8");
   } catch (error) {
-    if (isMissing(error)) {
+    if (!(error instanceof FileReadError)) throw error;
+    if (error.problem.kind === "open" && error.problem.code === "ENOENT") {
       throw new ShareError("no-share-set", "no share set is recorded on this host (signstar-configure has not created one)", ExitCode.Config);
     }
-    throw error;
-  }
-  if (!st.isFile() || st.uid !== 0 || (st.mode & 0o022) !== 0 || st.size > MAX_PUBLIC_BYTES) {
+    if (error.problem.kind === "open") throw error;
     throw badPublic(path, "it must be a regular file owned by root, writable only by root, at most 64 KiB");
   }
   let doc: Record<string, unknown>;
   try {
-    doc = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+    doc = JSON.parse(text) as Record<string, unknown>;
   } catch {
     throw badPublic(path, "not valid JSON");
   }

@@ -1,7 +1,7 @@
 /** What configure-build does to reach the plan, one action per printed line. */
 import type { PlannedFile } from "./plan.js";
 import type { UserStateDirs } from "./render.js";
-import { formatCommand } from "./run.js";
+import { formatCommand } from "../os/run.js";
 
 export type HostAction =
   | { readonly kind: "create-user"; readonly user: string; readonly commands: readonly (readonly string[])[] }

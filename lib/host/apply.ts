@@ -4,21 +4,18 @@ import { dirname, join } from "node:path";
 import { ensureCountersDir } from "../metrics/signature-counters.js";
 import { ensureHome, ensureStateDirs } from "../secrets/state-dirs.js";
 import { HOME_BASE } from "./layout.js";
-import { writeFileAtomic, syncDirectory } from "../secrets/atomic-file.js";
-import { requireUser } from "./accounts.js";
+import { writeFileAtomic, syncDirectory } from "../os/atomic-file.js";
+import { requireUser } from "../os/accounts.js";
 import type { HostAction } from "./actions.js";
 import { HostError } from "./errors.js";
-import { formatCommand, run } from "./run.js";
+import { formatCommand, run } from "../os/run.js";
+import { errnoCode } from "../os/errno.js";
 
 async function runChecked(argv: readonly string[]): Promise<void> {
   const result = await run(argv, { timeoutMs: 60_000 });
   if (result.code !== 0) {
     throw new HostError(`The command exited with non-zero status ${String(result.code)} (${formatCommand(argv)}): ${result.stderr.trim().split("\n")[0] ?? ""}`);
   }
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
 export async function applyAction(action: HostAction): Promise<void> {

@@ -4,7 +4,7 @@ import type { HostAction } from "./actions.js";
 import { HostError } from "./errors.js";
 import type { ObservedHost, ObservedNode } from "./observe.js";
 import type { HostPlan, PlannedUser } from "./plan.js";
-import { formatCommand } from "./run.js";
+import { formatCommand } from "../os/run.js";
 
 export interface DiffOptions {
   /** Create/update Unix accounts and homes (live system); otherwise they are only reported. */

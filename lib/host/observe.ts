@@ -1,8 +1,9 @@
 /** Reads what exists now: managed files, Unix accounts, homes. */
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { groupExists, lookupPasswordField, lookupUser, type PasswdEntry } from "./accounts.js";
+import { groupExists, lookupPasswordField, lookupUser, type PasswdEntry } from "../os/accounts.js";
 import type { HostPlan } from "./plan.js";
+import { errnoCode } from "../os/errno.js";
 
 /** Generated files are small; anything larger is simply "different". */
 const MAX_MANAGED_FILE = 256 * 1024;
@@ -31,10 +32,6 @@ export interface ObservedHost {
   /** Only filled when user accounts are managed. */
   readonly users: ReadonlyMap<string, ObservedUser>;
   readonly homes: ReadonlyMap<string, ObservedNode>;
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
 export async function observeNode(path: string, withContent: boolean): Promise<ObservedNode> {

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode } from "../errors.js";
 import { HostError } from "./errors.js";
-import { run, type RunOptions } from "./run.js";
+import { run, type RunOptions } from "../os/run.js";
 
 export const SSHD = "/usr/sbin/sshd";
 /** The overflow uid/gid ("nobody"/"nogroup" on Debian): exists without a passwd entry, owns nothing. */

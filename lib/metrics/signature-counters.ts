@@ -15,6 +15,7 @@ import { constants } from "node:fs";
 import { chmod, chown, lstat, mkdir, open, rename, unlink } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { readCheckedFile } from "../os/read-file.js";
 
 export const MAX_COUNTER_FILE_BYTES = 64 * 1024;
 const MAX_KEYS = 64;
@@ -93,28 +94,12 @@ export function parseCounters(text: string): Record<string, KeyCounters> {
   return out;
 }
 
+/** The counter file if it is a regular file owned by `uid` (lib/os/read-file.ts), else undefined. */
 async function readOwned(path: string, uid: number): Promise<string | undefined> {
-  let fh;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    return (await readCheckedFile(path, { what: "signature counter file", maxBytes: MAX_COUNTER_FILE_BYTES, owner: uid })).data.toString("utf8");
   } catch {
     return undefined;
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile() || st.uid !== uid || st.size > MAX_COUNTER_FILE_BYTES) return undefined;
-    // Bounded on the descriptor too: the owner could keep appending while we read.
-    const buffer = Buffer.alloc(MAX_COUNTER_FILE_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > MAX_COUNTER_FILE_BYTES) return undefined;
-    }
-    return buffer.subarray(0, length).toString("utf8");
-  } finally {
-    await fh.close();
   }
 }
 

@@ -1,21 +1,14 @@
-import { open } from "node:fs/promises";
+import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import { BackupError } from "./errors.js";
 import { MAX_BACKUP_BYTES } from "./parse.js";
 
-/** Reads a backup file with a size bound (the whole file; backups are small). */
+/** Reads a backup file with a size bound (the whole file; backups are small) with the checked reader. */
 export async function readBackupFile(path: string, maxBytes = MAX_BACKUP_BYTES): Promise<Buffer> {
-  let fh;
   try {
-    fh = await open(path, "r");
+    // A path the administrator named on the command line: a symbolic link is followed.
+    return (await readCheckedFile(path, { what: "backup", maxBytes, followSymlinks: true })).data;
   } catch (e) {
-    throw new BackupError(`cannot open backup ${path}: ${(e as NodeJS.ErrnoException).code ?? "error"}`);
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new BackupError(`backup ${path} is not a regular file`);
-    if (st.size > maxBytes) throw new BackupError(`backup ${path} is ${st.size} bytes, more than ${maxBytes}`);
-    return await fh.readFile();
-  } finally {
-    await fh.close();
+    if (e instanceof FileReadError) throw new BackupError(e.message, { cause: e });
+    throw e;
   }
 }

@@ -9,11 +9,13 @@
 import { join } from "node:path";
 import type { AdminCredentials } from "./admin-credentials.js";
 import { MAX_ADMIN_CREDENTIALS_BYTES, parseAdminCredentials, serializeAdminCredentials } from "./admin-credentials.js";
-import { writeFileAtomic } from "./atomic-file.js";
+import { writeFileAtomic } from "../os/atomic-file.js";
+import { FileSafetyError } from "../os/errors.js";
 import { SecretFileError } from "./errors.js";
 import { readCheckedSecretFile } from "./non-admin.js";
 import { decryptHostCredential, encryptHostCredential, MAX_CREDENTIAL_SIZE, type CredsOptions } from "./systemd-creds.js";
-import { checkPrivateDir, ensureDir, wipeFile } from "./shares/files.js";
+import { checkPrivateDir, ensureDir } from "../os/fs.js";
+import { wipeFile } from "../os/wipe.js";
 
 export type AdminCredentialsHandling = "plaintext" | "systemd-creds";
 
@@ -58,7 +60,10 @@ export async function readAdminCredentials(handling: AdminCredentialsHandling, o
   const root = opts.root ?? "/";
   const dir = adminCredentialsDir(root);
   const path = adminCredentialsPath(handling, root);
-  if (!(await checkPrivateDir(dir, 0))) throw new SecretFileError(`The credentials file ${path} does not exist`, path);
+  const dirExists = await checkPrivateDir(dir, 0).catch((error: unknown) => {
+    throw error instanceof FileSafetyError ? new SecretFileError(error.message, error.path, { cause: error }) : error;
+  });
+  if (!dirExists) throw new SecretFileError(`The credentials file ${path} does not exist`, path);
   const max = handling === "plaintext" ? MAX_ADMIN_CREDENTIALS_BYTES : MAX_CREDENTIAL_SIZE;
   const bytes = await readCheckedSecretFile(path, 0, max);
   const text = handling === "plaintext" ? bytes : await decryptHostCredential(ADMIN_CREDENTIAL_NAME, bytes, path, opts);

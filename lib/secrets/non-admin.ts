@@ -7,10 +7,11 @@
  * createNonAdminSecret runs as root (configure / tests); readNonAdminSecret runs as the user itself and checks
  * type, owner, mode and size on the opened descriptor before reading a byte.
  */
-import { constants } from "node:fs";
-import { open, lstat } from "node:fs/promises";
-import { requireUser } from "../host/accounts.js";
-import { writeFileAtomic } from "./atomic-file.js";
+import { lstat } from "node:fs/promises";
+import { errnoCode, octal } from "../os/errno.js";
+import { describeFileProblem, FileReadError, readCheckedFile, type FileProblem } from "../os/read-file.js";
+import { requireUser } from "../os/accounts.js";
+import { writeFileAtomic } from "../os/atomic-file.js";
 import { SecretFileError } from "./errors.js";
 import { secretFilePath, type SecretLocation } from "./non-admin-paths.js";
 import { generatePassphrase } from "./passphrase.js";
@@ -43,10 +44,6 @@ export interface CreatedSecret {
   readonly path: string;
   /** The stored secret, for the caller to set on the backend. Never log it. */
   readonly secret: string;
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
 /** Root: creates (atomically, 0600, owned by the user) the secret file of one backend user of one Unix user. */
@@ -90,57 +87,47 @@ export interface ReadSecretOptions extends SecretLocation, CredsOptions {
   readonly next?: boolean;
 }
 
-/** Opens and checks a secret file (type, owner, mode, size), then returns its bytes. */
+/**
+ * Opens and checks a secret file (regular, not a symbolic link, owner, mode exactly 0600, not empty, size) with
+ * the one checked reader (lib/os/read-file.ts), then returns its bytes. Problems read as secret-file errors.
+ */
 export async function readCheckedSecretFile(
   path: string,
   expectedUid: number,
   maxSize: number,
   opts: { readonly singleLink?: boolean } = {},
 ): Promise<Buffer> {
-  let handle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const { data } = await readCheckedFile(path, {
+      what: "secret file",
+      maxBytes: maxSize,
+      owner: expectedUid,
+      mode: SECRET_FILE_MODE,
+      nonEmpty: true,
+      ...(opts.singleLink ? { singleLink: true } : {}),
+    });
+    return data;
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === "ENOENT") throw new SecretFileError(`secret file not found: ${path}`, path);
-    if (code === "ELOOP") throw new SecretFileError(`secret file ${path} is a symbolic link, which is refused`, path);
-    if (code === "EACCES") throw new SecretFileError(`secret file ${path} is not readable by uid ${expectedUid} (permission denied)`, path);
-    if (code === "ENOTDIR") throw new SecretFileError(`secret file not found: ${path} (a parent is not a directory)`, path);
-    throw new SecretFileError(`cannot open secret file ${path}: ${code ?? String(error)}`, path, { cause: error });
-  }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new SecretFileError(`secret file ${path} is not a regular file (${describeType(st)})`, path);
-    if (st.uid !== expectedUid) {
-      throw new SecretFileError(`secret file ${path} is owned by uid ${st.uid}, but must be owned by uid ${expectedUid}`, path);
-    }
-    if (opts.singleLink && st.nlink !== 1) throw new SecretFileError(`secret file ${path} has ${st.nlink} links, but exactly one is required`, path);
-    const mode = st.mode & 0o7777;
-    if (mode !== SECRET_FILE_MODE) {
-      throw new SecretFileError(`secret file ${path} has mode ${mode.toString(8).padStart(4, "0")}, but 0600 is required`, path);
-    }
-    if (st.size === 0) throw new SecretFileError(`secret file ${path} is empty`, path);
-    if (st.size > maxSize) throw new SecretFileError(`secret file ${path} has ${st.size} bytes, more than the ${maxSize} allowed`, path);
-    const buffer = Buffer.alloc(maxSize + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > maxSize) throw new SecretFileError(`secret file ${path} grew beyond ${maxSize} bytes while being read`, path);
-    }
-    return buffer.subarray(0, length);
-  } finally {
-    await handle.close();
+    if (error instanceof FileReadError) throw new SecretFileError(secretFileProblem(path, expectedUid, error.problem), path, { cause: error });
+    throw error;
   }
 }
 
-function describeType(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
-  if (st.isDirectory()) return "a directory";
-  if (st.isFIFO()) return "a FIFO";
-  if (st.isSocket()) return "a socket";
-  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
-  return "not a regular file";
+function secretFileProblem(path: string, uid: number, p: FileProblem): string {
+  switch (p.kind) {
+    case "open":
+      if (p.code === "ENOENT") return `secret file not found: ${path}`;
+      if (p.code === "ELOOP") return `secret file ${path} is a symbolic link, which is refused`;
+      if (p.code === "EACCES") return `secret file ${path} is not readable by uid ${uid} (permission denied)`;
+      if (p.code === "ENOTDIR") return `secret file not found: ${path} (a parent is not a directory)`;
+      return `cannot open secret file ${path}: ${p.code ?? p.reason}`;
+    case "mode":
+      return `secret file ${path} has mode ${octal(p.mode)}, but 0600 is required`;
+    case "size":
+      return p.whileReading ? `secret file ${path} grew beyond ${p.max} bytes while being read` : `secret file ${path} has ${p.size} bytes, more than the ${p.max} allowed`;
+    default:
+      return describeFileProblem("secret file", path, p);
+  }
 }
 
 /** The user itself: reads its backend secret, after the owner/mode/type/size checks. */

@@ -22,13 +22,14 @@ import { ExitCode } from "../errors.js";
 import type { SystemUserId } from "../config/model.js";
 import { systemUserId } from "../config/primitives.js";
 import { InvalidValue } from "../config/problems.js";
-import { writeFileAtomic, syncDirectory } from "./atomic-file.js";
+import { writeFileAtomic, syncDirectory } from "../os/atomic-file.js";
 import { readCheckedSecretFile } from "./non-admin.js";
 import { ShareError } from "./shares/errors.js";
 import { MAX_RECORD_BYTES, shareSetRecord, type ShareSetRecord } from "./shares/record.js";
 import { verifyShare } from "./shares/verify.js";
 import { claimShareFile } from "./shares/claim.js";
-import { checkPrivateDir, ensureDir, pathExists, wipeTree } from "./shares/files.js";
+import { checkPrivateDir, ensureDir, pathExists } from "../os/fs.js";
+import { wipeTree } from "../os/wipe.js";
 
 export const SHARES_STATE_DIR = "/var/lib/signstar/shares";
 const STORE_FORMAT = "signstar-share-store-v1";

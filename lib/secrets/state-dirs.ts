@@ -17,6 +17,7 @@ import { chmod, chown, lstat, mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { HOME_BASE } from "./non-admin-paths.js";
 import { SecretFileError } from "./errors.js";
+import { errnoCode } from "../os/errno.js";
 
 export interface Owner {
   readonly uid: number;
@@ -37,10 +38,6 @@ export const LEAF_LAYOUT: Readonly<Record<StateLeaf, { readonly owner: "root" | 
 };
 
 const ROOT: Owner = { uid: 0, gid: 0 };
-
-function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
 
 function octal(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, "0");

@@ -12,7 +12,7 @@
  * to another user's or backend user's name fails to decrypt.
  */
 import { SecretFileError } from "./errors.js";
-import { DEFAULT_ENV, run } from "../host/run.js";
+import { DEFAULT_ENV, run } from "../os/run.js";
 
 /** First systemd release with `systemd-creds --user` (per-user credentials, unprivileged decryption). */
 export const USER_CREDENTIALS_MIN_SYSTEMD = 256;

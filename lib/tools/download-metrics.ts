@@ -14,7 +14,7 @@ import type { ConfigLocation } from "../config/load.js";
 import { userMappings } from "../config/mappings.js";
 import type { Config, MetricsBackendUsers, TokenSelector } from "../config/model.js";
 import { isSigningMapping } from "../backends/index.js";
-import { lookupUser } from "../host/accounts.js";
+import { lookupUser } from "../os/accounts.js";
 import { SignstarError } from "../errors.js";
 import type { LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";

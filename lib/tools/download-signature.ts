@@ -21,7 +21,7 @@ import { signHasherState } from "../signing/openpgp/signature.js";
 import { MAX_REQUEST_BYTES, parseSigningRequest } from "../signing/request.js";
 import { createSigningResponse } from "../signing/response.js";
 import { refuseRoot, CallerError, type Caller } from "./caller.js";
-import { readBounded } from "./read-bounded.js";
+import { readBounded } from "../os/read-stream.js";
 
 export interface DownloadSignatureInput {
   readonly stdin: Readable;

@@ -3,11 +3,10 @@
  * key, `/etc/signstar/wireguard/public.key` (made at first boot by signstar-wireguard-keygen.service, see
  * ./operator/wireguard-keygen.ts). The file must be a regular file of one base64 Curve25519 key (44 characters).
  */
-import { constants } from "node:fs";
-import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConfigLocation } from "../config/load.js";
 import { ExitCode, SignstarError } from "../errors.js";
+import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import type { LogSink } from "../log/syslog.js";
 import type { Caller } from "./caller.js";
 import { requireRole } from "./operator/context.js";
@@ -23,25 +22,25 @@ export function parseWireGuardKey(text: string): string | undefined {
 
 export async function readWireGuardPublicKey(root?: string): Promise<string> {
   const path = join(hostPath(root, WIREGUARD_DIR), WIREGUARD_PUBLIC_KEY);
-  let fh;
+  let data: Buffer;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    // Root's own file (0644, made by wireguard-keygen); a link an image build made is followed.
+    ({ data } = await readCheckedFile(path, { what: "WireGuard public key", maxBytes: 128, followSymlinks: true }));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    if (!(e instanceof FileReadError)) throw e;
+    const p = e.problem;
     throw new SignstarError(
-      code === "ENOENT" ? `the WireGuard public key ${path} does not exist (is signstar-wireguard-keygen.service enabled?)` : `cannot read ${path}: ${code ?? "error"}`,
+      p.kind !== "open"
+        ? `${path} is not a WireGuard public key file`
+        : p.code === "ENOENT"
+          ? `the WireGuard public key ${path} does not exist (is signstar-wireguard-keygen.service enabled?)`
+          : `cannot read ${path}: ${p.code ?? "error"}`,
       ExitCode.Config,
     );
   }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile() || st.size > 128) throw new SignstarError(`${path} is not a WireGuard public key file`, ExitCode.Config);
-    const key = parseWireGuardKey((await fh.readFile()).toString("latin1"));
-    if (key === undefined) throw new SignstarError(`${path} does not hold a WireGuard public key`, ExitCode.Config);
-    return key;
-  } finally {
-    await fh.close();
-  }
+  const key = parseWireGuardKey(data.toString("latin1"));
+  if (key === undefined) throw new SignstarError(`${path} does not hold a WireGuard public key`, ExitCode.Config);
+  return key;
 }
 
 export interface DownloadWireGuardInput {

@@ -7,7 +7,7 @@
 import { SignstarError } from "../errors.js";
 import { MAX_BACKUP_BYTES, parseBackup, type BackupFile } from "../nethsm-backup/index.js";
 import { readHead, takeUploaded, type Uploaded } from "./operator/spool.js";
-import { InputError } from "./read-bounded.js";
+import { InputError } from "../errors.js";
 import { spooledUpload, type SpooledUploadInput } from "./spooled-upload.js";
 
 export const DEFAULT_BACKUP_UPLOAD_MAX_BYTES = 64 * 1024 * 1024;

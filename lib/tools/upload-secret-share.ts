@@ -11,7 +11,8 @@ import { readPublicShareSet, storeUpload, UPLOAD_TIMEOUT_MS } from "../configure
 import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";
 import type { ShareToolInput } from "./download-secret-share.js";
 import { requireShareholder } from "./download-secret-share.js";
-import { InputError, readBounded } from "./read-bounded.js";
+import { InputError } from "../errors.js";
+import { readBounded } from "../os/read-stream.js";
 
 export const SHARE_INPUT_TIMEOUT_MS = 30_000;
 

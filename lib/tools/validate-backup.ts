@@ -5,8 +5,8 @@
  * The passphrase file is read verbatim, as Nitrokey's `nethsm system validate-backup` does (a trailing newline
  * is part of the passphrase; the error says so when that is the likely cause).
  */
-import { open } from "node:fs/promises";
 import { ExitCode, SignstarError } from "../errors.js";
+import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import { decryptBackup, parseBackup, readBackupFile, type ScryptParams } from "../nethsm-backup/index.js";
 
 export const MAX_PASSPHRASE_FILE_BYTES = 4096;
@@ -27,26 +27,27 @@ export interface ValidationReport {
 }
 
 async function readPassphraseFile(path: string): Promise<string> {
-  let fh;
+  let bytes: Buffer;
   try {
-    fh = await open(path, "r");
+    // A file the administrator named on the command line: a symbolic link is followed.
+    ({ data: bytes } = await readCheckedFile(path, { what: "the passphrase file", maxBytes: MAX_PASSPHRASE_FILE_BYTES, followSymlinks: true, nonEmpty: true }));
   } catch (e) {
-    throw new SignstarError(`cannot open the passphrase file ${path}: ${(e as NodeJS.ErrnoException).code ?? "error"}`, ExitCode.Secret);
+    if (!(e instanceof FileReadError)) throw e;
+    const p = e.problem;
+    const message =
+      p.kind === "open"
+        ? `cannot open the passphrase file ${path}: ${p.code ?? "error"}`
+        : p.kind === "type"
+          ? `the passphrase file ${path} is not a regular file`
+          : `the passphrase file ${path} has ${p.kind === "size" ? p.size : 0} bytes (1 to ${MAX_PASSPHRASE_FILE_BYTES} allowed)`;
+    throw new SignstarError(message, ExitCode.Secret, { cause: e });
   }
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new SignstarError(`the passphrase file ${path} is not a regular file`, ExitCode.Secret);
-    if (st.size === 0 || st.size > MAX_PASSPHRASE_FILE_BYTES) {
-      throw new SignstarError(`the passphrase file ${path} has ${st.size} bytes (1 to ${MAX_PASSPHRASE_FILE_BYTES} allowed)`, ExitCode.Secret);
-    }
-    const bytes = await fh.readFile();
-    try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    } catch {
-      throw new SignstarError(`the passphrase file ${path} is not UTF-8`, ExitCode.Secret);
-    }
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new SignstarError(`the passphrase file ${path} is not UTF-8`, ExitCode.Secret);
   } finally {
-    await fh.close();
+    bytes.fill(0);
   }
 }
 

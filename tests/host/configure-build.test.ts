@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { configureBuild } from "../../lib/host/configure-build.js";
 import { checkSshdConfig, runSshdCheck, VALIDATION_ID } from "../../lib/host/sshd-check.js";
-import { run } from "../../lib/host/run.js";
+import { run } from "../../lib/os/run.js";
 import { ALL_ROLES, KEY_A, KEY_B, KEY_E, hostConfig } from "./fixtures.js";
 import type { Config } from "../../lib/config/model.js";
 

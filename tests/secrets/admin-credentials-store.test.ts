@@ -3,7 +3,7 @@ import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode } from "../../lib/errors.js";
-import { DEFAULT_ENV } from "../../lib/host/run.js";
+import { DEFAULT_ENV } from "../../lib/os/run.js";
 import { generateAdminCredentials, serializeAdminCredentials } from "../../lib/secrets/admin-credentials.js";
 import {
   adminCredentialsDir,

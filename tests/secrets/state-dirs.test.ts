@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clearOtherSets } from "../../lib/configure/share-spool.js";
-import { requireUser, type PasswdEntry } from "../../lib/host/accounts.js";
+import { requireUser, type PasswdEntry } from "../../lib/os/accounts.js";
 import { createNonAdminSecret } from "../../lib/secrets/non-admin.js";
 import { ensureStateDirs } from "../../lib/secrets/state-dirs.js";
-import { removeUserTree, wipeEntries } from "../../lib/secrets/shares/files.js";
+import { removeUserTree, wipeEntries } from "../../lib/os/wipe.js";
 import { TestUsers } from "../support/users.js";
 
 const users = new TestUsers();

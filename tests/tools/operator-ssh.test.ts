@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseBackup, decryptBackup } from "../../lib/nethsm-backup/index.js";
 import { ExitCode, SignstarError } from "../../lib/errors.js";
-import { lookupUser } from "../../lib/host/accounts.js";
+import { lookupUser } from "../../lib/os/accounts.js";
 import { dearmor } from "../../lib/signing/openpgp/armor.js";
 import { readPackets } from "../../lib/signing/openpgp/packet.js";
 import { uploadsDirOf } from "../../lib/tools/operator/spool.js";

@@ -12,7 +12,7 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configure } from "../../lib/configure/run.js";
 import { collectUploads, readPublicShareSet, uploadWindow, wipeExpiredUploads } from "../../lib/configure/share-spool.js";
-import { requireUser, type PasswdEntry } from "../../lib/host/accounts.js";
+import { requireUser, type PasswdEntry } from "../../lib/os/accounts.js";
 import { memorySink } from "../../lib/log/syslog.js";
 import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";

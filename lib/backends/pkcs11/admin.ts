@@ -12,8 +12,8 @@ import { Pkcs11Error, Pkcs11TokenNotFoundError, Pkcs11UsageError, where } from "
 import { checkSelector, parseKeyRef } from "./key-ref.js";
 import { keyPairTemplate } from "./keygen.js";
 import { DEFAULT_TIMEOUT_MS, acquireModule, releaseModule } from "./module.js";
+import { MAX_CERTIFICATE_BYTES } from "../../signing/openpgp/certificate.js";
 import {
-  MAX_CERTIFICATE_BYTES,
   findCertificateObjects,
   findKey,
   findObjects,

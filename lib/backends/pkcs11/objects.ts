@@ -8,6 +8,7 @@
  * key selected by label or by id finds the same certificate.
  */
 import type { Pkcs11KeySelector } from "../../config/model.js";
+import { MAX_CERTIFICATE_BYTES } from "../../signing/openpgp/certificate.js";
 import type { PublicKey } from "../../signing/signer.js";
 import { coordinateLength, curveOfEcParams, stripLeadingZeros, unwrapEcPoint } from "./der.js";
 import { Pkcs11Error, Pkcs11KeyNotFoundError, where } from "./errors.js";
@@ -16,8 +17,6 @@ import { CKK_EC_EDWARDS, type Handle, type Pkcs11Lib, pkcs11js } from "./pkcs11j
 import type { TokenSession } from "./session.js";
 
 export const CERTIFICATE_APPLICATION = "signstar-openpgp-certificate";
-/** Largest certificate this backend stores or reads. */
-export const MAX_CERTIFICATE_BYTES = 64 * 1024;
 const MAX_OBJECTS = 10_000;
 
 export interface KeyObjects {

@@ -12,10 +12,12 @@ import { createHash } from "node:crypto";
 import { rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ExitCode } from "../../errors.js";
-import { syncDirectory, writeFileAtomic } from "../atomic-file.js";
+import { syncDirectory, writeFileAtomic } from "../../os/atomic-file.js";
 import { readCheckedSecretFile } from "../non-admin.js";
 import { ShareError } from "./errors.js";
-import { isMissing, pathExists, wipeFile } from "./files.js";
+import { isMissing } from "../../os/errno.js";
+import { pathExists } from "../../os/fs.js";
+import { wipeFile } from "../../os/wipe.js";
 import { MAX_SHARE_TEXT } from "./format.js";
 
 export interface ClaimedShareFile {

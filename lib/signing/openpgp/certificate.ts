@@ -32,7 +32,12 @@ export interface OpenPgpCertificate {
   bytes: Uint8Array;
 }
 
-export const MAX_CERTIFICATE_BYTES = 1024 * 1024;
+/**
+ * Largest certificate (binary or armored) any part of Signstar makes, stores or reads: NetHSM key certificates,
+ * the PKCS#11 certificate data object, the key-certificates tool. A Signstar certificate is one primary key with a
+ * few user IDs (about 1 KiB); 64 KiB leaves room for the 64 user IDs the configuration allows.
+ */
+export const MAX_CERTIFICATE_BYTES = 64 * 1024;
 export const KEY_FLAG_SIGN = 0x02;
 
 function checkUserIds(userIds: readonly string[]): Uint8Array[] {
@@ -79,7 +84,9 @@ export async function createCertificate(signer: Signer, opts: { userIds: readonl
     );
     parts.push(packet(Tag.UserId, uid), await assembleSignature(signer, hashed, digest));
   }
-  return concat(...parts);
+  const certificate = concat(...parts);
+  if (certificate.length > MAX_CERTIFICATE_BYTES) throw new OpenPgpError(`certificate is larger than ${MAX_CERTIFICATE_BYTES} bytes (too many or too long user IDs)`);
+  return certificate;
 }
 
 export function armorCertificate(bytes: Uint8Array): string {

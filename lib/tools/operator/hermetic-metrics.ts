@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { loadConfig, type ConfigLocation } from "../../config/load.js";
 import { userMappings } from "../../config/mappings.js";
 import { ExitCode, SignstarError } from "../../errors.js";
-import { lookupUser } from "../../host/accounts.js";
-import { run, DEFAULT_ENV } from "../../host/run.js";
-import { writeFileAtomic } from "../../secrets/atomic-file.js";
+import { lookupUser } from "../../os/accounts.js";
+import { run, DEFAULT_ENV } from "../../os/run.js";
+import { writeFileAtomic } from "../../os/atomic-file.js";
 import { Exposition } from "../../metrics/prometheus.js";
 
 export const DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter";

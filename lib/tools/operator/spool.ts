@@ -23,8 +23,8 @@ import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { ExitCode, SignstarError } from "../../errors.js";
 import { homeOf } from "../../secrets/non-admin-paths.js";
-import { syncDirectory } from "../../secrets/atomic-file.js";
-import { streamBounded } from "../read-bounded.js";
+import { syncDirectory } from "../../os/atomic-file.js";
+import { streamBounded } from "../../os/read-stream.js";
 
 export type UploadKind = "backup" | "update";
 

@@ -4,7 +4,7 @@
  * image of exactly blocks × 512 bytes; a field is a 3-byte big-endian length plus bytes. The vendor signature
  * cannot be checked here (the device holds the vendor key); the device checks it when configure uploads it.
  */
-import { InputError } from "../read-bounded.js";
+import { InputError } from "../../errors.js";
 
 export const UPDATE_MAGIC = Buffer.from("_NETHSM_UPDATE_\x00", "latin1");
 /** The header (magic, fields, block count) must lie within this many bytes. */

@@ -4,11 +4,12 @@
  * owner root, mode 0600; the public key 0644 (read by signstar-download-wireguard). An existing valid private
  * key is kept; a missing or stale public key is re-derived from it. Keys travel on pipes only, never in argv.
  */
-import { lstat, mkdir, readFile } from "node:fs/promises";
+import { lstat, mkdir } from "node:fs/promises";
+import { FileReadError, readCheckedFile } from "../../os/read-file.js";
 import { join } from "node:path";
 import { ExitCode, SignstarError } from "../../errors.js";
-import { run } from "../../host/run.js";
-import { writeFileAtomic } from "../../secrets/atomic-file.js";
+import { run } from "../../os/run.js";
+import { writeFileAtomic } from "../../os/atomic-file.js";
 import { parseWireGuardKey } from "../download-wireguard.js";
 import { hostPath, WIREGUARD_DIR, WIREGUARD_PRIVATE_KEY, WIREGUARD_PUBLIC_KEY } from "./paths.js";
 
@@ -26,6 +27,23 @@ async function wg(args: string[], input?: string): Promise<string> {
   return key;
 }
 
+/** The existing private key (root's regular file, mode 0600 or stricter), or undefined when there is none. */
+async function readPrivateKey(path: string): Promise<string | undefined> {
+  let data: Buffer;
+  try {
+    ({ data } = await readCheckedFile(path, { what: "WireGuard private key", maxBytes: 4096, owner: 0, clearBits: 0o077, exitCode: ExitCode.Secret }));
+  } catch (e) {
+    if (e instanceof FileReadError && e.problem.kind === "open" && e.problem.code === "ENOENT") return undefined;
+    if (e instanceof FileReadError && e.problem.kind === "size") throw new SignstarError(`${path} does not hold a WireGuard private key`, ExitCode.Secret);
+    if (e instanceof FileReadError) throw new SignstarError(`${path} must be a regular file owned by root with mode 0600`, ExitCode.Secret, { cause: e });
+    throw e;
+  }
+  const key = parseWireGuardKey(data.toString("latin1"));
+  data.fill(0);
+  if (key === undefined) throw new SignstarError(`${path} does not hold a WireGuard private key`, ExitCode.Secret);
+  return key;
+}
+
 export async function wireGuardKeygen(opts: { root?: string } = {}): Promise<KeygenResult> {
   if (process.geteuid?.() !== 0) throw new SignstarError("wireguard-keygen must run as root", ExitCode.Denied);
   const dir = hostPath(opts.root, WIREGUARD_DIR);
@@ -36,22 +54,17 @@ export async function wireGuardKeygen(opts: { root?: string } = {}): Promise<Key
   }
   const privPath = join(dir, WIREGUARD_PRIVATE_KEY);
   const pubPath = join(dir, WIREGUARD_PUBLIC_KEY);
-  let privateKey: string | undefined;
-  const st = await lstat(privPath).catch(() => undefined);
-  if (st) {
-    if (!st.isFile() || st.uid !== 0 || (st.mode & 0o077) !== 0) {
-      throw new SignstarError(`${privPath} must be a regular file owned by root with mode 0600`, ExitCode.Secret);
-    }
-    privateKey = parseWireGuardKey((await readFile(privPath)).toString("latin1"));
-    if (privateKey === undefined) throw new SignstarError(`${privPath} does not hold a WireGuard private key`, ExitCode.Secret);
-  }
+  let privateKey = await readPrivateKey(privPath);
   const created = privateKey === undefined;
   if (privateKey === undefined) {
     privateKey = await wg(["genkey"]);
     await writeFileAtomic(privPath, `${privateKey}\n`, { mode: 0o600, uid: 0, gid: 0 });
   }
   const publicKey = await wg(["pubkey"], `${privateKey}\n`);
-  const current = await readFile(pubPath, "latin1").catch(() => "");
+  const current = await readCheckedFile(pubPath, { what: "WireGuard public key", maxBytes: 128 }).then(
+    (f) => f.data.toString("latin1"),
+    () => "",
+  );
   if (parseWireGuardKey(current) !== publicKey) await writeFileAtomic(pubPath, `${publicKey}\n`, { mode: 0o644, uid: 0, gid: 0 });
   return { created, publicKey, dir };
 }

@@ -2,7 +2,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeF
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { writeFileAtomic } from "../../lib/secrets/atomic-file.js";
+import { writeFileAtomic } from "../../lib/os/atomic-file.js";
 
 let dir: string;
 beforeEach(async () => {

@@ -3,13 +3,7 @@
  * nor keep a ForceCommand process alive forever.
  */
 import type { Readable } from "node:stream";
-import { ExitCode, SignstarError } from "../errors.js";
-
-export class InputError extends SignstarError {
-  constructor(message: string) {
-    super(message, ExitCode.BadInput);
-  }
-}
+import { InputError } from "../errors.js";
 
 export interface BoundedStream {
   /** Names the input in errors ("the signing request"). */

@@ -1,5 +1,6 @@
 /** Unix account lookups through NSS (`getent`), so local files and any other configured database agree. */
-import { HostError } from "./errors.js";
+import { userInfo } from "node:os";
+import { OsError } from "./errors.js";
 import { formatCommand, run } from "./run.js";
 
 export interface PasswdEntry {
@@ -15,7 +16,7 @@ async function getent(database: "passwd" | "shadow" | "group", key: string): Pro
   const result = await run(argv, { timeoutMs: 10_000, maxOutput: 64 * 1024 });
   if (result.code === 2) return undefined; // key not found
   if (result.code !== 0) {
-    throw new HostError(`${formatCommand(argv)} failed with status ${String(result.code)}: ${result.stderr.trim()}`);
+    throw new OsError(`${formatCommand(argv)} failed with status ${String(result.code)}: ${result.stderr.trim()}`);
   }
   const line = result.stdout.toString("utf8").split("\n")[0] ?? "";
   return line.split(":");
@@ -27,7 +28,7 @@ export async function lookupUser(name: string): Promise<PasswdEntry | undefined>
   if (f === undefined) return undefined;
   const [user, , uid, gid, , home, shell] = f;
   if (user !== name || uid === undefined || gid === undefined || home === undefined || shell === undefined) {
-    throw new HostError(`unexpected passwd entry for user "${name}"`);
+    throw new OsError(`unexpected passwd entry for user "${name}"`);
   }
   return { name: user, uid: Number(uid), gid: Number(gid), home, shell };
 }
@@ -45,6 +46,12 @@ export async function groupExists(name: string): Promise<boolean> {
 /** Like lookupUser, but a missing user is an error naming it. */
 export async function requireUser(name: string): Promise<PasswdEntry> {
   const entry = await lookupUser(name);
-  if (!entry) throw new HostError(`Unix user "${name}" does not exist`);
+  if (!entry) throw new OsError(`Unix user "${name}" does not exist`);
   return entry;
+}
+
+/** The effective user of this process (libuv reads the passwd entry of geteuid()). */
+export function currentUser(): { readonly uid: number; readonly gid: number; readonly name: string } {
+  const info = userInfo();
+  return { uid: info.uid, gid: info.gid, name: info.username };
 }
