@@ -4,7 +4,7 @@
  * start-up of the server-side executables decides signing latency: each of them becomes one CommonJS bundle.
  *
  * dist/bin/ afterwards (package.json "bin" still points at dist/bin/<name>.js):
- * - <name>.js for every ForceCommand of lib/host/layout.ts (FORCE_COMMANDS): a CommonJS bundle of tsc's output
+ * - <name>.js for every ForceCommand of lib/host/force-commands.ts (FORCE_COMMANDS): a CommonJS bundle of tsc's output
  *   for that executable. One file instead of some forty ES modules, and no ES module loader: Node 20 needs
  *   about 5 ms more to start an ES module entry than a CommonJS one. Dynamic imports stay lazy as chunks in
  *   chunks/ (e.g. pkcs11js and the NetHSM HTTPS client load only for the backend a mapping uses).
@@ -54,7 +54,7 @@ const FATAL = new Set([
 ]);
 
 async function serverExecutables() {
-  const layout = await import(pathToFileURL(join(dist, "lib", "host", "layout.js")).href);
+  const layout = await import(pathToFileURL(join(dist, "lib", "host", "force-commands.js")).href);
   return new Set(Object.values(layout.FORCE_COMMANDS).filter((n) => typeof n === "string"));
 }
 

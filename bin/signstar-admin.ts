@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { ExitCode } from "../lib/errors.js";
 import { runMain } from "../lib/tools/main.js";
-import { rootFromEnv } from "../lib/tools/operator/paths.js";
+import { rootFromEnv } from "../lib/layout/host-layout.js";
 import { usageError } from "../lib/tools/usage.js";
 
 const program = "signstar-admin";

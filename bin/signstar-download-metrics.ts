@@ -4,7 +4,7 @@
 // SSH_ORIGINAL_COMMAND is ignored. Exit codes: README.md "Exit codes".
 import { downloadMetrics } from "../lib/tools/download-metrics.js";
 import { runTool, toolContext } from "../lib/tools/force-command.js";
-import { rootFromEnv } from "../lib/tools/operator/paths.js";
+import { rootFromEnv } from "../lib/layout/host-layout.js";
 
 const program = "signstar-download-metrics";
 

@@ -6,7 +6,7 @@ import { syslogSink } from "../lib/log/syslog.js";
 import { currentCaller } from "../lib/tools/caller.js";
 import { downloadSignature } from "../lib/tools/download-signature.js";
 import { configAt, toolArgs } from "../lib/tools/force-command.js";
-import { SIGNATURE_COUNTERS_DIR, hostPath, rootFromEnv } from "../lib/tools/operator/paths.js";
+import { hostLayout, rootFromEnv } from "../lib/layout/host-layout.js";
 import { runMain } from "../lib/tools/main.js";
 
 const program = "signstar-download-signature";
@@ -21,7 +21,7 @@ runMain(program, async () => {
     config: configAt(args.config),
     now: () => new Date(),
     log,
-    countersDir: hostPath(rootFromEnv(process.env), SIGNATURE_COUNTERS_DIR),
+    countersDir: hostLayout(rootFromEnv(process.env)).signatureCountersDir,
   });
   process.stdout.write(response);
 });

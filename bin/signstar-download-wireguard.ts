@@ -3,7 +3,7 @@
 // SSH_ORIGINAL_COMMAND is ignored. Exit codes: README.md "Exit codes".
 import { downloadWireGuard } from "../lib/tools/download-wireguard.js";
 import { runTool, toolContext } from "../lib/tools/force-command.js";
-import { rootFromEnv } from "../lib/tools/operator/paths.js";
+import { rootFromEnv } from "../lib/layout/host-layout.js";
 
 const program = "signstar-download-wireguard";
 

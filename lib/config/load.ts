@@ -1,7 +1,7 @@
 /** Finding, reading and parsing the configuration file (native layout, or Signstar's layout converted). */
 import { open } from "node:fs/promises";
-import path from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
+import { underRoot } from "../layout/host-layout.js";
 import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import type { Config } from "./model.js";
 import { readNative } from "./native.js";
@@ -29,10 +29,6 @@ export interface ConfigLocation {
   readonly env?: NodeJS.ProcessEnv | undefined;
   /** Prefix for the default paths only (tests, image builds); explicit paths are used as given. */
   readonly root?: string | undefined;
-}
-
-function underRoot(root: string | undefined, p: string): string {
-  return root === undefined || root === "" || root === "/" ? p : path.join(root, p);
 }
 
 async function isRegularFile(p: string): Promise<boolean> {

@@ -21,7 +21,7 @@ import {
   type AdminCredentials,
 } from "../secrets/admin-credentials.js";
 import { adminCredentialsPath, readAdminCredentials, removeAdminCredentials, writeAdminCredentials } from "../secrets/admin-credentials-store.js";
-import { ShareStore, SHARES_STATE_DIR, type StoredShareSet } from "../secrets/share-store.js";
+import { ShareStore, type StoredShareSet } from "../secrets/share-store.js";
 import { combineShares, splitSecret } from "../secrets/shares/index.js";
 import { pathExists } from "../os/fs.js";
 import type { VerifiedShare } from "../secrets/shares/verify.js";
@@ -67,7 +67,7 @@ async function owners(users: readonly string[]): Promise<Map<string, PasswdEntry
  */
 export async function deliverStagedShares(ctx: RunContext, set: StoredShareSet): Promise<void> {
   const store = shareStore(ctx.root);
-  const setDir = join(ctx.root === "/" ? "" : ctx.root, SHARES_STATE_DIR, set.record.setId);
+  const setDir = join(store.stateDir, set.record.setId);
   for (const h of set.holders) {
     const claimed = join(setDir, "claimed", `${h.user}.share`);
     if (await pathExists(claimed)) await rename(claimed, join(setDir, "pending", `${h.user}.share`));

@@ -21,7 +21,7 @@ import type { NetHsmClient } from "../backends/nethsm/client.js";
 import type { UserRole } from "../backends/nethsm/api-types.js";
 import { act, ConfigureError, info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
-import { BACKUP_DIR, under } from "./paths.js";
+import { hostLayout } from "../layout/host-layout.js";
 import { commitNextSecret, writeNextSecret, type RotationTarget, type SecretCopy } from "./secret-rotation.js";
 
 interface WantedUser {
@@ -290,7 +290,7 @@ export async function backupNetHsm(ctx: RunContext): Promise<void> {
   const c = await clientFor(section.connections, backup.backendUser, pass);
   try {
     const data = await c.backup();
-    const path = join(under(ctx.root, BACKUP_DIR), `nethsm-${ctx.now().toISOString().replace(/[:.]/g, "-")}-iteration-${ctx.config.system.iteration}.bkp`);
+    const path = join(hostLayout(ctx.root).backupsDir, `nethsm-${ctx.now().toISOString().replace(/[:.]/g, "-")}-iteration-${ctx.config.system.iteration}.bkp`);
     await ensureDir(dirname(path), 0o700);
     await writeFileAtomic(path, data, { mode: 0o600, uid: 0, gid: 0 });
     info(ctx, `NetHSM: backup written to ${path} (${data.length} bytes)`);

@@ -20,7 +20,7 @@ import type { CredsOptions } from "../secrets/systemd-creds.js";
 import { ensureAdminSecret, finishAdminSecret, loadAdminSecret, shareStore } from "./admin-secret.js";
 import { info, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
-import { CONFIGURE_STATE_FILE, under } from "./paths.js";
+import { hostLayout } from "../layout/host-layout.js";
 import { reconcilePkcs11 } from "./pkcs11-reconcile.js";
 import { wipeExpiredUploads, ensureUploadDirs } from "./share-spool.js";
 
@@ -40,7 +40,7 @@ interface ConfigureState {
 }
 
 async function readState(root: string): Promise<ConfigureState | undefined> {
-  const path = under(root, CONFIGURE_STATE_FILE);
+  const path = hostLayout(root).configureState;
   try {
     const { data } = await readCheckedFile(path, { what: "configure state", maxBytes: 4096, owner: 0 });
     const doc = JSON.parse(data.toString("utf8")) as { iteration?: unknown; appliedAt?: unknown };
@@ -55,7 +55,7 @@ async function readState(root: string): Promise<ConfigureState | undefined> {
 }
 
 async function writeState(root: string, state: ConfigureState): Promise<void> {
-  const path = under(root, CONFIGURE_STATE_FILE);
+  const path = hostLayout(root).configureState;
   await ensureDir(dirname(path), 0o700);
   await writeFileAtomic(path, `${JSON.stringify(state)}\n`, { mode: 0o600, uid: 0, gid: 0 });
 }

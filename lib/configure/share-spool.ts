@@ -39,7 +39,7 @@ import { removeUserTree, throwWipeFailures, wipeEntries, wipeFile } from "../os/
 import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";
 import { RECORD_FORMAT, type ShareSetRecord } from "../secrets/shares/record.js";
 import { verifyShare, type VerifiedShare } from "../secrets/shares/verify.js";
-import { PUBLIC_SHARE_SET_FILE, SHARE_UPLOAD_BASE, downloadSpoolDir, under, uploadSpoolDir, uploadSpoolFile } from "./paths.js";
+import { hostLayout } from "../layout/host-layout.js";
 
 const PUBLIC_FORMAT = "signstar-share-set-public-v1";
 const MAX_PUBLIC_BYTES = 64 * 1024;
@@ -68,13 +68,13 @@ export async function writePublicShareSet(root: string, set: StoredShareSet): Pr
     commitments: r.commitments,
     holders: set.holders.map((h) => ({ index: h.index, user: h.user })),
   };
-  const path = under(root, PUBLIC_SHARE_SET_FILE);
+  const path = hostLayout(root).publicShareSet;
   await mkdir(join(path, ".."), { recursive: true, mode: 0o755 });
   await writeFileAtomic(path, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644, uid: 0, gid: 0 });
 }
 
 export async function removePublicShareSet(root: string): Promise<void> {
-  await wipeFile(under(root, PUBLIC_SHARE_SET_FILE));
+  await wipeFile(hostLayout(root).publicShareSet);
 }
 
 function badPublic(path: string, what: string): ShareError {
@@ -83,7 +83,7 @@ function badPublic(path: string, what: string): ShareError {
 
 /** Reads the public share set (owner root, not writable by others). */
 export async function readPublicShareSet(root: string): Promise<PublicShareSet> {
-  const path = under(root, PUBLIC_SHARE_SET_FILE);
+  const path = hostLayout(root).publicShareSet;
   let text: string;
   try {
     text = (await readCheckedFile(path, { what: "share set", maxBytes: MAX_PUBLIC_BYTES, owner: 0, clearBits: 0o022 })).data.toString("utf8");
@@ -159,7 +159,7 @@ export function verifyHolderShare(text: string, set: PublicShareSet | StoredShar
 type SpoolKind = "share" | "claimed" | "fetched";
 
 function spoolPath(root: string, user: string, setId: string, kind: SpoolKind): string {
-  return join(downloadSpoolDir(root, user), `${setId}.${kind}`);
+  return join(hostLayout(root).userState(user, "shares"), `${setId}.${kind}`);
 }
 
 /** Root: puts `line` into the holder's spool (0600, owner the holder) and removes files of any other set. */
@@ -209,7 +209,7 @@ export type DownloadClaim = ClaimedShareFile;
 async function holderSpool(root: string, caller: { uid: number; name: string }, set: PublicShareSet): Promise<{ files: ShareFiles; who: ShareClaimant }> {
   const holder = holderOf(set, caller.name);
   const setId = set.record.setId;
-  const dir = downloadSpoolDir(root, caller.name);
+  const dir = hostLayout(root).userState(caller.name, "shares");
   if (!(await checkPrivateDir(dir, caller.uid))) {
     throw new ShareError("not-staged", `no share is staged for user ${caller.name} in share set ${setId}`, ExitCode.Config);
   }
@@ -285,7 +285,7 @@ export async function listUploads(root: string, holders: readonly ShareHolder[])
   const out: UploadEntry[] = [];
   for (const h of holders) {
     try {
-      const st = await lstat(uploadSpoolFile(root, h.user));
+      const st = await lstat(hostLayout(root).shareUploadFile(h.user));
       if (st.isFile()) out.push({ user: h.user, index: h.index, at: st.ctimeMs });
     } catch (error) {
       if (!isMissing(error) && errnoCode(error) !== "EACCES" && errnoCode(error) !== "ENOTDIR") throw error;
@@ -304,13 +304,13 @@ async function requireTmpfs(dir: string, root: string): Promise<void> {
 
 /** Root: creates the upload base (0755) and one directory per holder (owner the holder, 0755). */
 export async function ensureUploadDirs(root: string, owners: readonly PasswdEntry[]): Promise<void> {
-  const base = under(root, SHARE_UPLOAD_BASE);
+  const base = hostLayout(root).shareUploadsDir;
   await ensureDir(base, 0o755);
   const wanted = new Set(owners.map((o) => o.name));
   for (const name of await readdir(base)) {
     if (!wanted.has(name)) await wipeUploadDir(join(base, name));
   }
-  for (const o of owners) await ensureDir(uploadSpoolDir(root, o.name), 0o755, o.uid, o.gid);
+  for (const o of owners) await ensureDir(hostLayout(root).shareUploadDir(o.name), 0o755, o.uid, o.gid);
 }
 
 async function wipeUploadDir(dir: string): Promise<void> {
@@ -340,7 +340,7 @@ export async function storeUpload(
 ): Promise<UploadResult> {
   const share = verifyHolderShare(text, set, caller.name);
   const setId = set.record.setId;
-  const dir = uploadSpoolDir(root, caller.name);
+  const dir = hostLayout(root).shareUploadDir(caller.name);
   let st;
   try {
     st = await lstat(dir);
@@ -354,7 +354,7 @@ export async function storeUpload(
     throw new SecretFileError(`the upload directory ${dir} must be a directory owned by ${caller.name} and writable only by it`, dir);
   }
   await requireTmpfs(dir, root);
-  const file = uploadSpoolFile(root, caller.name);
+  const file = hostLayout(root).shareUploadFile(caller.name);
   const before = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
   if (before.current.some((e) => e.user === caller.name)) {
     // Still current: the same share twice, or a stale one of another set (replace that).
@@ -394,15 +394,15 @@ export async function collectUploads(
   now: number,
   timeoutMs = UPLOAD_TIMEOUT_MS,
 ): Promise<CollectedUploads> {
-  const base = under(root, SHARE_UPLOAD_BASE);
+  const base = hostLayout(root).shareUploadsDir;
   if (!(await pathExists(base))) return { shares: [], expiresAt: undefined, rejected: [], expired: 0 };
   const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
-  for (const e of window.expired) await wipeFile(uploadSpoolFile(root, e.user), owners.get(e.user)?.uid);
+  for (const e of window.expired) await wipeFile(hostLayout(root).shareUploadFile(e.user), owners.get(e.user)?.uid);
   const shares: VerifiedShare[] = [];
   const rejected: string[] = [];
   for (const e of window.current) {
     const owner = owners.get(e.user);
-    const file = uploadSpoolFile(root, e.user);
+    const file = hostLayout(root).shareUploadFile(e.user);
     try {
       if (owner === undefined) throw new Error("unknown holder");
       const text = (await readCheckedSecretFile(file, owner.uid, MAX_SHARE_TEXT + 2, { singleLink: true })).toString("utf8");
@@ -421,7 +421,7 @@ export async function collectUploads(
  * entry is tried, and the failures are reported together.
  */
 export async function wipeAllUploads(root: string): Promise<number> {
-  const base = under(root, SHARE_UPLOAD_BASE);
+  const base = hostLayout(root).shareUploadsDir;
   let names: string[];
   try {
     names = await readdir(base);
@@ -453,11 +453,11 @@ export async function wipeExpiredUploads(root: string, set: StoredShareSet | und
   const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
   const failures: string[] = [];
   for (const e of window.expired) {
-    const file = uploadSpoolFile(root, e.user);
-    const st = await lstat(uploadSpoolDir(root, e.user)).catch(() => undefined);
+    const file = hostLayout(root).shareUploadFile(e.user);
+    const st = await lstat(hostLayout(root).shareUploadDir(e.user)).catch(() => undefined);
     await wipeFile(file, st?.uid ?? -1).catch((error: unknown) => failures.push(`${file}: ${errnoCode(error) ?? String(error)}`));
   }
-  const base = under(root, SHARE_UPLOAD_BASE);
+  const base = hostLayout(root).shareUploadsDir;
   let extra = 0;
   let names: string[] = [];
   try {

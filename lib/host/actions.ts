@@ -6,7 +6,15 @@ import { formatCommand } from "../os/run.js";
 export type HostAction =
   | { readonly kind: "create-user"; readonly user: string; readonly commands: readonly (readonly string[])[] }
   | { readonly kind: "update-user"; readonly user: string; readonly changes: readonly string[]; readonly commands: readonly (readonly string[])[] }
-  | { readonly kind: "ensure-home"; readonly user: string; readonly path: string; readonly change: string; readonly stateDirs: UserStateDirs }
+  | {
+      readonly kind: "ensure-home";
+      readonly user: string;
+      /** The root prefix of the plan ("" on the live system). */
+      readonly root: string;
+      readonly path: string;
+      readonly change: string;
+      readonly stateDirs: UserStateDirs;
+    }
   | { readonly kind: "write-file"; readonly file: PlannedFile; readonly change: string }
   | { readonly kind: "remove-file"; readonly path: string; readonly user: string };
 

@@ -1,9 +1,9 @@
 /** Carries out host actions in order: accounts, homes, files, stale-file removal. */
 import { mkdir, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { ensureCountersDir } from "../metrics/signature-counters.js";
 import { ensureHome, ensureStateDirs } from "../secrets/state-dirs.js";
-import { HOME_BASE } from "./layout.js";
+import { hostLayout } from "../layout/host-layout.js";
 import { writeFileAtomic, syncDirectory } from "../os/atomic-file.js";
 import { requireUser } from "../os/accounts.js";
 import type { HostAction } from "./actions.js";
@@ -28,9 +28,9 @@ export async function applyAction(action: HostAction): Promise<void> {
       // Top-down and refusing links (lib/secrets/state-dirs.ts): the home and .local/state/signstar are
       // root:root 0755, then the leaves of the role (what the user's tmpfiles.d entry also creates at boot).
       const user = await requireUser(action.user);
-      const suffix = join(HOME_BASE, action.user);
-      if (!action.path.endsWith(suffix)) throw new HostError(`home ${action.path} of user "${action.user}" is not below ${HOME_BASE}`);
-      const root = action.path.slice(0, action.path.length - suffix.length) || "/";
+      const root = action.root || "/";
+      const home = hostLayout(root).home(action.user);
+      if (action.path !== home) throw new HostError(`home ${action.path} of user "${action.user}" is not ${home}`);
       await ensureHome(root, action.user);
       const leaves = (["secrets", "shares", "uploads"] as const).filter((leaf) => action.stateDirs[leaf]);
       for (const leaf of leaves) await ensureStateDirs(root, action.user, leaf, user);

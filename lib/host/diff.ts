@@ -47,7 +47,7 @@ function fileChange(node: ObservedNode | undefined, content: string, mode: numbe
   return undefined;
 }
 
-function userActions(u: PlannedUser, observed: ObservedHost, actions: HostAction[]): void {
+function userActions(u: PlannedUser, root: string, observed: ObservedHost, actions: HostAction[]): void {
   const o = observed.users.get(u.name);
   if (!o?.passwd) {
     actions.push({ kind: "create-user", user: u.name, commands: [useraddCommand(u, o?.groupExists ?? false)] });
@@ -72,17 +72,17 @@ function userActions(u: PlannedUser, observed: ObservedHost, actions: HostAction
   const home = observed.homes.get(u.name);
   // The home is root:root 0755 (the user must not be able to rename what root walks below it); the user's own
   // directories are leaves below .local/state/signstar (lib/secrets/state-dirs.ts).
-  if (!home || home.type === "missing") actions.push({ kind: "ensure-home", user: u.name, path: u.home, change: "create", stateDirs: u.stateDirs });
+  if (!home || home.type === "missing") actions.push({ kind: "ensure-home", user: u.name, root, path: u.home, change: "create", stateDirs: u.stateDirs });
   else if (home.type !== "directory") throw new HostError(`home ${u.home} of user "${u.name}" exists but is not a directory`, ExitCode.Config);
   else if (home.mode !== 0o755 || home.uid !== 0 || home.gid !== 0) {
-    actions.push({ kind: "ensure-home", user: u.name, path: u.home, change: "fix owner/mode of", stateDirs: u.stateDirs });
+    actions.push({ kind: "ensure-home", user: u.name, root, path: u.home, change: "fix owner/mode of", stateDirs: u.stateDirs });
   }
 }
 
 export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptions): HostChanges {
   const actions: HostAction[] = [];
   const notes: string[] = [];
-  if (opts.manageUsers) for (const u of plan.users) userActions(u, observed, actions);
+  if (opts.manageUsers) for (const u of plan.users) userActions(u, plan.root, observed, actions);
   for (const file of plan.files) {
     const change = fileChange(observed.files.get(file.path), file.content, file.mode, opts.fileOwner);
     if (change) actions.push({ kind: "write-file", file, change });

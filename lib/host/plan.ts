@@ -5,27 +5,11 @@
  * place (tests run a second sshd on it). Image builds run configure-build inside the image (chroot) instead.
  */
 import { join } from "node:path";
-import type { Config, Role, SystemUserId } from "../config/model.js";
+import type { Config, Role, SystemUserId, UserMapping } from "../config/model.js";
 import { backendUsersOf, roleOf, sshAccessOf, userMappings } from "../config/mappings.js";
+import { hostLayout, managedFilePatterns, type ManagedFilePattern } from "../layout/host-layout.js";
 import { HARDENING_CONF } from "./hardening.js";
-import {
-  DEFAULT_BIN_DIR,
-  FORCE_COMMANDS,
-  HARDENING_FILE,
-  MANAGED_PATTERNS,
-  SIGNATURE_COUNTERS_BASE,
-  STATE_DIRECTORIES,
-  STATE_TMPFILES_FILE,
-  TMPFILES_DIR,
-  SSHD_DROPIN_DIR,
-  USER_SHELL,
-  authorizedKeysPath,
-  checkSafePath,
-  homePath,
-  sshdDropInPath,
-  tmpfilesPath,
-  underRoot,
-} from "./layout.js";
+import { DEFAULT_BIN_DIR, FORCE_COMMANDS, USER_SHELL, checkSafePath } from "./force-commands.js";
 import { renderAuthorizedKeys, renderSshdDropIn, renderTmpfiles, type UserStateDirs } from "./render.js";
 
 export interface PlannedUser {
@@ -51,18 +35,12 @@ export interface PlannedFile {
   readonly user?: SystemUserId;
 }
 
-export interface ManagedPattern {
-  readonly dir: string;
-  readonly prefix: string;
-  readonly suffix: string;
-}
-
 export interface HostPlan {
   readonly root: string;
   readonly users: readonly PlannedUser[];
   readonly files: readonly PlannedFile[];
   /** Where stale files of users that left the configuration are looked for. */
-  readonly managed: readonly ManagedPattern[];
+  readonly managed: readonly ManagedFilePattern[];
   readonly sshdDropInDir: string;
 }
 
@@ -73,17 +51,37 @@ export interface PlanOptions {
   readonly binDir?: string;
 }
 
+/**
+ * The host-wide state directories (root 0755): homes, and the signature counters' base (one subdirectory per
+ * signing user, owned by it, made by the user's own tmpfiles.d entry: nobody can pre-create or lock another
+ * user's counter file).
+ */
+export function stateDirectories(layout: ReturnType<typeof hostLayout>): readonly string[] {
+  return [layout.stateDir, layout.homeBase, layout.metricsDir, layout.signatureCountersDir];
+}
+
+/** The directories a user's role needs below its home and elsewhere (what its tools read and write). */
+export function userStateDirs(mapping: UserMapping, countersDir: string): UserStateDirs {
+  const role = roleOf(mapping);
+  return {
+    secrets: backendUsersOf(mapping).length > 0,
+    shares: role === "share_holder",
+    uploads: role === "backup_upload" || role === "update_upload",
+    ...(role === "signing" ? { countersDir } : {}),
+  };
+}
+
 export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPlan {
   const root = opts.root === undefined || opts.root === "" || opts.root === "/" ? "" : checkSafePath(opts.root.replace(/\/+$/, ""), "root directory");
   const binDir = checkSafePath(opts.binDir ?? DEFAULT_BIN_DIR, "bin directory");
-  const at = (path: string): string => underRoot(root, path);
+  const layout = hostLayout(root);
 
   const users: PlannedUser[] = [];
   const files: PlannedFile[] = [
-    { path: at(join(SSHD_DROPIN_DIR, HARDENING_FILE)), content: HARDENING_CONF, mode: 0o644, kind: "hardening" },
+    { path: layout.hardeningDropIn, content: HARDENING_CONF, mode: 0o644, kind: "hardening" },
     {
-      path: at(join(TMPFILES_DIR, STATE_TMPFILES_FILE)),
-      content: STATE_DIRECTORIES.map(([dir, mode]) => `d ${at(dir)} ${mode} root root -\n`).join(""),
+      path: layout.stateTmpfiles,
+      content: stateDirectories(layout).map((dir) => `d ${dir} 0755 root root -\n`).join(""),
       mode: 0o644,
       kind: "tmpfiles",
     },
@@ -92,22 +90,17 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     const role = roleOf(mapping);
     const ssh = sshAccessOf(mapping);
     const name = mapping.mapping.systemUser;
-    const home = at(homePath(name));
+    const home = layout.home(name);
     const executable = FORCE_COMMANDS[role];
     const forceCommand = ssh && executable ? join(binDir, executable) : undefined;
-    const stateDirs: UserStateDirs = {
-      secrets: backendUsersOf(mapping).length > 0,
-      shares: role === "share_holder",
-      uploads: role === "backup_upload" || role === "update_upload",
-      ...(role === "signing" ? { countersDir: at(join(SIGNATURE_COUNTERS_BASE, name)) } : {}),
-    };
+    const stateDirs = userStateDirs(mapping, layout.signatureCounters(name));
     users.push({ name, role, home, shell: USER_SHELL, forceCommand, stateDirs });
-    files.push({ path: at(tmpfilesPath(name)), content: renderTmpfiles(name, home, stateDirs), mode: 0o644, kind: "tmpfiles", user: name });
+    files.push({ path: layout.userTmpfiles(name), content: renderTmpfiles(name, layout, stateDirs), mode: 0o644, kind: "tmpfiles", user: name });
     if (ssh && forceCommand) {
-      const keysFile = at(authorizedKeysPath(name));
+      const keysFile = layout.userAuthorizedKeys(name);
       files.push({ path: keysFile, content: renderAuthorizedKeys(ssh.sshAuthorizedKey), mode: 0o644, kind: "authorized_keys", user: name });
       files.push({
-        path: at(sshdDropInPath(name)),
+        path: layout.userSshdDropIn(name),
         content: renderSshdDropIn(name, role, keysFile, forceCommand),
         mode: 0o644,
         kind: "sshd_dropin",
@@ -119,7 +112,7 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     root,
     users,
     files,
-    managed: MANAGED_PATTERNS.map((p) => ({ ...p, dir: at(p.dir) })),
-    sshdDropInDir: at(SSHD_DROPIN_DIR),
+    managed: managedFilePatterns(layout),
+    sshdDropInDir: layout.sshdDropInDir,
   };
 }

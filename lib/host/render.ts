@@ -1,5 +1,8 @@
 /** Text of the files generated per Signstar user (pure functions; golden-tested). */
 import type { AuthorizedKey, Role } from "../config/model.js";
+import type { HostLayout, UserStateLeaf } from "../layout/host-layout.js";
+import { COUNTERS_DIR_MODE } from "../metrics/signature-counters.js";
+import { LEAF_LAYOUT, PARENT_MODE } from "../secrets/state-dirs.js";
 
 const HEADER = "# Managed by signstar-configure-build. Changes are overwritten.\n";
 
@@ -15,17 +18,21 @@ export interface UserStateDirs {
   readonly countersDir?: string;
 }
 
+const octal = (mode: number): string => mode.toString(8).padStart(4, "0");
+
 /**
  * tmpfiles.d lines of one user: the home and every directory down to `.local/state/signstar` are root:root 0755
  * (the user can rename or replace nothing on the path root walks), then the leaves the role needs.
  */
-export function renderTmpfiles(user: string, home: string, dirs: UserStateDirs): string {
-  const state = `${home}/.local/state/signstar`;
-  const lines = [home, `${home}/.local`, `${home}/.local/state`, state].map((d) => `d ${d} 0755 root root -`);
-  if (dirs.secrets) lines.push(`d ${state}/secrets 0711 root root -`);
-  if (dirs.shares) lines.push(`d ${state}/shares 0700 ${user} ${user} -`);
-  if (dirs.uploads) lines.push(`d ${state}/uploads 0700 ${user} ${user} -`);
-  if (dirs.countersDir !== undefined) lines.push(`d ${dirs.countersDir} 0755 ${user} ${user} -`);
+export function renderTmpfiles(user: string, layout: HostLayout, dirs: UserStateDirs): string {
+  const lines = layout.userStateChain(user).map((d) => `d ${d} ${octal(PARENT_MODE)} root root -`);
+  for (const leaf of ["secrets", "shares", "uploads"] as const satisfies readonly UserStateLeaf[]) {
+    if (!dirs[leaf]) continue;
+    const { owner, mode } = LEAF_LAYOUT[leaf];
+    const who = owner === "root" ? "root root" : `${user} ${user}`;
+    lines.push(`d ${layout.userState(user, leaf)} ${octal(mode)} ${who} -`);
+  }
+  if (dirs.countersDir !== undefined) lines.push(`d ${dirs.countersDir} ${octal(COUNTERS_DIR_MODE)} ${user} ${user} -`);
   return `${HEADER}${lines.map((l) => `${l}\n`).join("")}`;
 }
 

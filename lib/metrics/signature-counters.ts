@@ -18,6 +18,8 @@ import { join } from "node:path";
 import { readCheckedFile } from "../os/read-file.js";
 
 export const MAX_COUNTER_FILE_BYTES = 64 * 1024;
+/** Mode of each signing user's counter directory (owned by the user; counts are not secret). */
+export const COUNTERS_DIR_MODE = 0o755;
 const MAX_KEYS = 64;
 const LOCK_STALE_MS = 10_000;
 const LOCK_ATTEMPTS = 80;
@@ -60,14 +62,14 @@ async function ownedDir(path: string, uid: number): Promise<boolean> {
 export async function ensureCountersDir(path: string, owner: { readonly uid: number; readonly gid: number }): Promise<void> {
   await mkdir(join(path, ".."), { recursive: true, mode: 0o755 });
   try {
-    await mkdir(path, { mode: 0o755 });
+    await mkdir(path, { mode: COUNTERS_DIR_MODE });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
   const st = await lstat(path);
   if (!st.isDirectory()) throw new Error(`signature counter directory ${path} is not a directory (or a symbolic link)`);
   if (st.uid !== owner.uid || st.gid !== owner.gid) await chown(path, owner.uid, owner.gid);
-  if ((st.mode & 0o7777) !== 0o755) await chmod(path, 0o755);
+  if ((st.mode & 0o7777) !== COUNTERS_DIR_MODE) await chmod(path, COUNTERS_DIR_MODE);
 }
 
 function nonNegative(v: unknown): number {

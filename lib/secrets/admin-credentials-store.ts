@@ -7,6 +7,7 @@
  * staging) and ../configure/share-spool.ts (holders' download spools and uploads).
  */
 import { join } from "node:path";
+import { hostLayout } from "../layout/host-layout.js";
 import type { AdminCredentials } from "./admin-credentials.js";
 import { MAX_ADMIN_CREDENTIALS_BYTES, parseAdminCredentials, serializeAdminCredentials } from "./admin-credentials.js";
 import { writeFileAtomic } from "../os/atomic-file.js";
@@ -21,7 +22,6 @@ export type AdminCredentialsHandling = "plaintext" | "systemd-creds";
 
 /** The credential name embedded in (and required on decryption of) `admin-credentials.creds`. */
 export const ADMIN_CREDENTIAL_NAME = "admin-credentials";
-export const ADMIN_CREDENTIALS_DIR = "/var/lib/signstar/creds";
 
 export interface AdminCredentialsStoreOptions extends CredsOptions {
   /** Root prefix (default `/`), for tests and image builds. */
@@ -29,7 +29,7 @@ export interface AdminCredentialsStoreOptions extends CredsOptions {
 }
 
 export function adminCredentialsDir(root = "/"): string {
-  return join(root, ADMIN_CREDENTIALS_DIR);
+  return hostLayout(root).credsDir;
 }
 
 export function adminCredentialsPath(handling: AdminCredentialsHandling, root = "/"): string {

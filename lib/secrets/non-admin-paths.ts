@@ -1,11 +1,12 @@
-/** Where a Unix user's backend secrets live (reference §4.2), below an optional root prefix. */
+/**
+ * Where a Unix user's backend secrets live, below an optional root prefix: one file per backend user in the
+ * user's `secrets/` directory (lib/layout/host-layout.ts), as Signstar's `signstar-config/src/non_admin_credentials.rs`
+ * (archlinux/signstar d6ad4e9) lays them out.
+ */
 import { join } from "node:path";
 import type { SecretHandling } from "../config/model.js";
+import { hostLayout } from "../layout/host-layout.js";
 import { SecretFileError } from "./errors.js";
-
-export const HOME_BASE = "/var/lib/signstar/home";
-/** Below the user's home. */
-export const SECRETS_SUBDIR = [".local", "state", "signstar", "secrets"] as const;
 
 export interface SecretLocation {
   /** Root prefix ("" or "/" for the live system; a directory for tests and image builds). */
@@ -13,14 +14,6 @@ export interface SecretLocation {
   readonly systemUser: string;
   readonly backendUser: string;
   readonly handling: SecretHandling;
-}
-
-export function homeOf(root: string | undefined, systemUser: string): string {
-  return join(root || "/", HOME_BASE, systemUser);
-}
-
-export function secretsDirOf(root: string | undefined, systemUser: string): string {
-  return join(homeOf(root, systemUser), ...SECRETS_SUBDIR);
 }
 
 /** File name component checks: a backend user (e.g. a PKCS#11 token label) must not escape the directory. */
@@ -35,5 +28,5 @@ export function secretFilePath(loc: SecretLocation): string {
   checkComponent(loc.systemUser, "system user");
   checkComponent(loc.backendUser, "backend user");
   const ext = loc.handling === "plaintext" ? "txt" : "creds";
-  return join(secretsDirOf(loc.root, loc.systemUser), `${loc.backendUser}.${ext}`);
+  return join(hostLayout(loc.root).userState(loc.systemUser, "secrets"), `${loc.backendUser}.${ext}`);
 }

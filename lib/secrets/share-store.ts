@@ -19,6 +19,7 @@ import { readdir, rename } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { ExitCode } from "../errors.js";
+import { hostLayout } from "../layout/host-layout.js";
 import type { SystemUserId } from "../config/model.js";
 import { systemUserId } from "../config/primitives.js";
 import { InvalidValue } from "../config/problems.js";
@@ -31,7 +32,6 @@ import { claimShareFile } from "./shares/claim.js";
 import { checkPrivateDir, ensureDir, pathExists } from "../os/fs.js";
 import { wipeTree } from "../os/wipe.js";
 
-export const SHARES_STATE_DIR = "/var/lib/signstar/shares";
 const STORE_FORMAT = "signstar-share-store-v1";
 export interface ShareHolder {
   readonly index: number;
@@ -82,8 +82,9 @@ export class ShareStore {
 
   constructor(opts: ShareStoreOptions = {}) {
     this.root = opts.root ?? "/";
-    this.stateDir = join(this.root, SHARES_STATE_DIR);
-    this.recordPath = join(this.stateDir, "record.json");
+    const layout = hostLayout(this.root);
+    this.stateDir = layout.shareStoreDir;
+    this.recordPath = layout.shareRecord;
   }
 
   private setDir(setId: string): string {

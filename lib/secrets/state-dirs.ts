@@ -14,8 +14,7 @@
  * the path is refused with a one-line error naming it; nothing below it is touched.
  */
 import { chmod, chown, lstat, mkdir, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { HOME_BASE } from "./non-admin-paths.js";
+import { hostLayout, type UserStateLeaf } from "../layout/host-layout.js";
 import { SecretFileError } from "./errors.js";
 import { errnoCode } from "../os/errno.js";
 
@@ -25,10 +24,8 @@ export interface Owner {
 }
 
 /** The leaf directories below `<home>/.local/state/signstar`. */
-export type StateLeaf = "secrets" | "shares" | "uploads";
+export type StateLeaf = UserStateLeaf;
 
-/** Below the home, root-owned 0755. */
-export const STATE_CHAIN = [".local", "state", "signstar"] as const;
 export const PARENT_MODE = 0o755;
 /** Owner and mode of each leaf ("user": the Unix user the directory belongs to). */
 export const LEAF_LAYOUT: Readonly<Record<StateLeaf, { readonly owner: "root" | "user"; readonly mode: number }>> = {
@@ -43,35 +40,26 @@ function octal(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, "0");
 }
 
-/** `<root>/var/lib/signstar/home` */
-export function homeBaseOf(root: string | undefined): string {
-  return join(root || "/", HOME_BASE);
-}
-
 /**
  * Root: makes `<home>/.local/state/signstar/<leaf>` exist with the layout above (every parent from the home down
  * root:root 0755) and returns its path. `<root>/var/lib/signstar/home` is created (0755) when missing and must be
  * a root-owned directory writable only by root.
  */
 export async function ensureStateDirs(root: string | undefined, user: string, leaf: StateLeaf, owner: Owner): Promise<string> {
-  const anchor = homeBaseOf(root);
-  await checkAnchor(anchor);
-  let dir = anchor;
-  for (const part of [user, ...STATE_CHAIN]) {
-    dir = join(dir, part);
-    await ensureOneDir(dir, ROOT, PARENT_MODE);
-  }
-  const layout = LEAF_LAYOUT[leaf];
-  const leafDir = join(dir, leaf);
-  await ensureOneDir(leafDir, layout.owner === "root" ? ROOT : owner, layout.mode);
+  const layout = hostLayout(root);
+  await checkAnchor(layout.homeBase);
+  for (const dir of layout.userStateChain(user)) await ensureOneDir(dir, ROOT, PARENT_MODE);
+  const { owner: leafOwner, mode } = LEAF_LAYOUT[leaf];
+  const leafDir = layout.userState(user, leaf);
+  await ensureOneDir(leafDir, leafOwner === "root" ? ROOT : owner, mode);
   return leafDir;
 }
 
 /** Root: the home alone (root:root 0755), for hosts whose users have no state directories yet. */
 export async function ensureHome(root: string | undefined, user: string): Promise<string> {
-  const anchor = homeBaseOf(root);
-  await checkAnchor(anchor);
-  const home = join(anchor, user);
+  const layout = hostLayout(root);
+  await checkAnchor(layout.homeBase);
+  const home = layout.home(user);
   await ensureOneDir(home, ROOT, PARENT_MODE);
   return home;
 }

@@ -24,7 +24,7 @@ import { namespaceOf } from "../config/primitives.js";
 import type { Caller } from "./caller.js";
 import { ownSecret, requireRole } from "./operator/context.js";
 import { netHsmClient } from "./operator/nethsm.js";
-import { hostPath, SIGNATURE_COUNTERS_DIR } from "./operator/paths.js";
+import { hostLayout } from "../layout/host-layout.js";
 
 export const METRICS_REQUEST_TIMEOUT_MS = 10_000;
 const MAX_KEYS_PER_OPERATOR = 1000;
@@ -179,7 +179,7 @@ async function tokenMetrics(c: Collector, config: Config): Promise<void> {
 }
 
 async function hostCounters(c: Collector, config: Config, root: string | undefined): Promise<void> {
-  const dir = hostPath(root, SIGNATURE_COUNTERS_DIR);
+  const dir = hostLayout(root).signatureCountersDir;
   const e = c.e;
   const configured = e.family("signstar_signing_key_configured", "gauge", "A signing key the configuration maps to a signing user (value 1)");
   const total = e.family("signstar_signatures_total", "counter", "Signing requests answered by the host, per user, key and outcome (ok, error)");

@@ -3,14 +3,13 @@
  * key, `/etc/signstar/wireguard/public.key` (made at first boot by signstar-wireguard-keygen.service, see
  * ./operator/wireguard-keygen.ts). The file must be a regular file of one base64 Curve25519 key (44 characters).
  */
-import { join } from "node:path";
 import type { ConfigLocation } from "../config/load.js";
 import { ExitCode, SignstarError } from "../errors.js";
 import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import type { LogSink } from "../log/syslog.js";
 import type { Caller } from "./caller.js";
 import { requireRole } from "./operator/context.js";
-import { hostPath, WIREGUARD_DIR, WIREGUARD_PUBLIC_KEY } from "./operator/paths.js";
+import { hostLayout } from "../layout/host-layout.js";
 
 const KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
@@ -21,7 +20,7 @@ export function parseWireGuardKey(text: string): string | undefined {
 }
 
 export async function readWireGuardPublicKey(root?: string): Promise<string> {
-  const path = join(hostPath(root, WIREGUARD_DIR), WIREGUARD_PUBLIC_KEY);
+  const path = hostLayout(root).wireguardPublicKey;
   let data: Buffer;
   try {
     // Root's own file (0644, made by wireguard-keygen); a link an image build made is followed.

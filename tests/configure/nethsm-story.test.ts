@@ -11,7 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetHsmClient } from "../../lib/backends/nethsm/client.js";
 import { validateBackup } from "../../lib/nethsm-backup/index.js";
 import { parseAdminCredentials, type AdminCredentials } from "../../lib/secrets/admin-credentials.js";
-import { HOME_BASE, secretFilePath } from "../../lib/secrets/non-admin-paths.js";
+import { hostLayout } from "../../lib/layout/host-layout.js";
+import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
+
+const HOME_BASE = hostLayout().homeBase;
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { combineShares, parseShareLine, verifyShare } from "../../lib/secrets/shares/index.js";
 import { confirmationCode } from "../../lib/secrets/shares/claim.js";

@@ -12,10 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAdminCredentials } from "../../lib/secrets/admin-credentials.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { combineShares, formatShareLine, parseShareLine, verifyShare } from "../../lib/secrets/shares/index.js";
-import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
+import { hostLayout } from "../../lib/layout/host-layout.js";
 import { confirmationCode } from "../../lib/secrets/shares/claim.js";
 import { startSharesHost, type SharesHost } from "../support/shares-host.js";
 import { certificateOf, gpgVerify, pinOf, signOverSsh } from "./helpers.js";
+
+const HOME_BASE = hostLayout().homeBase;
 
 
 let host: SharesHost;

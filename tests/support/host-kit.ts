@@ -8,9 +8,11 @@ import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/pro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
+import { hostLayout } from "../../lib/layout/host-layout.js";
 import { REPO_ROOT } from "./repo.js";
 import { TestUsers } from "./users.js";
+
+const HOME_BASE = hostLayout().homeBase;
 
 const exec = promisify(execFile);
 

@@ -16,10 +16,9 @@ import type { Config, KeySetup, Role } from "../../lib/config/model.js";
 import { ensurePkcs11SigningKey } from "../../lib/configure/pkcs11-keys.js";
 import { configureBuild } from "../../lib/host/configure-build.js";
 import { createNonAdminSecret } from "../../lib/secrets/non-admin.js";
-import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
+import { hostLayout } from "../../lib/layout/host-layout.js";
 import { createCertificate } from "../../lib/signing/openpgp/certificate.js";
 import { wireGuardKeygen } from "../../lib/tools/operator/wireguard-keygen.js";
-import { SIGNATURE_COUNTERS_DIR, hostPath } from "../../lib/tools/operator/paths.js";
 import { ensureCountersDir } from "../../lib/metrics/signature-counters.js";
 import { ensureStateDirs } from "../../lib/secrets/state-dirs.js";
 import { lookup } from "./users.js";
@@ -31,6 +30,8 @@ import { startSyslog, type SyslogListener } from "./syslog.js";
 import { runBytes as runProcessBytes, type RunResult } from "./run.js";
 import { Cleanups, hostDir, hostUsers, shareWithGroup, tokenGroup, writeWrappers } from "./host-kit.js";
 import type { TestUsers } from "./users.js";
+
+const HOME_BASE = hostLayout().homeBase;
 
 const exec = promisify(execFile);
 
@@ -235,7 +236,7 @@ export async function startOperatorHost(): Promise<OperatorHost> {
 
     // Host state below SIGNSTAR_ROOT, as tmpfiles.d makes it: signature counters (root 0755, one directory per
     // signing user), the upload users' uploads/ directories, and the WireGuard key pair.
-    const counterDir = hostPath(root, SIGNATURE_COUNTERS_DIR);
+    const counterDir = hostLayout(root).signatureCountersDir;
     await mkdir(counterDir, { recursive: true, mode: 0o755 });
     for (const k of ["signer", "nethsmSigner"] as const) {
       const entry = await lookup(u[k].user);

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseConfig } from "../../lib/config/load.js";
 import { configureBuild } from "../../lib/host/configure-build.js";
-import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
+import { hostLayout } from "../../lib/layout/host-layout.js";
 import { KEY_SETUPS, REPO_ROOT, type SignerKind } from "./signing-host.js";
 import { createSoftHsm, type SoftHsm } from "./softhsm.js";
 import { generateSshKey, runSsh, startSshd, type Sshd, type SshKey, type SshResult } from "./sshd.js";
@@ -25,6 +25,8 @@ import type { TestUsers } from "./users.js";
 import { startStandIn, type StandIn } from "./nethsm-standin/index.js";
 import type { NetHsmConnection } from "../../lib/config/model.js";
 import { httpsUrl } from "../../lib/config/primitives.js";
+
+const HOME_BASE = hostLayout().homeBase;
 
 /** A syntactically valid key for the backup user (nobody logs in as it in these tests). */
 const BACKUP_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoaqAzWpBTvxkRMWs2npS0PoVH5YCQliEZHg9FS96BE backup@example.org";

@@ -17,16 +17,17 @@ import { toHex } from "../../lib/signing/openpgp/fingerprint.js";
 import { startStandIn, type StandIn } from "./nethsm-standin/index.js";
 import { configureBuild } from "../../lib/host/configure-build.js";
 import { createNonAdminSecret } from "../../lib/secrets/non-admin.js";
-import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
+import { hostLayout } from "../../lib/layout/host-layout.js";
 import { createSoftHsm, type SoftHsm } from "./softhsm.js";
 import { generateSshKey, startSshd, type Sshd, type SshKey } from "./sshd.js";
 import { startSyslog, type SyslogListener } from "./syslog.js";
 import { Cleanups, hostDir, hostUsers, shareWithGroup, tokenGroup, writeWrappers } from "./host-kit.js";
 import type { TestUsers } from "./users.js";
 import { REPO_ROOT } from "./repo.js";
-import { SIGNATURE_COUNTERS_DIR } from "../../lib/tools/operator/paths.js";
 import { ensureCountersDir } from "../../lib/metrics/signature-counters.js";
 import { lookup } from "./users.js";
+
+const HOME_BASE = hostLayout().homeBase;
 
 export { REPO_ROOT };
 
@@ -224,7 +225,7 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
     cleanups.push(() => syslog.stop());
     // Host state outside the secrets (signature counters) lives below SIGNSTAR_ROOT, as tmpfiles.d would make it.
     const stateRoot = join(dir, "state");
-    const countersDir = join(stateRoot, SIGNATURE_COUNTERS_DIR);
+    const countersDir = hostLayout(stateRoot).signatureCountersDir;
     await mkdir(countersDir, { recursive: true, mode: 0o755 });
     for (const s of signers) {
       const entry = await lookup(s.user);

@@ -10,7 +10,7 @@ import { parseConfig } from "../../lib/config/load.js";
 import { backendUsersOf, roleOf, userMappings } from "../../lib/config/mappings.js";
 import { renderConfig } from "../../lib/config/render.js";
 import { ConfigError } from "../../lib/config/problems.js";
-import { FORCE_COMMANDS } from "../../lib/host/layout.js";
+import { FORCE_COMMANDS } from "../../lib/host/force-commands.js";
 import { Exposition, sanitizeName } from "../../lib/metrics/prometheus.js";
 import { ensureCountersDir, readSignatureCounters, recordSignatureOutcome } from "../../lib/metrics/signature-counters.js";
 import { ensureStateDirs } from "../../lib/secrets/state-dirs.js";

@@ -14,7 +14,7 @@ import { configure } from "../../lib/configure/run.js";
 import { collectUploads, readPublicShareSet, uploadWindow, wipeExpiredUploads } from "../../lib/configure/share-spool.js";
 import { requireUser, type PasswdEntry } from "../../lib/os/accounts.js";
 import { memorySink } from "../../lib/log/syslog.js";
-import { HOME_BASE } from "../../lib/secrets/non-admin-paths.js";
+import { hostLayout } from "../../lib/layout/host-layout.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { configureTool } from "../../lib/tools/configure.js";
 import { confirmCodeOf, confirmSecretShare, downloadSecretShare, shareCommandOf } from "../../lib/tools/download-secret-share.js";
@@ -23,6 +23,8 @@ import { downloadState } from "../../lib/configure/share-spool.js";
 import { uploadSecretShare } from "../../lib/tools/upload-secret-share.js";
 import { createSoftHsm, type SoftHsm } from "../support/softhsm.js";
 import { TestUsers } from "../support/users.js";
+
+const HOME_BASE = hostLayout().homeBase;
 
 const exec = promisify(execFile);
 const MIN = 60_000;

@@ -9,12 +9,13 @@
  * P11_KIT_SERVER_ADDRESS) is taken from process.env at that moment.
  */
 import { realpathSync, statSync } from "node:fs";
+import { hostLayout } from "../../layout/host-layout.js";
 import { Pkcs11ModuleError, isP11KitClient, translate } from "./errors.js";
 import { type Pkcs11Lib, ckrName, ckrOf, pkcs11js } from "./pkcs11js.js";
 import { acquireWatchdog, guard, releaseWatchdog } from "./watchdog.js";
 
 /** Where Signstar's p11-kit socket unit listens (systemd/p11-kit-signstar.socket). */
-export const DEFAULT_P11_KIT_SERVER_ADDRESS = "unix:path=/run/signstar/p11-kit/pkcs11";
+export const DEFAULT_P11_KIT_SERVER_ADDRESS = `unix:path=${hostLayout().p11KitSocket}`;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
 export interface LoadedModule {

@@ -22,14 +22,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { ExitCode, SignstarError } from "../../errors.js";
-import { homeOf } from "../../secrets/non-admin-paths.js";
+import { hostLayout } from "../../layout/host-layout.js";
 import { syncDirectory } from "../../os/atomic-file.js";
 import { streamBounded } from "../../os/read-stream.js";
 
 export type UploadKind = "backup" | "update";
-
-/** Below the user's home. */
-export const UPLOADS_SUBDIR = [".local", "state", "signstar", "uploads"] as const;
 
 export class SpoolError extends SignstarError {
   constructor(message: string, exitCode: number = ExitCode.Internal) {
@@ -38,7 +35,7 @@ export class SpoolError extends SignstarError {
 }
 
 export function uploadsDirOf(systemUser: string, root?: string): string {
-  return join(homeOf(root, systemUser), ...UPLOADS_SUBDIR);
+  return hostLayout(root).userState(systemUser, "uploads");
 }
 
 export function uploadPath(kind: UploadKind, systemUser: string, root?: string): string {

@@ -6,12 +6,11 @@
  */
 import { lstat, mkdir } from "node:fs/promises";
 import { FileReadError, readCheckedFile } from "../../os/read-file.js";
-import { join } from "node:path";
 import { ExitCode, SignstarError } from "../../errors.js";
 import { run } from "../../os/run.js";
 import { writeFileAtomic } from "../../os/atomic-file.js";
 import { parseWireGuardKey } from "../download-wireguard.js";
-import { hostPath, WIREGUARD_DIR, WIREGUARD_PRIVATE_KEY, WIREGUARD_PUBLIC_KEY } from "./paths.js";
+import { hostLayout } from "../../layout/host-layout.js";
 
 export interface KeygenResult {
   readonly created: boolean;
@@ -46,14 +45,15 @@ async function readPrivateKey(path: string): Promise<string | undefined> {
 
 export async function wireGuardKeygen(opts: { root?: string } = {}): Promise<KeygenResult> {
   if (process.geteuid?.() !== 0) throw new SignstarError("wireguard-keygen must run as root", ExitCode.Denied);
-  const dir = hostPath(opts.root, WIREGUARD_DIR);
+  const layout = hostLayout(opts.root);
+  const dir = layout.wireguardDir;
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const d = await lstat(dir);
   if (!d.isDirectory() || d.uid !== 0 || (d.mode & 0o022) !== 0) {
     throw new SignstarError(`${dir} must be a directory owned by root and writable by nobody else`, ExitCode.Config);
   }
-  const privPath = join(dir, WIREGUARD_PRIVATE_KEY);
-  const pubPath = join(dir, WIREGUARD_PUBLIC_KEY);
+  const privPath = layout.wireguardPrivateKey;
+  const pubPath = layout.wireguardPublicKey;
   let privateKey = await readPrivateKey(privPath);
   const created = privateKey === undefined;
   if (privateKey === undefined) {

@@ -1,0 +1,194 @@
+/**
+ * Every path Signstar uses on a host, named once, below an optional root prefix (tests and image builds render
+ * or run below a directory; "" or "/" is the live system). signstar-configure-build creates the directories the
+ * tools read from these same names (tests/layout/host-layout.test.ts checks that per role), so the two cannot
+ * drift apart.
+ *
+ *   /var/lib/signstar/                          state (root 0755)
+ *     home/<user>/.local/state/signstar/        each Signstar user's home and state chain (root 0755)
+ *       secrets/ shares/ uploads/               the user's leaves (lib/secrets/state-dirs.ts: owners, modes)
+ *     metrics/signatures/<user>/                per signing user signature counters (lib/metrics)
+ *     shares/ (record.json)                     root-only share store (lib/secrets/share-store.ts)
+ *     share-set.json                            public part of the share set (lib/spool/shares.ts)
+ *     configure/state.json  backups/  creds/    signstar-configure's state, NetHSM backups, admin credentials
+ *     log/                                      the signing log (to come)
+ *   /run/signstar/                              tmpfs
+ *     share-uploads/<user>/share                uploaded shares
+ *     signer/<user>.sock  log/writer.sock       resident signers and the log writer (to come)
+ *     p11-kit/pkcs11                            the p11-kit server socket (systemd/p11-kit-signstar.socket)
+ *   /etc/signstar/wireguard/                    the host's WireGuard key pair
+ *   /etc/ssh/signstar-user-<user>.authorized_keys, /etc/ssh/sshd_config.d/{00-signstar-hardening,10-signstar-user-<user>}.conf
+ *   /usr/lib/tmpfiles.d/{signstar,signstar-user-<user>}.conf
+ */
+import { join } from "node:path";
+
+/** `path` below `root` (undefined, "" or "/" mean the live system). */
+export function underRoot(root: string | undefined, path: string): string {
+  return root === undefined || root === "" || root === "/" ? path : join(root, path);
+}
+
+/**
+ * The root prefix from the environment (`SIGNSTAR_ROOT`), if set and absolute. Only the administrator can set
+ * it for a ForceCommand (sshd SetEnv, unit files): sshd ignores ~/.ssh/environment (PermitUserEnvironment no),
+ * Debian's sshd_config accepts only `AcceptEnv LANG LC_*` from clients, and a Signstar user cannot write a
+ * ~/.pam_environment (its home is root:root 0755). Secrets never move with it (see lib/secrets/non-admin-paths.ts).
+ */
+export function rootFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const root = env["SIGNSTAR_ROOT"];
+  return root !== undefined && root.startsWith("/") ? root : undefined;
+}
+
+/** The directories a Signstar user may have below its `.local/state/signstar`. */
+export type UserStateLeaf = "secrets" | "shares" | "uploads";
+
+const STATE = "/var/lib/signstar";
+const RUN = "/run/signstar";
+const SSH = "/etc/ssh";
+const SSHD_DROP_INS = "/etc/ssh/sshd_config.d";
+const TMPFILES = "/usr/lib/tmpfiles.d";
+/** Below a user's home, each component root:root 0755. */
+const USER_STATE_CHAIN = [".local", "state", "signstar"] as const;
+
+export interface HostLayout {
+  /** The root prefix ("" on the live system, else a directory without trailing slash). */
+  readonly root: string;
+  /** Any other path below the root. */
+  under(path: string): string;
+
+  /** /var/lib/signstar */
+  readonly stateDir: string;
+  /** /var/lib/signstar/home: the anchor of every home (root 0755). */
+  readonly homeBase: string;
+  /** /var/lib/signstar/home/<user> */
+  home(user: string): string;
+  /** The home and every directory down to `.local/state/signstar`, top-down (all root:root 0755). */
+  userStateChain(user: string): readonly string[];
+  /** `<home>/.local/state/signstar` or one of its leaves. */
+  userState(user: string, leaf?: UserStateLeaf): string;
+
+  /** /var/lib/signstar/metrics */
+  readonly metricsDir: string;
+  /** /var/lib/signstar/metrics/signatures: the signature counters' base (root 0755). */
+  readonly signatureCountersDir: string;
+  /** /var/lib/signstar/metrics/signatures/<user>: one signing user's counters (owned by it). */
+  signatureCounters(user: string): string;
+
+  /** /var/lib/signstar/shares: the root-only share store. */
+  readonly shareStoreDir: string;
+  /** /var/lib/signstar/shares/record.json */
+  readonly shareRecord: string;
+  /** /var/lib/signstar/share-set.json: the public part of the share set (the share tools read it). */
+  readonly publicShareSet: string;
+  /** /run/signstar/share-uploads (tmpfs). */
+  readonly shareUploadsDir: string;
+  /** /run/signstar/share-uploads/<user> */
+  shareUploadDir(user: string): string;
+  /** /run/signstar/share-uploads/<user>/share */
+  shareUploadFile(user: string): string;
+
+  /** /var/lib/signstar/configure/state.json: the last applied configuration iteration. */
+  readonly configureState: string;
+  /** /var/lib/signstar/backups: NetHSM backups taken by signstar-configure. */
+  readonly backupsDir: string;
+  /** /var/lib/signstar/creds: admin credentials (plaintext / systemd-creds handling). */
+  readonly credsDir: string;
+
+  /** /etc/signstar/wireguard */
+  readonly wireguardDir: string;
+  readonly wireguardPublicKey: string;
+  readonly wireguardPrivateKey: string;
+
+  /** /etc/ssh */
+  readonly sshDir: string;
+  /** /etc/ssh/sshd_config.d */
+  readonly sshdDropInDir: string;
+  /** /etc/ssh/sshd_config.d/00-signstar-hardening.conf */
+  readonly hardeningDropIn: string;
+  /** /etc/ssh/sshd_config.d/10-signstar-user-<user>.conf */
+  userSshdDropIn(user: string): string;
+  /** /etc/ssh/signstar-user-<user>.authorized_keys */
+  userAuthorizedKeys(user: string): string;
+  /** /usr/lib/tmpfiles.d */
+  readonly tmpfilesDir: string;
+  /** /usr/lib/tmpfiles.d/signstar.conf: the host-wide state directories. */
+  readonly stateTmpfiles: string;
+  /** /usr/lib/tmpfiles.d/signstar-user-<user>.conf */
+  userTmpfiles(user: string): string;
+
+  /** /var/lib/signstar/log: the append-only signing log (to come: the log writer). */
+  readonly signingLogDir: string;
+  /** /run/signstar/log/writer.sock: the log writer's socket (to come). */
+  readonly logWriterSocket: string;
+  /** /run/signstar/signer/<user>.sock: a signing user's resident signer (to come). */
+  signerSocket(user: string): string;
+  /** /run/signstar/p11-kit/pkcs11: where p11-kit-signstar.socket listens. */
+  readonly p11KitSocket: string;
+}
+
+/** The managed files of signstar-configure-build are recognised by these name patterns (stale ones are removed). */
+export interface ManagedFilePattern {
+  readonly dir: string;
+  readonly prefix: string;
+  readonly suffix: string;
+}
+
+/** The layout below `root` (see the module comment). */
+export function hostLayout(root?: string): HostLayout {
+  const r = root === undefined || root === "" || root === "/" ? "" : root.replace(/\/+$/, "");
+  const at = (path: string): string => underRoot(r, path);
+  const home = (user: string): string => at(join(STATE, "home", user));
+  const chain = (user: string): string[] => {
+    const out = [home(user)];
+    for (const part of USER_STATE_CHAIN) out.push(join(out[out.length - 1]!, part));
+    return out;
+  };
+  const userState = (user: string, leaf?: UserStateLeaf): string => {
+    const dir = chain(user)[USER_STATE_CHAIN.length]!;
+    return leaf === undefined ? dir : join(dir, leaf);
+  };
+  return {
+    root: r,
+    under: at,
+    stateDir: at(STATE),
+    homeBase: at(join(STATE, "home")),
+    home,
+    userStateChain: chain,
+    userState,
+    metricsDir: at(join(STATE, "metrics")),
+    signatureCountersDir: at(join(STATE, "metrics", "signatures")),
+    signatureCounters: (user) => at(join(STATE, "metrics", "signatures", user)),
+    shareStoreDir: at(join(STATE, "shares")),
+    shareRecord: at(join(STATE, "shares", "record.json")),
+    publicShareSet: at(join(STATE, "share-set.json")),
+    shareUploadsDir: at(join(RUN, "share-uploads")),
+    shareUploadDir: (user) => at(join(RUN, "share-uploads", user)),
+    shareUploadFile: (user) => at(join(RUN, "share-uploads", user, "share")),
+    configureState: at(join(STATE, "configure", "state.json")),
+    backupsDir: at(join(STATE, "backups")),
+    credsDir: at(join(STATE, "creds")),
+    wireguardDir: at("/etc/signstar/wireguard"),
+    wireguardPublicKey: at("/etc/signstar/wireguard/public.key"),
+    wireguardPrivateKey: at("/etc/signstar/wireguard/private.key"),
+    sshDir: at(SSH),
+    sshdDropInDir: at(SSHD_DROP_INS),
+    hardeningDropIn: at(join(SSHD_DROP_INS, "00-signstar-hardening.conf")),
+    userSshdDropIn: (user) => at(join(SSHD_DROP_INS, `10-signstar-user-${user}.conf`)),
+    userAuthorizedKeys: (user) => at(join(SSH, `signstar-user-${user}.authorized_keys`)),
+    tmpfilesDir: at(TMPFILES),
+    stateTmpfiles: at(join(TMPFILES, "signstar.conf")),
+    userTmpfiles: (user) => at(join(TMPFILES, `signstar-user-${user}.conf`)),
+    signingLogDir: at(join(STATE, "log")),
+    logWriterSocket: at(join(RUN, "log", "writer.sock")),
+    signerSocket: (user) => at(join(RUN, "signer", `${user}.sock`)),
+    p11KitSocket: at(join(RUN, "p11-kit", "pkcs11")),
+  };
+}
+
+/** Per-user files of signstar-configure-build, by directory and name pattern (a removed user's are stale). */
+export function managedFilePatterns(layout: HostLayout): readonly ManagedFilePattern[] {
+  return [
+    { dir: layout.tmpfilesDir, prefix: "signstar-user-", suffix: ".conf" },
+    { dir: layout.sshDir, prefix: "signstar-user-", suffix: ".authorized_keys" },
+    { dir: layout.sshdDropInDir, prefix: "10-signstar-user-", suffix: ".conf" },
+  ];
+}
