@@ -1,10 +1,14 @@
 /**
- * The interface every HSM backend implements (NetHSM over REST, PKCS#11 through pkcs11js).
- * Nothing above lib/backends imports a concrete backend; it goes through openSigningKey() in ./index.ts,
- * which loads the backend module lazily so a signing process only loads the code its key needs.
+ * The interface every HSM backend implements (NetHSM over REST, PKCS#11 through pkcs11js). Code above
+ * lib/backends reaches it through ./index.ts (which opens signing keys, loading the backend lazily) and each
+ * backend's own index; the layer test (tests/architecture.test.ts) keeps it so.
  */
 import type { KeySetup } from "../config/model.js";
+import { ExitCode, SignstarError } from "../errors.js";
 import type { PublicKey, Signer } from "../signing/signer.js";
+
+/** The backends, as the configuration names them. */
+export type BackendName = "nethsm" | "pkcs11";
 
 /** A key opened for signing with an operator's credentials. Must be closed on every path. */
 export interface SigningKey extends Signer {
@@ -46,4 +50,11 @@ export interface AuthenticationFailure {
 
 export function isAuthenticationFailure(error: unknown): error is AuthenticationFailure {
   return typeof error === "object" && error !== null && (error as { authenticationFailed?: unknown }).authenticationFailed === true;
+}
+
+/** Backend failures keep their class (exit 7); anything else a backend call threw is wrapped as a backend error. */
+export function backendError(error: unknown, what: string): SignstarError {
+  if (error instanceof SignstarError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  return new SignstarError(`${what}: ${text}`, ExitCode.Backend, { cause: error });
 }

@@ -1,5 +1,42 @@
 /** Views of a Config by Unix user: who exists on the host, in which role, with which backend credentials. */
-import { pkcs11BackendUser, type Config, type Role, type SshAccess, type UserMapping } from "./model.js";
+import {
+  pkcs11BackendUser,
+  type Config,
+  type NetHsmMapping,
+  type NetHsmSection,
+  type Pkcs11Mapping,
+  type Pkcs11Section,
+  type Role,
+  type SshAccess,
+  type UserMapping,
+} from "./model.js";
+import { ConfigError } from "./problems.js";
+
+/** A Unix user mapped to a signing key, on either backend. */
+export type SigningMapping =
+  | { readonly backend: "nethsm"; readonly mapping: Extract<NetHsmMapping, { kind: "signing" }> }
+  | { readonly backend: "pkcs11"; readonly mapping: Extract<Pkcs11Mapping, { kind: "signing" }> };
+
+export function isSigningMapping(m: UserMapping): m is SigningMapping {
+  return m.backend !== "system" && m.mapping.kind === "signing";
+}
+
+/** The backend user whose secret a signing user holds (NetHSM: its operator; PKCS#11: its token's user). */
+export function backendUserOf(m: SigningMapping): string {
+  return m.backend === "nethsm" ? m.mapping.backendUser : pkcs11BackendUser(m.mapping.token);
+}
+
+/** The `[nethsm]` section, which a NetHSM mapping needs. */
+export function netHsmSection(config: Config): NetHsmSection {
+  if (!config.nethsm) throw new ConfigError("the configuration has no [nethsm] section");
+  return config.nethsm;
+}
+
+/** The `[pkcs11]` section, which a PKCS#11 mapping needs. */
+export function pkcs11Section(config: Config): Pkcs11Section {
+  if (!config.pkcs11) throw new ConfigError("the configuration has no [pkcs11] section");
+  return config.pkcs11;
+}
 
 /** Every mapping that has a Unix user, in file order: system, then nethsm, then pkcs11. */
 export function userMappings(config: Config): UserMapping[] {

@@ -17,8 +17,14 @@ import type { AdminCredentials } from "../secrets/admin-credentials.js";
 import { writeFileAtomic } from "../os/atomic-file.js";
 import { generatePassphrase } from "../secrets/passphrase.js";
 import { ensureDir } from "../os/fs.js";
-import type { NetHsmClient } from "../backends/nethsm/client.js";
-import type { UserRole } from "../backends/nethsm/api-types.js";
+import {
+  NetHsmAdministration,
+  NetHsmHttpError,
+  openNetHsmClient,
+  openNetHsmSigningKey,
+  type NetHsmClient,
+  type UserRole,
+} from "../backends/nethsm/index.js";
 import { act, ConfigureError, info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { hostLayout } from "../layout/host-layout.js";
@@ -81,8 +87,7 @@ function wanted(mappings: readonly NetHsmMapping[]): { users: Map<string, Wanted
 }
 
 async function clientFor(conn: readonly NetHsmConnection[], user?: string, passphrase?: string): Promise<NetHsmClient> {
-  const { NetHsmClient } = await import("../backends/nethsm/client.js");
-  return new NetHsmClient({ connections: conn, ...(user !== undefined && passphrase !== undefined ? { credentials: { user, passphrase } } : {}) });
+  return openNetHsmClient(conn, user !== undefined && passphrase !== undefined ? { user, passphrase } : undefined);
 }
 
 function adminPassphrase(creds: AdminCredentials, name: string): string {
@@ -93,8 +98,7 @@ function adminPassphrase(creds: AdminCredentials, name: string): string {
 }
 
 async function isHttp(error: unknown, status: number): Promise<boolean> {
-  const { NetHsmHttpError } = await import("../backends/nethsm/errors.js");
-  return error instanceof NetHsmHttpError && (error as { status?: number }).status === status;
+  return error instanceof NetHsmHttpError && error.status === status;
 }
 
 export async function reconcileNetHsm(ctx: RunContext): Promise<void> {
@@ -190,7 +194,6 @@ export async function reconcileNetHsm(ctx: RunContext): Promise<void> {
       const have = new Set(await c.listKeys());
       if (!have.has(k.id)) {
         await act(ctx, `NetHSM: generate key ${k.namespace ? `${k.namespace}~` : ""}${k.id} (${k.setup.keyType}) with tag ${k.tag}`, async () => {
-          const { NetHsmAdministration } = await import("../backends/nethsm/admin.js");
           await new NetHsmAdministration(c).generateKey(k.id, k.setup, [k.tag]);
           crashPoint("nethsm:after-key", ctx.env);
         });
@@ -237,7 +240,6 @@ export async function reconcileNetHsm(ctx: RunContext): Promise<void> {
         if ((await c.getKeyCertificate(k.id).catch(() => undefined)) !== undefined) continue;
       }
       await act(ctx, `NetHSM: create the OpenPGP certificate of key ${k.id} (signed by the key)`, async () => {
-        const { openNetHsmSigningKey } = await import("../backends/nethsm/signing-key.js");
         const { createCertificate } = await import("../signing/openpgp/certificate.js");
         const signer = await openNetHsmSigningKey({ connections: conn, user: k.operator, passphrase: secrets.get(k.operator)!, keyId: k.id });
         let cert: Uint8Array;

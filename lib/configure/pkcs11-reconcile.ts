@@ -52,15 +52,8 @@ export async function reconcilePkcs11(ctx: RunContext): Promise<void> {
 }
 
 async function probeToken(module: string, token: TokenSelector): Promise<boolean> {
-  const { TokenSession } = await import("../backends/pkcs11/session.js");
-  const { Pkcs11TokenNotFoundError } = await import("../backends/pkcs11/index.js");
-  try {
-    TokenSession.open({ module, token, timeoutMs: 10_000, rw: false }).close();
-    return true;
-  } catch (error) {
-    if (error instanceof Pkcs11TokenNotFoundError) return false;
-    throw error;
-  }
+  const { pkcs11TokenPresent } = await import("../backends/pkcs11/index.js");
+  return pkcs11TokenPresent(module, token, 10_000);
 }
 
 /** The first candidate PIN the token accepts, or undefined (none works, the PIN is locked or was never set). */

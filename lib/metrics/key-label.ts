@@ -2,7 +2,7 @@
  * The display name of a signing key, identical to the `key=` field of signstar-download-signature's audit
  * entries, so host counters, audit log and metrics name keys the same way.
  */
-import type { SigningMapping } from "../backends/index.js";
+import type { SigningMapping } from "../config/mappings.js";
 
 export function signingKeyLabel(m: SigningMapping): string {
   if (m.backend === "nethsm") return `nethsm:${m.mapping.signingKeyId}`;

@@ -72,15 +72,24 @@ export function ecdsaDerToRs(der: Uint8Array): [Uint8Array, Uint8Array] {
   return [r, s];
 }
 
+/** How a backend encodes an ECDSA signature: DER `SEQUENCE { r, s }` (NetHSM) or r ‖ s of fixed size (PKCS#11). */
+export type EcdsaEncoding = "der" | "fixed";
+
 /**
- * Raw HSM signature → MPI values, as Signstar does for NetHSM: EdDSA exactly 64 bytes split 32/32,
- * ECDSA DER → r, s, RSA the whole signature.
+ * Raw HSM signature → MPI values, as Signstar does for NetHSM (`nethsm/src/signer.rs`): EdDSA exactly 64 bytes
+ * split 32/32, ECDSA r and s (from DER, or split in halves for a backend that returns r ‖ s), RSA the whole
+ * signature. Every backend goes through this function, so the Signstar vectors test production code. Given the
+ * public key (not only its kind), an RSA signature longer than the modulus, or empty, is refused too.
  */
-export function rawSignatureToMpis(kind: KeyKind, sig: Uint8Array): Uint8Array[] {
+export function rawSignatureToMpis(key: KeyKind | PublicKey, sig: Uint8Array, ecdsa: EcdsaEncoding = "der"): Uint8Array[] {
+  const kind = typeof key === "string" ? key : key.kind;
   if (kind === "ed25519") {
     if (sig.length !== 64) throw new SignerError(`EdDSA signature must be 64 bytes, got ${sig.length}`);
     return splitFixed(sig);
   }
-  if (kind === "ecdsa") return ecdsaDerToRs(sig);
+  if (kind === "ecdsa") return ecdsa === "der" ? ecdsaDerToRs(sig) : splitFixed(sig);
+  if (typeof key !== "string" && key.kind === "rsa" && (sig.length === 0 || sig.length > key.n.length)) {
+    throw new SignerError(`RSA signature of ${sig.length} bytes does not fit the ${key.n.length}-byte modulus`);
+  }
   return [sig.slice()];
 }

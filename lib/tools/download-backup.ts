@@ -10,7 +10,7 @@ import type { LogSink } from "../log/syslog.js";
 import { MAX_BACKUP_BYTES, parseBackup } from "../nethsm-backup/index.js";
 import type { Caller } from "./caller.js";
 import { ownSecret, requireRole } from "./operator/context.js";
-import { backendError, netHsmClient } from "./operator/nethsm.js";
+import { backendError } from "../backends/index.js";
 import { createHash } from "node:crypto";
 
 export const BACKUP_TIMEOUT_MS = 600_000;
@@ -31,7 +31,7 @@ export async function downloadBackup(input: DownloadBackupInput): Promise<Buffer
     if (mapping.backend !== "nethsm" || mapping.mapping.kind !== "backup") throw new SignstarError("backup mapping expected", ExitCode.Internal);
     backendUser = mapping.mapping.backendUser;
     const passphrase = await ownSecret(config, caller, backendUser, input.stateRoot);
-    const client = await netHsmClient(config, { user: backendUser, passphrase }, {
+    const client = (await import("../backends/nethsm/index.js")).netHsmClientFor(config, { user: backendUser, passphrase }, {
       timeoutMs: input.timeoutMs ?? BACKUP_TIMEOUT_MS,
       maxResponseBytes: MAX_BACKUP_BYTES,
     });

@@ -15,9 +15,9 @@
  */
 import type { ConfigLocation } from "../config/load.js";
 import { namespaceOf } from "../config/primitives.js";
-import { userMappings } from "../config/mappings.js";
+import { isSigningMapping, pkcs11Section, userMappings, type SigningMapping } from "../config/mappings.js";
 import type { Config, NetHsmUserId } from "../config/model.js";
-import { isSigningMapping, type SigningMapping } from "../backends/index.js";
+import { backendError } from "../backends/index.js";
 import { ExitCode, SignstarError } from "../errors.js";
 import type { LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";
@@ -29,7 +29,6 @@ import { toHex } from "../signing/openpgp/fingerprint.js";
 import type { PublicKey } from "../signing/signer.js";
 import type { Caller } from "./caller.js";
 import { ownSecret, requireRole } from "./operator/context.js";
-import { backendError, netHsmClient } from "./operator/nethsm.js";
 import type { NetHsmClient } from "../backends/nethsm/index.js";
 import { usageError } from "./usage.js";
 
@@ -110,7 +109,7 @@ class NetHsmReaders {
     let client = this.clients.get(op);
     if (!client) {
       const passphrase = await ownSecret(this.config, this.caller, op, this.input.stateRoot);
-      client = await netHsmClient(this.config, { user: op, passphrase }, { ...(this.input.timeoutMs !== undefined ? { timeoutMs: this.input.timeoutMs } : {}) });
+      client = (await import("../backends/nethsm/index.js")).netHsmClientFor(this.config, { user: op, passphrase }, { ...(this.input.timeoutMs !== undefined ? { timeoutMs: this.input.timeoutMs } : {}) });
       this.clients.set(op, client);
     }
     return client;
@@ -139,10 +138,8 @@ async function collect(config: Config, caller: Caller, operators: readonly NetHs
           throw backendError(e, `reading ${label}`);
         }
       } else {
-        const { readPublicKeyAndCertificate } = await import("./operator/pkcs11-public.js");
-        const module = config.pkcs11?.module;
-        if (module === undefined) throw new SignstarError("the configuration has no [pkcs11] section", ExitCode.Config);
-        const r = readPublicKeyAndCertificate(module, m.mapping.token, m.mapping.key);
+        const { readPublicKeyAndCertificate } = await import("../backends/pkcs11/index.js");
+        const r = readPublicKeyAndCertificate(pkcs11Section(config).module, m.mapping.token, m.mapping.key);
         found.push({ mapping: m, label, publicKey: r.publicKey, certificate: check(label, r.certificate, r.publicKey) });
       }
     }

@@ -11,9 +11,8 @@
  * the rest; role, config and the tool's own failures fail the whole call.
  */
 import type { ConfigLocation } from "../config/load.js";
-import { userMappings } from "../config/mappings.js";
+import { isSigningMapping, userMappings } from "../config/mappings.js";
 import type { Config, MetricsBackendUsers, TokenSelector } from "../config/model.js";
-import { isSigningMapping } from "../backends/index.js";
 import { lookupUser } from "../os/accounts.js";
 import { SignstarError } from "../errors.js";
 import type { LogSink } from "../log/syslog.js";
@@ -23,7 +22,6 @@ import { readSignatureCounters } from "../metrics/signature-counters.js";
 import { namespaceOf } from "../config/primitives.js";
 import type { Caller } from "./caller.js";
 import { ownSecret, requireRole } from "./operator/context.js";
-import { netHsmClient } from "./operator/nethsm.js";
 import { hostLayout } from "../layout/host-layout.js";
 
 export const METRICS_REQUEST_TIMEOUT_MS = 10_000;
@@ -93,7 +91,7 @@ export function deviceMetric(key: string): { name: string; type: "gauge" | "coun
 async function deviceMetrics(c: Collector, config: Config, users: MetricsBackendUsers, input: DownloadMetricsInput): Promise<void> {
   await source(c, { source: "nethsm_device", backend_user: users.metricsUser }, async () => {
     const passphrase = await ownSecret(config, c.caller, users.metricsUser, input.stateRoot);
-    const client = await netHsmClient(config, { user: users.metricsUser, passphrase }, { timeoutMs: input.timeoutMs ?? METRICS_REQUEST_TIMEOUT_MS });
+    const client = (await import("../backends/nethsm/index.js")).netHsmClientFor(config, { user: users.metricsUser, passphrase }, { timeoutMs: input.timeoutMs ?? METRICS_REQUEST_TIMEOUT_MS });
     try {
       const metrics = await client.metrics();
       for (const [k, v] of Object.entries(metrics)) {
@@ -112,7 +110,7 @@ async function deviceMetrics(c: Collector, config: Config, users: MetricsBackend
 async function keyMetrics(c: Collector, config: Config, operator: string, input: DownloadMetricsInput): Promise<void> {
   await source(c, { source: "nethsm_keys", backend_user: operator }, async () => {
     const passphrase = await ownSecret(config, c.caller, operator, input.stateRoot);
-    const client = await netHsmClient(config, { user: operator, passphrase }, { timeoutMs: input.timeoutMs ?? METRICS_REQUEST_TIMEOUT_MS });
+    const client = (await import("../backends/nethsm/index.js")).netHsmClientFor(config, { user: operator, passphrase }, { timeoutMs: input.timeoutMs ?? METRICS_REQUEST_TIMEOUT_MS });
     const namespace = namespaceOf(operator as Parameters<typeof namespaceOf>[0]) ?? "";
     try {
       const ids = (await client.listKeys()).slice(0, MAX_KEYS_PER_OPERATOR);
@@ -145,7 +143,7 @@ async function tokenMetrics(c: Collector, config: Config): Promise<void> {
     tokens.set(k, { ...t, keys: t.keys + 1 });
   }
   if (tokens.size === 0) return;
-  const { readTokenFacts } = await import("./operator/pkcs11-public.js");
+  const { readTokenFacts } = await import("../backends/pkcs11/index.js");
   const e = c.e;
   const f = {
     info: e.family("signstar_pkcs11_token_info", "gauge", "A configured PKCS#11 token (value 1) with its label, serial, manufacturer and model"),

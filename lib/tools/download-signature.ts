@@ -6,11 +6,9 @@
  */
 import type { Readable } from "node:stream";
 import { loadConfig, type ConfigLocation } from "../config/load.js";
-import { findUserMapping } from "../config/mappings.js";
-import { pkcs11BackendUser } from "../config/model.js";
+import { backendUserOf, findUserMapping, isSigningMapping, type SigningMapping } from "../config/mappings.js";
 import { ExitCode, SignstarError } from "../errors.js";
-import { isAuthenticationFailure, type SigningKey } from "../backends/backend.js";
-import { AUTH_RETRY_DELAY_MS, isSigningMapping, openSigningKey, type SigningMapping } from "../backends/index.js";
+import { AUTH_RETRY_DELAY_MS, isAuthenticationFailure, openSigningKey, type SigningKey } from "../backends/index.js";
 import { logValue, type LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";
 import { recordSignatureOutcome } from "../metrics/signature-counters.js";
@@ -38,10 +36,6 @@ export interface DownloadSignatureInput {
 }
 
 export const REQUEST_TIMEOUT_MS = 10_000;
-
-function backendUserOf(m: SigningMapping): string {
-  return m.backend === "nethsm" ? m.mapping.backendUser : pkcs11BackendUser(m.mapping.token);
-}
 
 export async function downloadSignature(input: DownloadSignatureInput): Promise<string> {
   const { caller, log } = input;

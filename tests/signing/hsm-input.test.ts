@@ -48,6 +48,15 @@ describe("Signstar nethsm/src/signer.rs vectors", () => {
     });
   }
 
+  for (const c of v.ecdsaDer) {
+    it(`${c.curve}: a backend that returns r ‖ s (PKCS#11) gets the same MPIs through the same function`, () => {
+      const size = { "P-256": 32, "P-384": 48, "P-521": 66 }[c.curve];
+      const fixed = Uint8Array.from([...unhex(c.r.padStart(2 * size, "0")), ...unhex(c.s.padStart(2 * size, "0"))]);
+      const mpis = rawSignatureToMpis(ec(c.curve), fixed, "fixed").map((x) => hex(x).replace(/^(00)+/, ""));
+      expect(mpis).toEqual([c.r, c.s].map((x) => x.replace(/^(00)+/, "")));
+    });
+  }
+
   it("EdDSA is not wrapped", () => {
     expect(hex(hsmSigningInput(ed, digest))).toBe(hex(digest));
   });
@@ -61,6 +70,12 @@ describe("rejections", () => {
 
   it("EdDSA signature that is not 64 bytes", () => {
     expect(() => rawSignatureToMpis("ed25519", new Uint8Array(63))).toThrow("EdDSA signature must be 64 bytes, got 63");
+  });
+
+  it("RSA signature that does not fit the modulus (given the public key)", () => {
+    expect(() => rawSignatureToMpis(rsa, new Uint8Array(257))).toThrow("RSA signature of 257 bytes does not fit the 256-byte modulus");
+    expect(() => rawSignatureToMpis(rsa, new Uint8Array(0))).toThrow(SignerError);
+    expect(rawSignatureToMpis(rsa, new Uint8Array(256).fill(7)).map(hex)).toEqual([hex(new Uint8Array(256).fill(7))]);
   });
 
   it("splitFixed of odd or empty input", () => {

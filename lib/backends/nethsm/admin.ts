@@ -3,8 +3,9 @@ import type { KeySetup, NetHsmConnection } from "../../config/model.js";
 import { publicKeySha3_384 } from "../../signing/key-digest.js";
 import type { PublicKey } from "../../signing/signer.js";
 import type { KeyAdministration, KeyInfo } from "../backend.js";
-import { NetHsmClient } from "./client.js";
+import type { NetHsmClient } from "./client.js";
 import { netHsmGenerateArgs, publicKeyOf } from "./public-key.js";
+import { openNetHsmClient } from "./session.js";
 import type { ExchangeObserver } from "./transport.js";
 
 export interface OpenNetHsmAdminOptions {
@@ -18,13 +19,7 @@ export interface OpenNetHsmAdminOptions {
 
 export function openNetHsmAdministration(opts: OpenNetHsmAdminOptions): NetHsmAdministration {
   return new NetHsmAdministration(
-    new NetHsmClient({
-      connections: opts.connections,
-      credentials: { user: opts.user, passphrase: opts.passphrase },
-      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      ...(opts.observer ? { observer: opts.observer } : {}),
-      ...(opts.extraCa ? { extraCa: opts.extraCa } : {}),
-    }),
+    openNetHsmClient(opts.connections, { user: opts.user, passphrase: opts.passphrase }, { timeoutMs: opts.timeoutMs, observer: opts.observer, extraCa: opts.extraCa }),
   );
 }
 

@@ -1,11 +1,13 @@
 /** A NetHSM key opened for signing with an operator's credentials (implements SigningKey of backend.ts). */
 import type { NetHsmConnection } from "../../config/model.js";
-import { ecdsaDerToRs, hsmSigningInput, splitFixed } from "../../signing/hsm-input.js";
+import { SignerError } from "../../signing/errors.js";
+import { hsmSigningInput, rawSignatureToMpis } from "../../signing/hsm-input.js";
 import type { PublicKey } from "../../signing/signer.js";
 import type { SigningKey } from "../backend.js";
-import { NetHsmClient } from "./client.js";
+import type { NetHsmClient } from "./client.js";
 import { NetHsmError } from "./errors.js";
 import { MECHANISM_FOR_MODE, publicKeyOf, signModeOf } from "./public-key.js";
+import { openNetHsmClient } from "./session.js";
 import type { ExchangeObserver } from "./transport.js";
 
 export interface OpenNetHsmSigningKeyOptions {
@@ -23,14 +25,11 @@ export interface OpenNetHsmSigningKeyOptions {
 }
 
 export async function openNetHsmSigningKey(opts: OpenNetHsmSigningKeyOptions): Promise<SigningKey> {
-  const client = new NetHsmClient({
-    connections: opts.connections,
-    credentials: { user: opts.user, passphrase: opts.passphrase },
-    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-    ...(opts.observer ? { observer: opts.observer } : {}),
-    ...(opts.extraCa ? { extraCa: opts.extraCa } : {}),
-    ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}),
-  });
+  const client = openNetHsmClient(
+    opts.connections,
+    { user: opts.user, passphrase: opts.passphrase },
+    { timeoutMs: opts.timeoutMs, observer: opts.observer, extraCa: opts.extraCa, keepAlive: opts.keepAlive },
+  );
   try {
     const details = await client.getKey(opts.keyId);
     const publicKey = publicKeyOf(details, opts.keyId);
@@ -57,17 +56,12 @@ export class NetHsmSigningKey implements SigningKey {
     if (this.closed) throw new NetHsmError(`NetHSM key ${this.keyId} is closed`);
     const mode = signModeOf(this.publicKey.kind);
     const sig = await this.client.sign(this.keyId, mode, hsmSigningInput(this.publicKey, digest));
-    switch (this.publicKey.kind) {
-      case "ed25519":
-        if (sig.length !== 64) throw new NetHsmError(`NetHSM key ${this.keyId}: EdDSA signature is ${sig.length} bytes, expected 64`);
-        return splitFixed(sig);
-      case "ecdsa":
-        return ecdsaDerToRs(sig);
-      case "rsa":
-        if (sig.length === 0 || sig.length > this.publicKey.n.length) {
-          throw new NetHsmError(`NetHSM key ${this.keyId}: RSA signature of ${sig.length} bytes does not fit the modulus`);
-        }
-        return [sig];
+    try {
+      // The NetHSM answers ECDSA as DER, as Signstar's nethsm signer reads it.
+      return rawSignatureToMpis(this.publicKey, sig, "der");
+    } catch (e) {
+      if (e instanceof SignerError) throw new NetHsmError(`NetHSM key ${this.keyId}: ${e.message}`, { cause: e });
+      throw e;
     }
   }
 

@@ -20,6 +20,7 @@ export {
   Pkcs11UsageError,
 } from "./errors.js";
 export { parseKeyRef, keyRefOf } from "./key-ref.js";
+export { pkcs11TokenPresent, readPublicKeyAndCertificate, readTokenFacts, type PublicKeyAndCertificate, type TokenFacts } from "./public-objects.js";
 export { CERTIFICATE_APPLICATION } from "./objects.js";
 export { DEFAULT_P11_KIT_SERVER_ADDRESS, DEFAULT_TIMEOUT_MS } from "./module.js";
 export { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA } from "./pkcs11js.js";

@@ -1,6 +1,7 @@
 /** Opening a key on a PKCS#11 token for signing with the token user PIN. */
 import type { Pkcs11KeySelector, TokenSelector } from "../../config/model.js";
-import { hsmSigningInput, splitFixed } from "../../signing/hsm-input.js";
+import { SignerError } from "../../signing/errors.js";
+import { hsmSigningInput, rawSignatureToMpis } from "../../signing/hsm-input.js";
 import type { PublicKey } from "../../signing/signer.js";
 import type { SigningKey } from "../backend.js";
 import { coordinateLength } from "./der.js";
@@ -136,9 +137,13 @@ class OpenKey implements Pkcs11SigningKey {
     }
     const pk = this.publicKey;
     const sig = this.sign({ mechanism: mechanismOf(pk) }, hsmSigningInput(pk, digest), signatureLength(pk));
-    if (pk.kind === "rsa") return [sig];
-    const [r, s] = splitFixed(sig);
-    return [r, s];
+    try {
+      // CKM_ECDSA returns r ‖ s of fixed size (PKCS#11 v2.40 §2.3.1), CKM_EDDSA R ‖ S (RFC 8032 §5.1.6).
+      return rawSignatureToMpis(pk, sig, "fixed");
+    } catch (e) {
+      if (e instanceof SignerError) throw new Pkcs11Error(`${e.message} (${where(this.session.ctx)}, key ${this.selectedAs})`, { cause: e });
+      throw e;
+    }
   }
 
   async signPssSha512(digest: Uint8Array): Promise<Uint8Array> {

@@ -1,16 +1,28 @@
 /**
- * What anyone who can open a PKCS#11 token may read without a PIN (a public, read-only session): token
- * information, the public key objects and Signstar's OpenPGP certificate data objects (CKA_PRIVATE = false,
- * lib/backends/pkcs11/objects.ts). Used by the metrics and key-certificates tools, which hold no token PIN.
+ * What anyone who can open a PKCS#11 token may read without a PIN (a public, read-only session): whether the
+ * token is there, token information, the public key objects and Signstar's OpenPGP certificate data objects
+ * (CKA_PRIVATE = false, ./objects.ts). Used by the metrics and key-certificates tools, which hold no token PIN,
+ * and by signstar-configure to tell a missing token from a wrong PIN.
  */
 import type { Pkcs11KeySelector, TokenSelector } from "../../config/model.js";
-import { Pkcs11KeyNotFoundError } from "../../backends/pkcs11/errors.js";
-import { keyRefOf } from "../../backends/pkcs11/key-ref.js";
-import { DEFAULT_TIMEOUT_MS } from "../../backends/pkcs11/module.js";
-import { CERTIFICATE_APPLICATION, findObjects, labelAndId, readCertificate, readPublicKey, selectorTemplate } from "../../backends/pkcs11/objects.js";
-import { pkcs11js } from "../../backends/pkcs11/pkcs11js.js";
-import { TokenSession, trimField } from "../../backends/pkcs11/session.js";
 import type { PublicKey } from "../../signing/signer.js";
+import { Pkcs11KeyNotFoundError, Pkcs11TokenNotFoundError } from "./errors.js";
+import { keyRefOf } from "./key-ref.js";
+import { DEFAULT_TIMEOUT_MS } from "./module.js";
+import { CERTIFICATE_APPLICATION, findObjects, labelAndId, readCertificate, readPublicKey, selectorTemplate } from "./objects.js";
+import { pkcs11js } from "./pkcs11js.js";
+import { TokenSession, trimField } from "./session.js";
+
+/** Whether the module has the token (opens and closes a public session); other failures are thrown. */
+export function pkcs11TokenPresent(module: string, token: TokenSelector, timeoutMs = DEFAULT_TIMEOUT_MS): boolean {
+  try {
+    TokenSession.open({ module, token, timeoutMs, rw: false }).close();
+    return true;
+  } catch (error) {
+    if (error instanceof Pkcs11TokenNotFoundError) return false;
+    throw error;
+  }
+}
 
 export interface TokenFacts {
   readonly label: string;
