@@ -1,6 +1,6 @@
 /**
- * The light entry to the backends, for the signing path and every tool: the backend interface (./backend.ts)
- * and opening a signing mapping's key on whichever backend holds it. Concrete backends are imported lazily: a
+ * The light entry to the backends, for the signing path and every tool: the backend interface (./backend.ts),
+ * logging in with a user's secret (./login.ts) and opening a signing mapping's key on whichever backend holds it. Concrete backends are imported lazily: a
  * PKCS#11 signer never loads the HTTPS client, a NetHSM signer never loads pkcs11js, and the signing-key
  * modules are imported directly, not the backends' index barrels, which would also load the administration and
  * key-generation code (and its hashes) on every signature. .ci/bundle.mjs keeps these dynamic imports as lazy
@@ -9,7 +9,7 @@
  */
 import { netHsmSection, pkcs11Section, type SigningMapping } from "../config/mappings.js";
 import type { Config } from "../config/model.js";
-import type { BackendName, SigningKey } from "./backend.js";
+import type { SigningKey } from "./backend.js";
 
 export {
   backendError,
@@ -20,12 +20,7 @@ export {
   type KeyInfo,
   type SigningKey,
 } from "./backend.js";
-
-/**
- * How long to wait before authenticating again after a refused secret: the NetHSM answers 429 to a user's
- * requests for one second after a failed login; PKCS#11 tokens do not throttle.
- */
-export const AUTH_RETRY_DELAY_MS: Readonly<Record<BackendName, number>> = { pkcs11: 0, nethsm: 1100 };
+export { AUTH_RETRY_DELAY_MS, openWithUserSecret, type OpenedWithSecret } from "./login.js";
 
 export interface OpenSigningKeyOptions {
   readonly config: Config;

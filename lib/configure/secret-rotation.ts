@@ -11,17 +11,19 @@
  * accepts: it tries every `.next` first, then every `<file>` ("maybe applied": try it, fall back to the old
  * one), and rotates from there (or resets with admin credentials when none works). So every run converges,
  * and after a completed run every user's `<file>` holds exactly what the backend accepts. Leftover `.next`
- * files are overwritten by the next rotation and never read by the signing tools.
+ * files are overwritten by the next rotation. The tools read `.next` too: every tool that logs in opens its
+ * backend through openWithUserSecret (lib/backends/login.ts), which tries `.next` once when the backend refuses
+ * `<file>`, so a run between steps 2 and 3 (or killed there) locks nobody out. The file names are
+ * lib/secrets/non-admin-paths.ts's (secretFilePath), for this writer and for those readers.
  */
 import { rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { SecretHandling } from "../config/model.js";
 import type { PasswdEntry } from "../os/accounts.js";
 import { syncDirectory, writeFileAtomic } from "../os/atomic-file.js";
-import { secretFilePath } from "../secrets/non-admin-paths.js";
+import { secretFilePath, type SecretVersion } from "../secrets/non-admin-paths.js";
 import { MAX_PLAINTEXT_SECRET_SIZE, readCheckedSecretFile } from "../secrets/non-admin.js";
 import { ensureStateDirs } from "../secrets/state-dirs.js";
-import { wipeFile } from "../os/wipe.js";
 import { credentialName, encryptUserCredential, type CredsOptions } from "../secrets/systemd-creds.js";
 
 /** One Unix user's copy of one backend credential. */
@@ -36,12 +38,8 @@ export interface RotationTarget {
   readonly credsOptions: CredsOptions;
 }
 
-function pathOf(t: RotationTarget, c: SecretCopy): string {
-  return secretFilePath({ root: t.root, systemUser: c.owner.name, backendUser: c.backendUser, handling: t.handling });
-}
-
-export function nextPathOf(t: RotationTarget, c: SecretCopy): string {
-  return `${pathOf(t, c)}.next`;
+function pathOf(t: RotationTarget, c: SecretCopy, version: SecretVersion = "current"): string {
+  return secretFilePath({ root: t.root, systemUser: c.owner.name, backendUser: c.backendUser, handling: t.handling }, version);
 }
 
 /** Step 1 for one copy: `<file>.next` holds `secret` (owner the user, 0600, in the root-owned secrets/ 0711). */
@@ -52,21 +50,14 @@ export async function writeNextSecret(t: RotationTarget, c: SecretCopy, secret: 
     t.handling === "plaintext"
       ? secret
       : await encryptUserCredential(c.owner.name, credentialName(c.owner.name, c.backendUser), secret, path, t.credsOptions);
-  await writeFileAtomic(`${path}.next`, content, { mode: 0o600, uid: c.owner.uid, gid: c.owner.gid });
+  await writeFileAtomic(pathOf(t, c, "next"), content, { mode: 0o600, uid: c.owner.uid, gid: c.owner.gid });
 }
 
 /** Step 3 for one copy: `<file>.next` replaces `<file>` (rename is atomic; the directory is fsync'ed). */
 export async function commitNextSecret(t: RotationTarget, c: SecretCopy): Promise<void> {
   const path = pathOf(t, c);
-  await rename(`${path}.next`, path);
+  await rename(pathOf(t, c, "next"), path);
   await syncDirectory(dirname(path));
-}
-
-/** Removes a copy and its `.next` (a user that no longer uses this credential). */
-export async function removeSecretCopy(t: RotationTarget, c: SecretCopy): Promise<void> {
-  const path = pathOf(t, c);
-  await wipeFile(`${path}.next`, c.owner.uid);
-  await wipeFile(path, c.owner.uid);
 }
 
 async function readPlain(path: string, uid: number): Promise<string | undefined> {
@@ -88,19 +79,11 @@ async function readPlain(path: string, uid: number): Promise<string | undefined>
 export async function candidateSecrets(t: RotationTarget, copies: readonly SecretCopy[]): Promise<string[]> {
   if (t.handling !== "plaintext") return [];
   const out: string[] = [];
-  for (const suffix of [".next", ""]) {
+  for (const version of ["next", "current"] as const) {
     for (const c of copies) {
-      const s = await readPlain(`${pathOf(t, c)}${suffix}`, c.owner.uid);
+      const s = await readPlain(pathOf(t, c, version), c.owner.uid);
       if (s !== undefined && !out.includes(s)) out.push(s);
     }
   }
   return out;
-}
-
-/** True when every copy's `<file>` holds `secret` and no `.next` is left (nothing to finish). */
-export async function copiesHold(t: RotationTarget, copies: readonly SecretCopy[], secret: string): Promise<boolean> {
-  for (const c of copies) {
-    if ((await readPlain(pathOf(t, c), c.owner.uid)) !== secret) return false;
-  }
-  return true;
 }

@@ -1,7 +1,9 @@
 /**
- * Where a Unix user's backend secrets live, below an optional root prefix: one file per backend user in the
- * user's `secrets/` directory (lib/layout/host-layout.ts), as Signstar's `signstar-config/src/non_admin_credentials.rs`
- * (archlinux/signstar d6ad4e9) lays them out.
+ * The one owner of the names of a Unix user's backend secret files, below an optional root prefix: one file per
+ * backend user in the user's `secrets/` directory (lib/layout/host-layout.ts), `<backend-user>.txt` (plaintext)
+ * or `.creds` (systemd-creds), as Signstar's `signstar-config/src/non_admin_credentials.rs` (archlinux/signstar
+ * d6ad4e9) names them; and `<file>.next`, the secret a rotation moves to. signstar-configure writes both
+ * (lib/configure/secret-rotation.ts), the tools read both (lib/secrets/non-admin.ts, lib/backends/login.ts).
  */
 import { join } from "node:path";
 import type { SecretHandling } from "../config/model.js";
@@ -23,10 +25,17 @@ function checkComponent(value: string, what: string): void {
   }
 }
 
-/** `<root>/var/lib/signstar/home/<user>/.local/state/signstar/secrets/<backend-user>.{txt,creds}` */
-export function secretFilePath(loc: SecretLocation): string {
+/**
+ * Which copy of a secret: the one in force (`<file>`), or the one a rotation is moving to (`<file>.next`,
+ * written before the backend learns it and renamed over `<file>` after).
+ */
+export type SecretVersion = "current" | "next";
+
+/** `<root>/var/lib/signstar/home/<user>/.local/state/signstar/secrets/<backend-user>.{txt,creds}[.next]` */
+export function secretFilePath(loc: SecretLocation, version: SecretVersion = "current"): string {
   checkComponent(loc.systemUser, "system user");
   checkComponent(loc.backendUser, "backend user");
   const ext = loc.handling === "plaintext" ? "txt" : "creds";
-  return join(hostLayout(loc.root).userState(loc.systemUser, "secrets"), `${loc.backendUser}.${ext}`);
+  const file = join(hostLayout(loc.root).userState(loc.systemUser, "secrets"), `${loc.backendUser}.${ext}`);
+  return version === "next" ? `${file}.next` : file;
 }

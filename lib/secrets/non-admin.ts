@@ -13,7 +13,7 @@ import { describeFileProblem, FileReadError, readCheckedFile, type FileProblem }
 import { requireUser } from "../os/accounts.js";
 import { writeFileAtomic } from "../os/atomic-file.js";
 import { SecretFileError } from "./errors.js";
-import { secretFilePath, type SecretLocation } from "./non-admin-paths.js";
+import { secretFilePath, type SecretLocation, type SecretVersion } from "./non-admin-paths.js";
 import { generatePassphrase } from "./passphrase.js";
 import { ensureStateDirs, type Owner } from "./state-dirs.js";
 import {
@@ -25,7 +25,7 @@ import {
   type CredsOptions,
 } from "./systemd-creds.js";
 
-export { secretFilePath, type SecretLocation } from "./non-admin-paths.js";
+export { secretFilePath, type SecretLocation, type SecretVersion } from "./non-admin-paths.js";
 
 /** Largest plaintext secret file accepted (passphrases and PINs are far shorter). */
 export const MAX_PLAINTEXT_SECRET_SIZE = 4096;
@@ -80,11 +80,8 @@ export interface ReadSecretOptions extends SecretLocation, CredsOptions {
   readonly uid?: number;
   /** The calling user (lib/tools/caller.ts); its uid is the required owner. */
   readonly caller?: { readonly uid: number };
-  /**
-   * Read `<file>.next`, the secret signstar-configure is rotating to (written before the backend learns it,
-   * renamed over `<file>` after): a caller whose secret the backend refused tries it once.
-   */
-  readonly next?: boolean;
+  /** Which copy to read (default `current`); see SecretVersion. */
+  readonly version?: SecretVersion;
 }
 
 /**
@@ -132,7 +129,7 @@ function secretFileProblem(path: string, uid: number, p: FileProblem): string {
 
 /** The user itself: reads its backend secret, after the owner/mode/type/size checks. */
 export async function readNonAdminSecret(opts: ReadSecretOptions): Promise<string> {
-  const path = secretFilePath(opts) + (opts.next ? ".next" : "");
+  const path = secretFilePath(opts, opts.version);
   const uid = opts.uid ?? opts.caller?.uid ?? process.geteuid?.() ?? -1;
   if (opts.handling === "systemd-creds") {
     await requireUserCredentials(path, opts);

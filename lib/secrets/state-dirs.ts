@@ -36,10 +36,6 @@ export const LEAF_LAYOUT: Readonly<Record<StateLeaf, { readonly owner: "root" | 
 
 const ROOT: Owner = { uid: 0, gid: 0 };
 
-function octal(mode: number): string {
-  return (mode & 0o7777).toString(8).padStart(4, "0");
-}
-
 /**
  * Root: makes `<home>/.local/state/signstar/<leaf>` exist with the layout above (every parent from the home down
  * root:root 0755) and returns its path. `<root>/var/lib/signstar/home` is created (0755) when missing and must be
@@ -97,22 +93,4 @@ async function ensureOneDir(dir: string, owner: Owner, mode: number): Promise<vo
   if (!st.isDirectory()) throw new SecretFileError(`state directory ${dir} is not a directory`, dir);
   if (st.uid !== owner.uid || st.gid !== owner.gid) await chown(dir, owner.uid, owner.gid);
   if ((st.mode & 0o7777) !== mode) await chmod(dir, mode);
-}
-
-/**
- * Checks (as anyone, without changing anything) that `dir` is a real directory owned by `uid` that nobody else
- * may write, and that its parent is owned by root (so it cannot be swapped). Throws SecretFileError otherwise.
- */
-export async function checkUserLeaf(dir: string, uid: number): Promise<void> {
-  let st;
-  try {
-    st = await lstat(dir);
-  } catch (error) {
-    throw new SecretFileError(`state directory ${dir} cannot be used: ${errnoCode(error) ?? String(error)}`, dir);
-  }
-  if (st.isSymbolicLink()) throw new SecretFileError(`state directory ${dir} is a symbolic link, which is refused`, dir);
-  if (!st.isDirectory()) throw new SecretFileError(`state directory ${dir} is not a directory`, dir);
-  if (st.uid !== uid || (st.mode & 0o022) !== 0) {
-    throw new SecretFileError(`state directory ${dir} (owner uid ${st.uid}, mode ${octal(st.mode)}) must be owned by uid ${uid} and writable by nobody else`, dir);
-  }
 }

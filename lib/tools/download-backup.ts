@@ -9,8 +9,8 @@ import { SignstarError, ExitCode } from "../errors.js";
 import type { LogSink } from "../log/syslog.js";
 import { MAX_BACKUP_BYTES, parseBackup } from "../nethsm-backup/index.js";
 import type { Caller } from "./caller.js";
-import { ownSecret, requireRole } from "./operator/context.js";
-import { backendError } from "../backends/index.js";
+import { callerSecret, requireRole } from "./operator/context.js";
+import { backendError, openWithUserSecret } from "../backends/index.js";
 import { createHash } from "node:crypto";
 
 export const BACKUP_TIMEOUT_MS = 600_000;
@@ -30,19 +30,19 @@ export async function downloadBackup(input: DownloadBackupInput): Promise<Buffer
     const { config, mapping } = await requireRole(caller, input.config, ["backup"], "signstar-download-backup");
     if (mapping.backend !== "nethsm" || mapping.mapping.kind !== "backup") throw new SignstarError("backup mapping expected", ExitCode.Internal);
     backendUser = mapping.mapping.backendUser;
-    const passphrase = await ownSecret(config, caller, backendUser, input.stateRoot);
-    const client = (await import("../backends/nethsm/index.js")).netHsmClientFor(config, { user: backendUser, passphrase }, {
-      timeoutMs: input.timeoutMs ?? BACKUP_TIMEOUT_MS,
-      maxResponseBytes: MAX_BACKUP_BYTES,
+    const { netHsmClientFor } = await import("../backends/nethsm/index.js");
+    const options = { timeoutMs: input.timeoutMs ?? BACKUP_TIMEOUT_MS, maxResponseBytes: MAX_BACKUP_BYTES };
+    // The backup itself is the first call that checks the passphrase (a Backup user may do nothing else).
+    const { value: bytes } = await openWithUserSecret(mapping, callerSecret(config, caller, backendUser, input.stateRoot), async (passphrase) => {
+      const client = netHsmClientFor(config, { user: backendUser, passphrase }, options);
+      try {
+        return await client.backup();
+      } catch (e) {
+        throw backendError(e, `NetHSM backup as ${backendUser}`);
+      } finally {
+        client.close();
+      }
     });
-    let bytes: Buffer;
-    try {
-      bytes = await client.backup();
-    } catch (e) {
-      throw backendError(e, `NetHSM backup as ${backendUser}`);
-    } finally {
-      client.close();
-    }
     let version: number;
     let items: number;
     try {

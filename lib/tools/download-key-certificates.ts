@@ -17,7 +17,7 @@ import type { ConfigLocation } from "../config/load.js";
 import { namespaceOf } from "../config/primitives.js";
 import { isSigningMapping, pkcs11Section, userMappings, type SigningMapping } from "../config/mappings.js";
 import type { Config, NetHsmUserId } from "../config/model.js";
-import { backendError } from "../backends/index.js";
+import { backendError, openWithUserSecret } from "../backends/index.js";
 import { ExitCode, SignstarError } from "../errors.js";
 import type { LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";
@@ -28,7 +28,7 @@ import { parseCertificate, type OpenPgpCertificate } from "../signing/openpgp/ce
 import { toHex } from "../signing/openpgp/fingerprint.js";
 import type { PublicKey } from "../signing/signer.js";
 import type { Caller } from "./caller.js";
-import { ownSecret, requireRole } from "./operator/context.js";
+import { callerSecret, requireRole } from "./operator/context.js";
 import type { NetHsmClient } from "../backends/nethsm/index.js";
 import { usageError } from "./usage.js";
 
@@ -108,8 +108,19 @@ class NetHsmReaders {
     }
     let client = this.clients.get(op);
     if (!client) {
-      const passphrase = await ownSecret(this.config, this.caller, op, this.input.stateRoot);
-      client = (await import("../backends/nethsm/index.js")).netHsmClientFor(this.config, { user: op, passphrase }, { ...(this.input.timeoutMs !== undefined ? { timeoutMs: this.input.timeoutMs } : {}) });
+      const { netHsmClientFor } = await import("../backends/nethsm/index.js");
+      const location = callerSecret(this.config, this.caller, op, this.input.stateRoot);
+      // Listing the keys checks the passphrase before the client is kept for this namespace.
+      ({ value: client } = await openWithUserSecret({ backend: "nethsm" }, location, async (passphrase) => {
+        const c = netHsmClientFor(this.config, { user: op, passphrase }, { timeoutMs: this.input.timeoutMs });
+        try {
+          await c.listKeys();
+          return c;
+        } catch (e) {
+          c.close();
+          throw e;
+        }
+      }));
       this.clients.set(op, client);
     }
     return client;

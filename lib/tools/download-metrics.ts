@@ -21,7 +21,9 @@ import { Exposition, sanitizeName } from "../metrics/prometheus.js";
 import { readSignatureCounters } from "../metrics/signature-counters.js";
 import { namespaceOf } from "../config/primitives.js";
 import type { Caller } from "./caller.js";
-import { ownSecret, requireRole } from "./operator/context.js";
+import { callerSecret, requireRole } from "./operator/context.js";
+import { openWithUserSecret } from "../backends/index.js";
+import type { NetHsmClient } from "../backends/nethsm/index.js";
 import { hostLayout } from "../layout/host-layout.js";
 
 export const METRICS_REQUEST_TIMEOUT_MS = 10_000;
@@ -88,31 +90,42 @@ export function deviceMetric(key: string): { name: string; type: "gauge" | "coun
   return { name: `signstar_nethsm_${base}`, type: "gauge", help, labels: {} };
 }
 
-async function deviceMetrics(c: Collector, config: Config, users: MetricsBackendUsers, input: DownloadMetricsInput): Promise<void> {
-  await source(c, { source: "nethsm_device", backend_user: users.metricsUser }, async () => {
-    const passphrase = await ownSecret(config, c.caller, users.metricsUser, input.stateRoot);
-    const client = (await import("../backends/nethsm/index.js")).netHsmClientFor(config, { user: users.metricsUser, passphrase }, { timeoutMs: input.timeoutMs ?? METRICS_REQUEST_TIMEOUT_MS });
+/**
+ * Runs `body` with a NetHSM client of one of the caller's backend users, logged in through openWithUserSecret
+ * (so a rotation in progress is followed); the first call of `body` must be one the NetHSM authenticates.
+ */
+async function withNetHsm<T>(c: Collector, config: Config, backendUser: string, input: DownloadMetricsInput, body: (client: NetHsmClient) => Promise<T>): Promise<T> {
+  const { netHsmClientFor } = await import("../backends/nethsm/index.js");
+  const location = callerSecret(config, c.caller, backendUser, input.stateRoot);
+  const { value } = await openWithUserSecret({ backend: "nethsm" }, location, async (passphrase) => {
+    const client = netHsmClientFor(config, { user: backendUser, passphrase }, { timeoutMs: input.timeoutMs ?? METRICS_REQUEST_TIMEOUT_MS });
     try {
-      const metrics = await client.metrics();
-      for (const [k, v] of Object.entries(metrics)) {
-        const n = numeric(v);
-        if (n === undefined) continue;
-        const m = deviceMetric(k);
-        if (m === undefined) continue;
-        c.e.set(c.e.family(m.name, m.type, m.help), m.labels, n);
-      }
+      return await body(client);
     } finally {
       client.close();
+    }
+  });
+  return value;
+}
+
+async function deviceMetrics(c: Collector, config: Config, users: MetricsBackendUsers, input: DownloadMetricsInput): Promise<void> {
+  await source(c, { source: "nethsm_device", backend_user: users.metricsUser }, async () => {
+    const metrics = await withNetHsm(c, config, users.metricsUser, input, (client) => client.metrics());
+    for (const [k, v] of Object.entries(metrics)) {
+      const n = numeric(v);
+      if (n === undefined) continue;
+      const m = deviceMetric(k);
+      if (m === undefined) continue;
+      c.e.set(c.e.family(m.name, m.type, m.help), m.labels, n);
     }
   });
 }
 
 async function keyMetrics(c: Collector, config: Config, operator: string, input: DownloadMetricsInput): Promise<void> {
   await source(c, { source: "nethsm_keys", backend_user: operator }, async () => {
-    const passphrase = await ownSecret(config, c.caller, operator, input.stateRoot);
-    const client = (await import("../backends/nethsm/index.js")).netHsmClientFor(config, { user: operator, passphrase }, { timeoutMs: input.timeoutMs ?? METRICS_REQUEST_TIMEOUT_MS });
     const namespace = namespaceOf(operator as Parameters<typeof namespaceOf>[0]) ?? "";
-    try {
+    // Listing the keys is the first call, and checks the passphrase.
+    await withNetHsm(c, config, operator, input, async (client) => {
       const ids = (await client.listKeys()).slice(0, MAX_KEYS_PER_OPERATOR);
       const ops = c.e.family("signstar_nethsm_key_operations_total", "counter", "Operations (sign, decrypt, encrypt) the NetHSM counted for the key");
       const info = c.e.family("signstar_nethsm_key_info", "gauge", "A key on the NetHSM (value 1), with its type, mechanisms and tags");
@@ -122,9 +135,7 @@ async function keyMetrics(c: Collector, config: Config, operator: string, input:
         c.e.set(ops, labels, d.operations);
         c.e.set(info, { ...labels, type: d.type, mechanisms: [...d.mechanisms].sort().join(","), tags: [...(d.restrictions.tags ?? [])].sort().join(",") }, 1);
       }
-    } finally {
-      client.close();
-    }
+    });
   });
 }
 

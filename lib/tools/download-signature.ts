@@ -6,13 +6,12 @@
  */
 import type { Readable } from "node:stream";
 import { loadConfig, type ConfigLocation } from "../config/load.js";
-import { backendUserOf, findUserMapping, isSigningMapping, type SigningMapping } from "../config/mappings.js";
+import { backendUserOf, findUserMapping, isSigningMapping } from "../config/mappings.js";
 import { ExitCode, SignstarError } from "../errors.js";
-import { AUTH_RETRY_DELAY_MS, isAuthenticationFailure, openSigningKey, type SigningKey } from "../backends/index.js";
+import { openSigningKey, openWithUserSecret, type SigningKey } from "../backends/index.js";
 import { logValue, type LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";
 import { recordSignatureOutcome } from "../metrics/signature-counters.js";
-import { readNonAdminSecret, type ReadSecretOptions } from "../secrets/non-admin.js";
 import { armor } from "../signing/openpgp/armor.js";
 import { parseCertificate, type OpenPgpCertificate } from "../signing/openpgp/certificate.js";
 import { signHasherState } from "../signing/openpgp/signature.js";
@@ -53,13 +52,17 @@ export async function downloadSignature(input: DownloadSignatureInput): Promise<
       throw new CallerError(`the user "${caller.name}" has no signing mapping in the configuration`);
     }
     key = signingKeyLabel(found);
-    const signingKey = await openWithSecret(found, {
-      systemUser: found.mapping.systemUser,
-      backendUser: backendUserOf(found),
-      handling: config.system.nonAdminSecretHandling,
-      caller,
-      ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
-    }, (secret) => openSigningKey({ config, mapping: found, secret }));
+    const { value: signingKey } = await openWithUserSecret(
+      found,
+      {
+        systemUser: found.mapping.systemUser,
+        backendUser: backendUserOf(found),
+        handling: config.system.nonAdminSecretHandling,
+        caller,
+        ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
+      },
+      (secret) => openSigningKey({ config, mapping: found, secret }),
+    );
     let signature: Uint8Array;
     try {
       const certificate = await certificateOf(signingKey, key);
@@ -87,28 +90,6 @@ function count(input: DownloadSignatureInput, key: string, outcome: "ok" | "erro
   if (input.countersDir === undefined) return undefined;
   const { name: user, uid } = input.caller;
   return recordSignatureOutcome({ dir: input.countersDir, user, uid, key, outcome, now: input.now() });
-}
-
-/**
- * Opens the key with the user's secret. When the backend refuses it and signstar-configure has left a rotated
- * secret in `<file>.next` (it writes that before telling the backend and renames it after), that one is tried
- * once: a configure run that is in progress, or was killed between the two steps, never locks a signer out.
- */
-async function openWithSecret(
-  mapping: SigningMapping,
-  location: ReadSecretOptions,
-  open: (secret: string) => Promise<SigningKey>,
-): Promise<SigningKey> {
-  const secret = await readNonAdminSecret(location);
-  try {
-    return await open(secret);
-  } catch (error) {
-    if (!isAuthenticationFailure(error)) throw error;
-    const next = await readNonAdminSecret({ ...location, next: true }).catch(() => undefined);
-    if (next === undefined || next === secret) throw error;
-    await new Promise((resolve) => setTimeout(resolve, AUTH_RETRY_DELAY_MS[mapping.backend]));
-    return open(next);
-  }
 }
 
 async function certificateOf(signingKey: SigningKey, key: string): Promise<OpenPgpCertificate> {

@@ -11,7 +11,9 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseBackup, decryptBackup } from "../../lib/nethsm-backup/index.js";
 import { ExitCode, SignstarError } from "../../lib/errors.js";
+import { writeNextSecret } from "../../lib/configure/secret-rotation.js";
 import { lookupUser } from "../../lib/os/accounts.js";
+import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
 import { dearmor } from "../../lib/signing/openpgp/armor.js";
 import { readPackets } from "../../lib/signing/openpgp/packet.js";
 import { uploadsDirOf } from "../../lib/tools/operator/spool.js";
@@ -19,7 +21,7 @@ import { takeUploadedBackup } from "../../lib/tools/upload-backup.js";
 import { takeUploadedUpdate } from "../../lib/tools/upload-update.js";
 import { makeUpdateImage } from "../support/nethsm-standin/index.js";
 import {
-  BACKUP_PASSPHRASE, BACKUP_UPLOAD_MAX, UPDATE_UPLOAD_MAX, runAs, runBytes, sshBytes, startOperatorHost, type OperatorHost,
+  BACKUP_PASSPHRASE, BACKUP_UPLOAD_MAX, UPDATE_UPLOAD_MAX, runAs, runBytes, sshBytes, startOperatorHost, type OperatorHost, type OperatorUser,
 } from "../support/operator-host.js";
 import { REPO_ROOT } from "../support/signing-host.js";
 
@@ -325,6 +327,57 @@ describe("signstar-download-wireguard", () => {
     expect(again.code).toBe(0);
     expect(again.stdout.toString()).toContain("kept the WireGuard key pair");
     expect((await sshBytes({ sshd: host.sshd, user: host.u.wireguard })).stdout.toString()).toBe(r.stdout.toString());
+  });
+});
+
+describe("a secret rotation in progress: the NetHSM has the new passphrase, <file> still the old one", () => {
+  /** Runs `body` while signstar-configure's rotation of `backendUsers` of `user` stands between its steps 2 and 3. */
+  async function rotating(user: OperatorUser, backendUsers: readonly string[], body: () => Promise<void>): Promise<void> {
+    const a = host.admin();
+    const owner = (await lookupUser(user.user))!;
+    const target = { root: "/", handling: "plaintext" as const, credsOptions: {} };
+    try {
+      for (const backendUser of backendUsers) {
+        const next = `${backendUser}-rotated-0123456789`;
+        await writeNextSecret(target, { owner, backendUser }, next);
+        await a.setUserPassphrase(backendUser, next);
+      }
+      await body();
+    } finally {
+      for (const backendUser of backendUsers) {
+        await a.setUserPassphrase(backendUser, `${backendUser}-passphrase-0123456789`);
+        await rm(secretFilePath({ systemUser: user.user, backendUser, handling: "plaintext" }, "next"), { force: true });
+      }
+    }
+  }
+
+  it("signstar-download-backup logs in with <file>.next", async () => {
+    await rotating(host.u.backup, ["backup1"], async () => {
+      const r = await sshBytes({ sshd: host.sshd, user: host.u.backup });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(parseBackup(r.stdout).version).toBe(1);
+    });
+  });
+
+  it("signstar-download-metrics reads the device and the keys with <file>.next", async () => {
+    await rotating(host.u.metrics, ["metrics1", "keymetrics1"], async () => {
+      const r = await sshBytes({ sshd: host.sshd, user: host.u.metrics });
+      expect(r.code).toBe(0);
+      const text = r.stdout.toString();
+      expect(text).toContain('signstar_source_up{backend_user="metrics1",source="nethsm_device"} 1');
+      expect(text).toContain('signstar_source_up{backend_user="keymetrics1",source="nethsm_keys"} 1');
+    });
+  });
+
+  it("signstar-download-key-certificates reads the NetHSM key with <file>.next", async () => {
+    await rotating(host.u.certs, ["certreader1"], async () => {
+      const r = await sshBytes({ sshd: host.sshd, user: host.u.certs, command: ["json"] });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const index = JSON.parse(r.stdout.toString()) as { keys: { key: string }[] };
+      expect(index.keys.map((k) => k.key)).toContain("nethsm:signkey1");
+    });
   });
 });
 

@@ -94,8 +94,3 @@ export function guard<T>(timeoutMs: number, message: string, fn: () => T): T {
     if (--depth === 0) c.stdin.write("disarm\n");
   }
 }
-
-/** For tests: whether a watchdog process is running. */
-export function watchdogPid(): number | undefined {
-  return child?.pid;
-}

@@ -1,12 +1,12 @@
 /**
  * What every ForceCommand operator tool does first: refuse root, load the configuration, find the caller's
- * mapping and insist on the tool's role (a user of another role is denied, exit 5), and read the caller's own
- * backend secrets (never anyone else's).
+ * mapping and insist on the tool's role (a user of another role is denied, exit 5), and name the caller's own
+ * backend secrets (never anyone else's) for openWithUserSecret.
  */
 import { loadConfig, type ConfigLocation } from "../../config/load.js";
 import { findUserMapping, roleOf } from "../../config/mappings.js";
 import type { Config, Role, UserMapping } from "../../config/model.js";
-import { readNonAdminSecret } from "../../secrets/non-admin.js";
+import type { ReadSecretOptions } from "../../secrets/non-admin.js";
 import { CallerError, refuseRoot, type Caller } from "../caller.js";
 
 export interface CallerContext<M extends UserMapping> {
@@ -32,13 +32,13 @@ export async function requireRole<R extends Role>(
   return { config, mapping: found as UserMapping & { readonly mapping: { readonly kind: R } } };
 }
 
-/** Reads one of the caller's own backend secrets (owner and mode checked). */
-export async function ownSecret(config: Config, caller: Caller, backendUser: string, stateRoot?: string): Promise<string> {
-  return readNonAdminSecret({
+/** Where one of the caller's own backend secrets is (it must own the file), for openWithUserSecret. */
+export function callerSecret(config: Config, caller: Caller, backendUser: string, stateRoot?: string): ReadSecretOptions {
+  return {
     systemUser: caller.name,
     backendUser,
     handling: config.system.nonAdminSecretHandling,
     caller,
     ...(stateRoot !== undefined ? { root: stateRoot } : {}),
-  });
+  };
 }
