@@ -1,45 +1,16 @@
 #!/usr/bin/env node
-// Derives Signstar's Unix users, tmpfiles.d entries, authorized_keys files and sshd drop-ins from the
-// configuration and applies them (idempotent). Root only, except --root DIR (render below DIR) and --dry-run.
-import { readFileSync } from "node:fs";
-import { configureBuildCommand } from "../lib/host/configure-build.js";
-import { runTool } from "../lib/tools/force-command.js";
+// signstar-configure-build: see lib/cli/commands/signstar-configure-build.ts.
+import { command } from "../lib/cli/commands/signstar-configure-build.js";
+import { runCommand } from "../lib/cli/shell.js";
+import { configureBuildTool } from "../lib/tools/configure-build.js";
 
-const program = "signstar-configure-build";
-const synopsis = `${program} [--config FILE] [--root DIR] [--dry-run] [--bin-dir DIR] [--version]`;
-
-/** The package version, from the package.json next to bin/ (source) or dist/bin/ (compiled). */
-function version(): string {
-  for (const rel of ["../package.json", "../../package.json"]) {
-    try {
-      const pkg: unknown = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8"));
-      if (typeof pkg === "object" && pkg !== null && "name" in pkg && pkg.name === "signstar-ts" && "version" in pkg) return String(pkg.version);
-    } catch {
-      // try the next candidate
-    }
-  }
-  return "unknown";
-}
-
-const options = {
-  config: { type: "string", short: "c" },
-  root: { type: "string" },
-  "dry-run": { type: "boolean", default: false },
-  "bin-dir": { type: "string" },
-  version: { type: "boolean", default: false },
-} as const;
-
-runTool(program, { options, synopsis }, async (args) => {
-  if (args.version) {
-    process.stdout.write(`${program} ${version()}\n`);
-    return;
-  }
-  await configureBuildCommand({
-    ...(args.config !== undefined ? { configPath: args.config } : {}),
-    ...(args.root !== undefined ? { root: args.root } : {}),
-    ...(args["bin-dir"] !== undefined ? { binDir: args["bin-dir"] } : {}),
-    dryRun: args["dry-run"] ?? false,
-    env: process.env,
+runCommand(command, async (ctx) => {
+  await configureBuildTool({
+    ...(ctx.options.config !== undefined ? { configPath: ctx.options.config } : {}),
+    ...(ctx.options.root !== undefined ? { root: ctx.options.root } : {}),
+    ...(ctx.options["bin-dir"] !== undefined ? { binDir: ctx.options["bin-dir"] } : {}),
+    dryRun: ctx.options["dry-run"] ?? false,
+    env: ctx.env,
     out: (line) => process.stdout.write(`${line}\n`),
   });
 });

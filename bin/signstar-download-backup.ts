@@ -1,11 +1,7 @@
 #!/usr/bin/env node
-// ForceCommand of backup users: streams a fresh NetHSM backup (checked before the first byte) to stdout.
-// SSH_ORIGINAL_COMMAND is ignored. Exit codes: README.md "Exit codes".
+// signstar-download-backup: see lib/cli/commands/signstar-download-backup.ts.
+import { command } from "../lib/cli/commands/signstar-download-backup.js";
+import { runCommand } from "../lib/cli/shell.js";
 import { downloadBackup } from "../lib/tools/download-backup.js";
-import { runTool, toolContext, writeStdout } from "../lib/tools/force-command.js";
 
-const program = "signstar-download-backup";
-
-runTool(program, { options: { config: { type: "string" } }, synopsis: `${program} [--config FILE] > backup.bin` }, async (args) => {
-  await writeStdout(await downloadBackup(toolContext(program, args.config)));
-});
+runCommand(command, (ctx) => downloadBackup(ctx.tool()));

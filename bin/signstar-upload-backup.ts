@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-// ForceCommand of backup_upload users: reads a NetHSM backup on stdin (bounded), validates it offline and stores it
-// atomically for signstar-configure; prints a one-line JSON receipt. SSH_ORIGINAL_COMMAND is ignored.
-// Size bound: --max-bytes N, else SIGNSTAR_UPLOAD_BACKUP_MAX_BYTES (set by the administrator, e.g. sshd SetEnv),
-// else the default. Exit codes: README.md "Exit codes".
+// signstar-upload-backup: see lib/cli/commands/signstar-upload-backup.ts.
+import { command } from "../lib/cli/commands/signstar-upload-backup.js";
+import { runCommand } from "../lib/cli/shell.js";
 import { uploadBackup } from "../lib/tools/upload-backup.js";
-import { runUploadTool } from "../lib/tools/upload-command.js";
 
-runUploadTool("signstar-upload-backup", "SIGNSTAR_UPLOAD_BACKUP_MAX_BYTES", uploadBackup);
+runCommand(command, (ctx) => uploadBackup({ ...ctx.tool(), stdin: process.stdin, signal: ctx.signal, maxBytes: ctx.options["max-bytes"] }));

@@ -1,43 +1,65 @@
 /**
+ * The exit-code contract of every executable, and the error base class that carries it. EXIT_CODES is the one
+ * table of exit codes: the executables' command tables (lib/cli/commands) name the codes they can return from
+ * it, and --help, the documentation and the man pages are rendered from it.
+ */
+
+/** Every exit code with its one-line meaning. */
+export const EXIT_CODES = {
+  Ok: { code: 0, description: "success" },
+  Internal: { code: 1, description: "internal error (a bug: please report it)" },
+  Usage: { code: 2, description: "wrong command-line usage (unknown or missing options, arguments or command)" },
+  BadInput: { code: 3, description: "bad input: a malformed, oversized or incomplete request, upload, share or file" },
+  Config: { code: 4, description: "the configuration is missing or invalid (client: identity, known_hosts or agent setup)" },
+  Denied: {
+    code: 5,
+    description:
+      "denied: root, a user without the needed mapping, not root where root is needed (client: host key unknown, changed or revoked, or our key refused)",
+  },
+  Secret: { code: 6, description: "a secret file is missing or fails its owner, mode or type checks" },
+  Backend: {
+    code: 7,
+    description: "the HSM backend refused or failed (wrong PIN or passphrase, key or token not found, mechanism unsupported, timeout, connection)",
+  },
+  Remote: { code: 8, description: "a remote peer failed: the signing host (client), or the SSH client went away (host)" },
+  Interrupted: { code: 130, description: "interrupted (SIGINT, Ctrl-C)" },
+} as const;
+
+export type ExitCodeName = keyof typeof EXIT_CODES;
+
+function codes<T extends Record<string, { readonly code: number }>>(table: T): { readonly [K in keyof T]: T[K]["code"] } {
+  return Object.fromEntries(Object.entries(table).map(([name, entry]) => [name, entry.code])) as { readonly [K in keyof T]: T[K]["code"] };
+}
+
+/** The exit codes by name (`ExitCode.Usage` is 2), from EXIT_CODES. */
+export const ExitCode = codes(EXIT_CODES);
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
  * Base of every error the library raises on purpose. `message` is always one human-readable line that names
- * the thing at fault (file, field, user, key, token) and never a secret. `exitCode` is what a bin/ shell
- * exits with; the table lives in README.md ("Exit codes").
+ * the thing at fault (file, field, user, key, token) and never a secret. `exitCode` is what the executable exits
+ * with (EXIT_CODES).
  */
 export class SignstarError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode = 1, options?: { cause?: unknown }) {
+  constructor(message: string, exitCode: number = ExitCode.Internal, options?: { cause?: unknown }) {
     super(oneLine(message), options);
     this.name = new.target.name;
     this.exitCode = exitCode;
   }
 }
 
-/** Exit codes shared by every executable (documented in README.md). */
-export const ExitCode = {
-  Ok: 0,
-  /** Unexpected internal failure. */
-  Internal: 1,
-  /** Wrong command-line usage. */
-  Usage: 2,
-  /** The input (request, upload, share) is malformed or too large. */
-  BadInput: 3,
-  /** The configuration is missing or invalid. */
-  Config: 4,
-  /** The calling user is not allowed to do this (root, unmapped user, wrong role). */
-  Denied: 5,
-  /** A secret file is missing or fails its owner/mode/type checks. */
-  Secret: 6,
-  /** The HSM backend refused or failed (authentication, key, mechanism, connection, timeout). */
-  Backend: 7,
-  /** A remote peer (SSH server, signing host) failed or answered something invalid. */
-  Remote: 8,
-} as const;
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
-
 /** The input (a request, an upload, a share on stdin) is malformed, too large or arrived too slowly. */
 export class InputError extends SignstarError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, ExitCode.BadInput, options);
+  }
+}
+
+/** A command-line usage mistake; the message ends with the synopsis (`…; usage: <synopsis>`). */
+export class UsageError extends SignstarError {
+  constructor(detail: string, synopsis?: string) {
+    super(synopsis === undefined ? detail : `${detail}; usage: ${synopsis}`, ExitCode.Usage);
   }
 }
 

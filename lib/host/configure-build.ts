@@ -6,13 +6,10 @@
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { basename } from "node:path";
-import { loadConfig } from "../config/load.js";
 import type { Config } from "../config/model.js";
-import { ExitCode } from "../errors.js";
 import { describeAction, type HostAction } from "./actions.js";
 import { applyAction } from "./apply.js";
 import { diffHost } from "./diff.js";
-import { HostError } from "./errors.js";
 import { observeHost } from "./observe.js";
 import { computeHostPlan, type HostPlan } from "./plan.js";
 import { SSHD, checkSshdConfig } from "./sshd-check.js";
@@ -79,36 +76,4 @@ export async function configureBuild(opts: ConfigureBuildOptions): Promise<Confi
 function touchesSshdConfig(action: HostAction, plan: HostPlan): boolean {
   const path = action.kind === "write-file" ? action.file.path : action.kind === "remove-file" ? action.path : "";
   return path.startsWith(`${plan.sshdDropInDir}/`);
-}
-
-/** The root check of the executable: only --root and --dry-run may run unprivileged. */
-export function requireRootUnlessRendering(root: string | undefined, dryRun: boolean): void {
-  const rendering = (root !== undefined && root !== "" && root !== "/") || dryRun;
-  if (!rendering && process.geteuid?.() !== 0) throw new HostError("This application must be run as root!", ExitCode.Denied);
-}
-
-export interface ConfigureBuildCommand {
-  readonly configPath?: string;
-  readonly root?: string;
-  readonly binDir?: string;
-  readonly dryRun: boolean;
-  readonly env: NodeJS.ProcessEnv;
-  readonly out: (line: string) => void;
-}
-
-/** The executable's whole logic: root check, config search/load (below --root too), configure. */
-export async function configureBuildCommand(cmd: ConfigureBuildCommand): Promise<ConfigureBuildResult> {
-  requireRootUnlessRendering(cmd.root, cmd.dryRun);
-  const { config } = await loadConfig({
-    ...(cmd.configPath !== undefined ? { path: cmd.configPath } : {}),
-    ...(cmd.root !== undefined ? { root: cmd.root } : {}),
-    env: cmd.env,
-  });
-  return configureBuild({
-    config,
-    ...(cmd.root !== undefined ? { root: cmd.root } : {}),
-    ...(cmd.binDir !== undefined ? { binDir: cmd.binDir } : {}),
-    dryRun: cmd.dryRun,
-    out: cmd.out,
-  });
 }

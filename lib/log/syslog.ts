@@ -33,8 +33,11 @@ export interface SyslogSinkOptions {
 const AUTH = 4;
 const LEVELS: Readonly<Record<Severity, number>> = { err: 3, warning: 4, notice: 5, info: 6 };
 
-/** Characters that could forge a second syslog line or confuse parsers (C0, DEL, C1, Unicode line breaks) become spaces. */
-function sanitize(text: string): string {
+/**
+ * Characters that could forge a second syslog line or confuse parsers (C0, DEL, C1, Unicode line breaks) become
+ * spaces; an entry is at most 4000 characters. Every sink applies it to every entry.
+ */
+export function sanitize(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ").slice(0, 4000);
 }
@@ -91,18 +94,6 @@ export function syslogSink(tag: string, env: NodeJS.ProcessEnv = process.env, ti
       const logger = early ?? startLogger(tag, socket, false);
       early = undefined;
       return logger.send(`<${AUTH * 8 + LEVELS[severity]}>${sanitize(message)}\n`, timeoutMs);
-    },
-  };
-}
-
-/** Collects entries in memory (in-process callers such as the demo and tests). */
-export function memorySink(): LogSink & { entries: { severity: Severity; message: string }[] } {
-  const entries: { severity: Severity; message: string }[] = [];
-  return {
-    entries,
-    write(severity, message) {
-      entries.push({ severity, message: sanitize(message) });
-      return Promise.resolve();
     },
   };
 }

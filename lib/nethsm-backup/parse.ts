@@ -8,6 +8,8 @@ import { FieldReader, MAGIC, TRAILER } from "./format.js";
 
 /** Upper bound on a backup this code will read (the store of a device is far smaller). */
 export const MAX_BACKUP_BYTES = 256 * 1024 * 1024;
+/** Default bound of signstar-upload-backup (the administrator can set another, up to MAX_BACKUP_BYTES). */
+export const DEFAULT_BACKUP_UPLOAD_MAX_BYTES = 64 * 1024 * 1024;
 export const MAX_BACKUP_ITEMS = 1_000_000;
 
 export type BackupVersion = 0 | 1;

@@ -78,7 +78,7 @@ export async function createNonAdminSecret(opts: CreateSecretOptions): Promise<C
 export interface ReadSecretOptions extends SecretLocation, CredsOptions {
   /** The uid that must own the file; defaults to caller.uid, else the effective uid of this process. */
   readonly uid?: number;
-  /** The calling user (lib/tools/caller.ts); its uid is the required owner. */
+  /** The calling user (lib/caller/caller.ts); its uid is the required owner. */
   readonly caller?: { readonly uid: number };
   /** Which copy to read (default `current`); see SecretVersion. */
   readonly version?: SecretVersion;

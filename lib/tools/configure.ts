@@ -2,7 +2,7 @@
 import type { ConfigLocation } from "../config/load.js";
 import { configure, wipeExpiredShares } from "../configure/run.js";
 import { ExitCode, SignstarError } from "../errors.js";
-import type { Caller } from "./caller.js";
+import type { Caller } from "../caller/caller.js";
 
 export interface ConfigureToolInput {
   readonly caller: Caller;

@@ -6,10 +6,11 @@
  */
 import type { ConfigLocation } from "../config/load.js";
 import { SignstarError, ExitCode } from "../errors.js";
+import { withAudit } from "../log/audit.js";
 import type { LogSink } from "../log/syslog.js";
 import { MAX_BACKUP_BYTES, parseBackup } from "../nethsm-backup/index.js";
-import type { Caller } from "./caller.js";
-import { callerSecret, requireRole } from "./operator/context.js";
+import type { Caller } from "../caller/caller.js";
+import { callerSecret, requireRole } from "../caller/role.js";
 import { backendError, openWithUserSecret } from "../backends/index.js";
 import { createHash } from "node:crypto";
 
@@ -24,12 +25,18 @@ export interface DownloadBackupInput {
 }
 
 export async function downloadBackup(input: DownloadBackupInput): Promise<Buffer> {
-  const { caller, log } = input;
-  let backendUser = "-";
-  try {
+  const { caller } = input;
+  const events = {
+    log: input.log,
+    success: { event: "backup downloaded", severity: "notice" as const },
+    refusal: "backup refused",
+    fields: { user: caller.name, backend_user: "-" },
+  };
+  return withAudit(events, async (audit) => {
     const { config, mapping } = await requireRole(caller, input.config, ["backup"], "signstar-download-backup");
     if (mapping.backend !== "nethsm" || mapping.mapping.kind !== "backup") throw new SignstarError("backup mapping expected", ExitCode.Internal);
-    backendUser = mapping.mapping.backendUser;
+    const backendUser = mapping.mapping.backendUser;
+    audit.set({ backend_user: backendUser });
     const { netHsmClientFor } = await import("../backends/nethsm/index.js");
     const options = { timeoutMs: input.timeoutMs ?? BACKUP_TIMEOUT_MS, maxResponseBytes: MAX_BACKUP_BYTES };
     // The backup itself is the first call that checks the passphrase (a Backup user may do nothing else).
@@ -43,22 +50,15 @@ export async function downloadBackup(input: DownloadBackupInput): Promise<Buffer
         client.close();
       }
     });
-    let version: number;
-    let items: number;
+    let parsed;
     try {
-      const parsed = parseBackup(bytes);
-      version = parsed.version;
-      items = parsed.encryptedItems.length;
+      parsed = parseBackup(bytes);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       throw new SignstarError(`the NetHSM answered POST /system/backup with something that is not a complete backup: ${why}`, ExitCode.Backend);
     }
     const sha256 = createHash("sha256").update(bytes).digest("hex");
-    await log.write("notice", `backup downloaded: user=${caller.name} backend_user=${backendUser} bytes=${bytes.length} version=${version} items=${items} sha256=${sha256} outcome=ok`);
+    audit.set({ bytes: bytes.length, version: parsed.version, items: parsed.encryptedItems.length, sha256 });
     return bytes;
-  } catch (error) {
-    const reason = error instanceof SignstarError ? error.message : "internal error";
-    await log.write("warning", `backup refused: user=${caller.name} backend_user=${backendUser} outcome=error reason=${reason}`);
-    throw error;
-  }
+  });
 }

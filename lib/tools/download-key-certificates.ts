@@ -18,7 +18,8 @@ import { namespaceOf } from "../config/primitives.js";
 import { isSigningMapping, pkcs11Section, userMappings, type SigningMapping } from "../config/mappings.js";
 import type { Config, NetHsmUserId } from "../config/model.js";
 import { backendError, openWithUserSecret } from "../backends/index.js";
-import { ExitCode, SignstarError } from "../errors.js";
+import { ExitCode, SignstarError, UsageError } from "../errors.js";
+import { withAudit } from "../log/audit.js";
 import type { LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";
 import { publicKeySha3_384 } from "../signing/key-digest.js";
@@ -27,10 +28,9 @@ import { armor } from "../signing/openpgp/armor.js";
 import { parseCertificate, type OpenPgpCertificate } from "../signing/openpgp/certificate.js";
 import { toHex } from "../signing/openpgp/fingerprint.js";
 import type { PublicKey } from "../signing/signer.js";
-import type { Caller } from "./caller.js";
-import { callerSecret, requireRole } from "./operator/context.js";
+import type { Caller } from "../caller/caller.js";
+import { callerSecret, requireRole } from "../caller/role.js";
 import type { NetHsmClient } from "../backends/nethsm/index.js";
-import { usageError } from "./usage.js";
 
 export type CertificateMode = "keyring" | "json";
 
@@ -40,7 +40,7 @@ export function certificateMode(original: string | undefined, json = false): Cer
   const c = (original ?? "").trim();
   if (c === "" || c === "keyring") return "keyring";
   if (c === "json") return "json";
-  throw usageError(new Error(`unknown mode "${c.slice(0, 40)}"`), 'ssh <user>@<host> [keyring|json] (SSH_ORIGINAL_COMMAND "json" selects the JSON index)');
+  throw new UsageError(`unknown mode "${c.slice(0, 40)}"`, 'ssh <user>@<host> [keyring|json] (SSH_ORIGINAL_COMMAND "json" selects the JSON index)');
 }
 
 export interface DownloadKeyCertificatesInput {
@@ -175,19 +175,21 @@ function indexEntry(f: Found): KeyIndexEntry {
 }
 
 export async function downloadKeyCertificates(input: DownloadKeyCertificatesInput): Promise<string> {
-  const { caller, log } = input;
-  try {
+  const { caller } = input;
+  const events = {
+    log: input.log,
+    success: { event: "key certificates downloaded", severity: "info" as const },
+    refusal: "key certificates refused",
+    fields: { user: caller.name },
+  };
+  return withAudit(events, async (audit) => {
     const { config, mapping } = await requireRole(caller, input.config, ["key_certificates"], "signstar-download-key-certificates");
     const operators = mapping.backend === "nethsm" && mapping.mapping.kind === "key_certificates" ? mapping.mapping.backendUsers : [];
     const found = await collect(config, caller, operators, input);
     if (found.length === 0) throw new SignstarError("the configuration has no signing keys", ExitCode.Config);
-    await log.write("info", `key certificates downloaded: user=${caller.name} mode=${input.mode} keys=${found.length} outcome=ok`);
+    audit.set({ mode: input.mode, keys: found.length });
     if (input.mode === "json") return `${JSON.stringify({ version: 1, keys: found.map(indexEntry) }, null, 2)}\n`;
     const ring = Buffer.concat(found.map((f) => Buffer.from(f.certificate.bytes)));
     return armor("PUBLIC KEY BLOCK", ring);
-  } catch (error) {
-    const reason = error instanceof SignstarError ? error.message : "internal error";
-    await log.write("warning", `key certificates refused: user=${caller.name} outcome=error reason=${reason}`);
-    throw error;
-  }
+  });
 }

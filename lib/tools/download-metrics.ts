@@ -15,13 +15,14 @@ import { isSigningMapping, userMappings } from "../config/mappings.js";
 import type { Config, MetricsBackendUsers, TokenSelector } from "../config/model.js";
 import { lookupUser } from "../os/accounts.js";
 import { SignstarError } from "../errors.js";
+import { auditLine, refusalReason, withAudit } from "../log/audit.js";
 import type { LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";
 import { Exposition, sanitizeName } from "../metrics/prometheus.js";
 import { readSignatureCounters } from "../metrics/signature-counters.js";
 import { namespaceOf } from "../config/primitives.js";
-import type { Caller } from "./caller.js";
-import { callerSecret, requireRole } from "./operator/context.js";
+import type { Caller } from "../caller/caller.js";
+import { callerSecret, requireRole } from "../caller/role.js";
 import { openWithUserSecret } from "../backends/index.js";
 import type { NetHsmClient } from "../backends/nethsm/index.js";
 import { hostLayout } from "../layout/host-layout.js";
@@ -48,18 +49,13 @@ interface Collector {
   readonly caller: Caller;
 }
 
-function reasonOf(error: unknown): string {
-  return error instanceof SignstarError ? error.message : "internal error";
-}
-
 async function source(c: Collector, labels: Record<string, string>, body: () => Promise<void>): Promise<void> {
   try {
     await body();
     c.e.set(c.up, labels, 1);
   } catch (error) {
     c.e.set(c.up, labels, 0);
-    const where = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(" ");
-    await c.log.write("warning", `metrics source failed: user=${c.caller.name} ${where} reason=${reasonOf(error)}`);
+    await c.log.write("warning", auditLine("metrics source failed", { user: c.caller.name, ...labels, reason: refusalReason(error) }));
   }
 }
 
@@ -214,7 +210,8 @@ async function hostCounters(c: Collector, config: Config, root: string | undefin
 export async function downloadMetrics(input: DownloadMetricsInput): Promise<string> {
   const { caller, log } = input;
   const started = Date.now();
-  try {
+  // Only refusals are entries: a scrape every few seconds would drown the log.
+  return withAudit({ log, refusal: "metrics refused", fields: { user: caller.name } }, async () => {
     const { config, mapping } = await requireRole(caller, input.config, ["metrics", "hermetic_metrics"], "signstar-download-metrics");
     if (mapping.backend !== "nethsm" || (mapping.mapping.kind !== "metrics" && mapping.mapping.kind !== "hermetic_metrics")) {
       throw new SignstarError("metrics mapping expected");
@@ -230,8 +227,5 @@ export async function downloadMetrics(input: DownloadMetricsInput): Promise<stri
     e.set(e.family("signstar_metrics_timestamp_seconds", "gauge", "Unix time at which these metrics were collected"), {}, Math.floor(now.getTime() / 1000));
     e.set(e.family("signstar_metrics_duration_seconds", "gauge", "Time it took to collect these metrics"), {}, (Date.now() - started) / 1000);
     return e.render();
-  } catch (error) {
-    await log.write("warning", `metrics refused: user=${caller.name} outcome=error reason=${reasonOf(error)}`);
-    throw error;
-  }
+  });
 }

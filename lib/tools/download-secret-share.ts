@@ -9,23 +9,17 @@
  * the bytes left). It runs as the shareholder, never as root: it reads and writes only the caller's own spool
  * files (see lib/configure/share-spool.ts).
  */
-import { loadConfig, type ConfigLocation } from "../config/load.js";
-import { findUserMapping } from "../config/mappings.js";
+import type { ConfigLocation } from "../config/load.js";
 import { ExitCode, SignstarError } from "../errors.js";
+import { withAudit } from "../log/audit.js";
 import type { LogSink } from "../log/syslog.js";
+import type { Readable, Writable } from "node:stream";
 import { hostname } from "node:os";
 import { claimDownload, confirmDownload, readPublicShareSet } from "../configure/share-spool.js";
 import { confirmationCode } from "../secrets/shares/claim.js";
-import { CallerError, refuseRoot, type Caller } from "./caller.js";
+import type { Caller } from "../caller/caller.js";
+import { requireShareholder, type ShareToolInput } from "../caller/role.js";
 
-export interface ShareToolInput {
-  readonly caller: Caller;
-  readonly config: ConfigLocation;
-  /** Root prefix of the state paths ("/" on a host). */
-  readonly root: string;
-  readonly now: () => Date;
-  readonly log: LogSink;
-}
 
 /** The subcommands a shareholder may ask for. */
 export type ShareCommand = "download" | "upload" | "confirm";
@@ -51,15 +45,8 @@ export function confirmCodeOf(original: string | undefined): string {
   return m[1].toLowerCase();
 }
 
-/** Refuses root and anyone whose mapping is not share_holder. */
-export async function requireShareholder(input: ShareToolInput): Promise<void> {
-  refuseRoot(input.caller);
-  const { config } = await loadConfig(input.config);
-  const found = findUserMapping(config, input.caller.name);
-  if (found?.mapping.kind !== "share_holder") {
-    throw new CallerError(`the user "${input.caller.name}" is not a shareholder in the configuration`);
-  }
-}
+
+export type { ShareToolInput } from "../caller/role.js";
 
 export interface DownloadInput extends ShareToolInput {
   /** Writes the share line (stdout). */
@@ -79,7 +66,8 @@ export interface DownloadInput extends ShareToolInput {
  */
 export async function downloadSecretShare(input: DownloadInput): Promise<void> {
   const { caller, log } = input;
-  try {
+  const events = { log, success: { event: "secret share downloaded", severity: "notice" as const }, refusal: "secret share download refused", fields: { user: caller.name } };
+  await withAudit(events, async (audit) => {
     await requireShareholder(input);
     const set = await readPublicShareSet(input.root);
     const claim = await claimDownload(input.root, caller, set);
@@ -98,26 +86,63 @@ export async function downloadSecretShare(input: DownloadInput): Promise<void> {
       throw new SignstarError(`the share could not be sent (${error instanceof Error ? error.message : String(error)}); it stays staged`, ExitCode.Remote);
     }
     input.signal?.removeEventListener("abort", release);
-    await log.write("notice", `secret share downloaded: user=${caller.name} set=${set.record.setId} index=${claim.index} outcome=ok (awaiting confirmation)`);
-  } catch (error) {
-    const reason = error instanceof SignstarError ? error.message : "internal error";
-    await log.write("warning", `secret share download refused: user=${caller.name} outcome=error reason=${reason}`);
-    throw error;
-  }
+    audit.set({ set: set.record.setId, index: claim.index, confirmation: "awaiting" });
+  });
 }
 
 /** `confirm <code>`: the holder has its share; it is wiped from the host and marked fetched. */
 export async function confirmSecretShare(input: ShareToolInput & { readonly code: string }): Promise<string> {
   const { caller, log } = input;
-  try {
+  const events = { log, success: { event: "secret share confirmed", severity: "notice" as const }, refusal: "secret share confirmation refused", fields: { user: caller.name } };
+  return withAudit(events, async (audit) => {
     await requireShareholder(input);
     const set = await readPublicShareSet(input.root);
     const index = await confirmDownload(input.root, caller, set, input.code, input.now());
-    await log.write("notice", `secret share confirmed: user=${caller.name} set=${set.record.setId} index=${index} outcome=ok`);
+    audit.set({ set: set.record.setId, index });
     return `share ${index} of set ${set.record.setId} confirmed: it was removed from this host; keep your copy offline\n`;
-  } catch (error) {
-    const reason = error instanceof SignstarError ? error.message : "internal error";
-    await log.write("warning", `secret share confirmation refused: user=${caller.name} outcome=error reason=${reason}`);
-    throw error;
+  });
+}
+
+/** What the executable gives the share tool (lib/cli/shell.ts provides it). */
+export interface SecretShareCommandInput {
+  /** SSH_ORIGINAL_COMMAND. */
+  readonly original: string | undefined;
+  readonly tool: { readonly caller: Caller; readonly config: ConfigLocation };
+  /** The audit log by tag. */
+  readonly audit: (tag?: string) => LogSink;
+  /** Report errors under another executable's name. */
+  readonly reportAs: (name: string) => void;
+  readonly root: string;
+  readonly now: () => Date;
+  readonly stdin: Readable;
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  /** Aborted on SIGHUP/SIGTERM: a fresh claim is put back. */
+  readonly signal: AbortSignal;
+}
+
+const UPLOAD_TOOL = "signstar-upload-secret-share";
+
+/**
+ * signstar-download-secret-share's whole run: the mode the client asked for, then download, confirm or upload
+ * (the upload speaks and logs as signstar-upload-secret-share, which is what the shareholder asked for).
+ */
+export async function secretShareCommand(input: SecretShareCommandInput): Promise<string | void> {
+  const mode = shareCommandOf(input.original);
+  const common = { ...input.tool, root: input.root, now: input.now };
+  if (mode === "upload") {
+    input.reportAs(UPLOAD_TOOL);
+    const { uploadSecretShare } = await import("./upload-secret-share.js");
+    return uploadSecretShare({ ...common, log: input.audit(UPLOAD_TOOL), stdin: input.stdin });
   }
+  if (mode === "confirm") return confirmSecretShare({ ...common, log: input.audit(), code: confirmCodeOf(input.original) });
+  const write = (text: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => input.stdout.write(text, (e) => (e ? reject(e) : resolve())));
+  await downloadSecretShare({
+    ...common,
+    log: input.audit(),
+    write,
+    notify: (text) => new Promise<void>((resolve) => input.stderr.write(text, () => resolve())),
+    signal: input.signal,
+  });
 }

@@ -9,7 +9,8 @@ import { loadConfig, type ConfigLocation } from "../config/load.js";
 import { backendUserOf, findUserMapping, isSigningMapping } from "../config/mappings.js";
 import { ExitCode, SignstarError } from "../errors.js";
 import { openSigningKey, openWithUserSecret, type SigningKey } from "../backends/index.js";
-import { logValue, type LogSink } from "../log/syslog.js";
+import { withAudit, type AuditEvents } from "../log/audit.js";
+import type { LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";
 import { recordSignatureOutcome } from "../metrics/signature-counters.js";
 import { armor } from "../signing/openpgp/armor.js";
@@ -17,7 +18,7 @@ import { parseCertificate, type OpenPgpCertificate } from "../signing/openpgp/ce
 import { signHasherState } from "../signing/openpgp/signature.js";
 import { MAX_REQUEST_BYTES, parseSigningRequest } from "../signing/request.js";
 import { createSigningResponse } from "../signing/response.js";
-import { refuseRoot, CallerError, type Caller } from "./caller.js";
+import { refuseRoot, CallerError, type Caller } from "../caller/caller.js";
 import { readBounded } from "../os/read-stream.js";
 
 export interface DownloadSignatureInput {
@@ -37,21 +38,28 @@ export interface DownloadSignatureInput {
 export const REQUEST_TIMEOUT_MS = 10_000;
 
 export async function downloadSignature(input: DownloadSignatureInput): Promise<string> {
-  const { caller, log } = input;
-  let key = "-";
-  let digest = "-";
-  try {
+  const { caller } = input;
+  const events: AuditEvents = {
+    log: input.log,
+    success: { event: "signature issued", severity: "info" },
+    refusal: "signature refused",
+    fields: { user: caller.name, key: "-", sha512: "-" },
+    // Counted once the key is known (a request refused before that names none).
+    alongside: (outcome, fields) => (fields["key"] === "-" ? undefined : count(input, String(fields["key"]), outcome)),
+  };
+  return withAudit(events, async (audit) => {
     refuseRoot(caller);
     const raw = await readBounded(input.stdin, "the signing request", MAX_REQUEST_BYTES, input.stdinTimeoutMs ?? REQUEST_TIMEOUT_MS);
     const request = parseSigningRequest(raw);
-    digest = Buffer.from(request.state.digest()).toString("hex");
+    audit.set({ sha512: Buffer.from(request.state.digest()).toString("hex") });
 
     const { config } = await loadConfig(input.config);
     const found = findUserMapping(config, caller.name);
     if (!found || !isSigningMapping(found)) {
       throw new CallerError(`the user "${caller.name}" has no signing mapping in the configuration`);
     }
-    key = signingKeyLabel(found);
+    const key = signingKeyLabel(found);
+    audit.set({ key });
     const { value: signingKey } = await openWithUserSecret(
       found,
       {
@@ -70,20 +78,8 @@ export async function downloadSignature(input: DownloadSignatureInput): Promise<
     } finally {
       await signingKey.close();
     }
-    const response = createSigningResponse(armor("SIGNATURE", signature));
-    await Promise.all([
-      log.write("info", `signature issued: user=${caller.name} key=${key} sha512=${digest} outcome=ok`),
-      count(input, key, "ok"),
-    ]);
-    return response;
-  } catch (error) {
-    const reason = error instanceof SignstarError ? error.message : "internal error";
-    await Promise.all([
-      log.write("warning", `signature refused: user=${caller.name} key=${key} sha512=${digest} outcome=error reason=${logValue(reason)}`),
-      key === "-" ? undefined : count(input, key, "error"),
-    ]);
-    throw error;
-  }
+    return createSigningResponse(armor("SIGNATURE", signature));
+  });
 }
 
 function count(input: DownloadSignatureInput, key: string, outcome: "ok" | "error"): Promise<boolean> | undefined {

@@ -6,9 +6,10 @@
 import type { ConfigLocation } from "../config/load.js";
 import { ExitCode, SignstarError } from "../errors.js";
 import { FileReadError, readCheckedFile } from "../os/read-file.js";
+import { withAudit } from "../log/audit.js";
 import type { LogSink } from "../log/syslog.js";
-import type { Caller } from "./caller.js";
-import { requireRole } from "./operator/context.js";
+import type { Caller } from "../caller/caller.js";
+import { requireRole } from "../caller/role.js";
 import { hostLayout } from "../layout/host-layout.js";
 
 const KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
@@ -50,8 +51,14 @@ export interface DownloadWireGuardInput {
 }
 
 export async function downloadWireGuard(input: DownloadWireGuardInput): Promise<string> {
-  await requireRole(input.caller, input.config, ["wire_guard_download"], "signstar-download-wireguard");
-  const key = await readWireGuardPublicKey(input.root);
-  await input.log.write("info", `wireguard public key downloaded: user=${input.caller.name} outcome=ok`);
-  return `${key}\n`;
+  const events = {
+    log: input.log,
+    success: { event: "wireguard public key downloaded", severity: "info" as const },
+    refusal: "wireguard public key refused",
+    fields: { user: input.caller.name },
+  };
+  return withAudit(events, async () => {
+    await requireRole(input.caller, input.config, ["wire_guard_download"], "signstar-download-wireguard");
+    return `${await readWireGuardPublicKey(input.root)}\n`;
+  });
 }

@@ -8,9 +8,10 @@ import type { Readable } from "node:stream";
 import type { ConfigLocation } from "../config/load.js";
 import type { Role } from "../config/model.js";
 import { ExitCode, SignstarError } from "../errors.js";
+import { withAudit, type AuditFields } from "../log/audit.js";
 import type { LogSink } from "../log/syslog.js";
-import type { Caller } from "./caller.js";
-import { requireRole } from "./operator/context.js";
+import type { Caller } from "../caller/caller.js";
+import { requireRole } from "../caller/role.js";
 import { receiveUpload, type UploadKind } from "./operator/spool.js";
 
 export const DEFAULT_UPLOAD_TIMEOUT_MS = 10 * 60_000;
@@ -38,8 +39,8 @@ export interface SpooledUploadKind<T> {
   readonly limitName: string;
   /** Checks the complete temporary file; throws InputError to reject it. */
   readonly validate: (file: FileHandle, size: number) => Promise<T>;
-  /** What the log line says about the upload after bytes and sha256 ("version=1 items=3"). */
-  readonly logFields: (info: T) => string;
+  /** What the audit entry says about the upload after bytes and sha256 (version, items). */
+  readonly logFields: (info: T) => AuditFields;
   /** What the receipt says after stored, bytes and sha256. */
   readonly receiptFields: (info: T) => Record<string, unknown>;
 }
@@ -54,7 +55,8 @@ export async function spooledUpload<T>(input: SpooledUploadInput, spec: SpooledU
   const { caller, log } = input;
   const { kind } = spec;
   const maxBytes = checkMaxBytes(input.maxBytes, spec.defaultMaxBytes, spec.limit, spec.limitName);
-  try {
+  const events = { log, success: { event: `${kind} uploaded`, severity: "notice" as const }, refusal: `${kind} upload refused`, fields: { user: caller.name } };
+  return withAudit(events, async (audit) => {
     await requireRole(caller, input.config, [spec.role], spec.program);
     const receipt = await receiveUpload({
       kind,
@@ -67,14 +69,7 @@ export async function spooledUpload<T>(input: SpooledUploadInput, spec: SpooledU
       ...(input.signal ? { signal: input.signal } : {}),
       ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
     });
-    await log.write(
-      "notice",
-      `${kind} uploaded: user=${caller.name} bytes=${receipt.size} sha256=${receipt.sha256} ${spec.logFields(receipt.info)} outcome=ok`,
-    );
+    audit.set({ bytes: receipt.size, sha256: receipt.sha256, ...spec.logFields(receipt.info) });
     return `${JSON.stringify({ stored: kind, bytes: receipt.size, sha256: receipt.sha256, ...spec.receiptFields(receipt.info) })}\n`;
-  } catch (error) {
-    const reason = error instanceof SignstarError ? error.message : "internal error";
-    await log.write("warning", `${kind} upload refused: user=${caller.name} outcome=error reason=${reason}`);
-    throw error;
-  }
+  });
 }

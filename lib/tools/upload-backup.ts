@@ -5,12 +5,11 @@
  * once the admin secret (it holds the backup passphrase) is available. Prints a one-line JSON receipt.
  */
 import { SignstarError } from "../errors.js";
-import { MAX_BACKUP_BYTES, parseBackup, type BackupFile } from "../nethsm-backup/index.js";
+import { DEFAULT_BACKUP_UPLOAD_MAX_BYTES, MAX_BACKUP_BYTES, parseBackup, type BackupFile } from "../nethsm-backup/index.js";
 import { readHead, takeUploaded, type Uploaded } from "./operator/spool.js";
 import { InputError } from "../errors.js";
 import { spooledUpload, type SpooledUploadInput } from "./spooled-upload.js";
 
-export const DEFAULT_BACKUP_UPLOAD_MAX_BYTES = 64 * 1024 * 1024;
 
 /** maxBytes: default DEFAULT_BACKUP_UPLOAD_MAX_BYTES, at most MAX_BACKUP_BYTES. */
 export type UploadBackupInput = SpooledUploadInput;
@@ -42,7 +41,7 @@ export function uploadBackup(input: UploadBackupInput): Promise<string> {
     limit: MAX_BACKUP_BYTES,
     limitName: "the backup size limit",
     validate: async (file, size) => checkBackupBytes(await readHead(file, size)),
-    logFields: (info) => `version=${info.version} items=${info.items}`,
+    logFields: (info) => ({ version: info.version, items: info.items }),
     receiptFields: (info) => ({ version: info.version, items: info.items }),
   });
 }

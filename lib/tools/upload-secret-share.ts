@@ -6,11 +6,10 @@
  * `ssh holder@host upload` through signstar-download-secret-share).
  */
 import type { Readable } from "node:stream";
-import { SignstarError } from "../errors.js";
+import { withAudit } from "../log/audit.js";
 import { readPublicShareSet, storeUpload, UPLOAD_TIMEOUT_MS } from "../configure/share-spool.js";
 import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";
-import type { ShareToolInput } from "./download-secret-share.js";
-import { requireShareholder } from "./download-secret-share.js";
+import { requireShareholder, type ShareToolInput } from "../caller/role.js";
 import { InputError } from "../errors.js";
 import { readBounded } from "../os/read-stream.js";
 
@@ -21,7 +20,8 @@ export async function uploadSecretShare(
 ): Promise<string> {
   const { caller, log } = input;
   const timeoutMs = input.timeoutMs ?? UPLOAD_TIMEOUT_MS;
-  try {
+  const events = { log, success: { event: "secret share uploaded", severity: "notice" as const }, refusal: "secret share upload refused", fields: { user: caller.name } };
+  return withAudit(events, async (audit) => {
     await requireShareholder(input);
     const raw = await readBounded(input.stdin, "the share", MAX_SHARE_TEXT + 2, input.stdinTimeoutMs ?? SHARE_INPUT_TIMEOUT_MS);
     let text: string;
@@ -35,13 +35,9 @@ export async function uploadSecretShare(
     const set = await readPublicShareSet(input.root);
     const r = await storeUpload(input.root, caller, text, set, input.now().getTime(), timeoutMs);
     const until = r.expiresAt !== undefined ? new Date(r.expiresAt).toISOString() : "-";
-    await log.write("notice", `secret share uploaded: user=${caller.name} set=${r.setId} index=${r.index} present=${r.present}/${r.threshold} outcome=ok`);
+    audit.set({ set: r.setId, index: r.index, present: `${r.present}/${r.threshold}` });
     const enough = r.present >= r.threshold ? "; enough shares are present: the operator can run signstar-configure now" : "";
     return `share ${r.index} of set ${r.setId} accepted: ${r.present} of the ${r.threshold} required shares are present; they are wiped at ${until} (${Math.round(timeoutMs / 1000)} s after the first upload)${enough}\n`;
-  } catch (error) {
-    const reason = error instanceof SignstarError ? error.message : "internal error";
-    await log.write("warning", `secret share upload refused: user=${caller.name} outcome=error reason=${reason}`);
-    throw error;
-  }
+  });
 }
 

@@ -5,12 +5,9 @@
  * commits it (or cancels on failure). The vendor signature is checked by the device. Prints a JSON receipt.
  */
 import { readHead, takeUploaded, type Uploaded } from "./operator/spool.js";
-import { MAX_UPDATE_HEADER_BYTES, checkUpdateImage, type UpdateImageInfo } from "./operator/update-image.js";
+import { DEFAULT_UPDATE_UPLOAD_MAX_BYTES, MAX_UPDATE_BYTES, MAX_UPDATE_HEADER_BYTES, checkUpdateImage, type UpdateImageInfo } from "../nethsm-backup/index.js";
 import { spooledUpload, type SpooledUploadInput } from "./spooled-upload.js";
 
-export const DEFAULT_UPDATE_UPLOAD_MAX_BYTES = 512 * 1024 * 1024;
-/** Hard ceiling for the configurable bound (the NetHSM stand-in and device accept far less). */
-export const MAX_UPDATE_BYTES = 2 * 1024 * 1024 * 1024;
 
 export type UploadUpdateInput = SpooledUploadInput;
 
@@ -23,7 +20,7 @@ export function uploadUpdate(input: UploadUpdateInput): Promise<string> {
     limit: MAX_UPDATE_BYTES,
     limitName: "the update size limit",
     validate: async (file, size) => checkUpdateImage(await readHead(file, Math.min(size, MAX_UPDATE_HEADER_BYTES)), size),
-    logFields: (info) => `version=${info.version}`,
+    logFields: (info) => ({ version: info.version }),
     receiptFields: (info) => ({ version: info.version, blocks: info.blocks }),
   });
 }

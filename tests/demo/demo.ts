@@ -56,7 +56,7 @@ async function overSsh(document: string): Promise<void> {
       file: document,
     });
     step(`signature written to ${document}.sig in ${Math.round(Number(process.hrtime.bigint() - started) / 1e6)} ms`);
-    const audit = await host.syslog.waitFor(/outcome=ok/);
+    const audit = await host.syslog.waitFor(/outcome="ok"/);
     step(`audit entry: ${audit.replace(/^<\d+>/, "")}`);
     await verify(signer.certificateFile, `${document}.sig`, document);
   } finally {

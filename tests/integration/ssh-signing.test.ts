@@ -111,9 +111,9 @@ describe("signing through OpenSSH ssh", () => {
     expect(result.code).toBe(0);
     const hex = Buffer.from(digest).toString("hex");
     const entry = await host.syslog.waitFor(new RegExp(hex));
-    expect(entry).toContain(`user=${s.user}`);
-    expect(entry).toContain("key=pkcs11:token(label=signstar):key(label=ed25519-key)");
-    expect(entry).toContain("outcome=ok");
+    expect(entry).toContain(`user="${s.user}"`);
+    expect(entry).toContain('key="pkcs11:token(label=signstar):key(label=ed25519-key)"');
+    expect(entry).toContain('outcome="ok"');
   });
 
   it("counts issued and refused signatures per user and key for the metrics export", async () => {
@@ -206,7 +206,7 @@ describe("refusals: one line on stderr, nothing on stdout, nothing changed", () 
     await expectRefused(s.user, s.sshKey.privateKeyFile, JSON.stringify(req), 3, /extra/);
     // The client-chosen text is quoted in the audit entry, so it cannot pose as further fields.
     const entry = await host.syslog.waitFor(/signature refused.*forged/);
-    const [fields, reason] = [entry.slice(0, entry.indexOf(" reason=")), /outcome=error reason=(".*")$/.exec(entry)?.[1]];
+    const [fields, reason] = [entry.slice(0, entry.indexOf(" reason=")), /outcome="error" reason=(".*")$/.exec(entry)?.[1]];
     expect(fields).not.toContain("forged");
     expect(JSON.parse(reason ?? "null")).toBe('request: unknown field "extra outcome=ok key=forged" (allowed at top level: version, required, optional)');
   });

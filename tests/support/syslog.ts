@@ -6,6 +6,19 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sanitize, type LogSink, type Severity } from "../../lib/log/syslog.js";
+
+/** Collects entries in memory, sanitized as the system log sink does (in-process tool tests). */
+export function memorySink(): LogSink & { entries: { severity: Severity; message: string }[] } {
+  const entries: { severity: Severity; message: string }[] = [];
+  return {
+    entries,
+    write(severity, message) {
+      entries.push({ severity, message: sanitize(message) });
+      return Promise.resolve();
+    },
+  };
+}
 
 const RECEIVER = `
 import os, socket, sys

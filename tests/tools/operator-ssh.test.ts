@@ -149,7 +149,7 @@ describe("signstar-upload-backup", () => {
       expect(await spoolFiles(host.u.backupUpload.user)).toEqual([]);
     }
     const entry = await host.syslog.waitFor(/backup upload refused: .*larger than/);
-    expect(entry).toContain(`user=${host.u.backupUpload.user}`);
+    expect(entry).toContain(`user="${host.u.backupUpload.user}"`);
   });
 });
 

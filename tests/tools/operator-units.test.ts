@@ -18,7 +18,7 @@ import { certificateMode } from "../../lib/tools/download-key-certificates.js";
 import { deviceMetric } from "../../lib/tools/download-metrics.js";
 import { parseWireGuardKey } from "../../lib/tools/download-wireguard.js";
 import { receiveUpload } from "../../lib/tools/operator/spool.js";
-import { checkUpdateImage } from "../../lib/tools/operator/update-image.js";
+import { checkUpdateImage } from "../../lib/nethsm-backup/update-image.js";
 import { REPO_ROOT } from "../support/signing-host.js";
 import { TestUsers } from "../support/users.js";
 

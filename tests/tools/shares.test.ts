@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configure } from "../../lib/configure/run.js";
 import { collectUploads, readPublicShareSet, uploadWindow, wipeExpiredUploads } from "../../lib/configure/share-spool.js";
 import { requireUser, type PasswdEntry } from "../../lib/os/accounts.js";
-import { memorySink } from "../../lib/log/syslog.js";
+import { memorySink } from "../support/syslog.js";
 import { hostLayout } from "../../lib/layout/host-layout.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { configureTool } from "../../lib/tools/configure.js";

@@ -15,7 +15,6 @@ import { run, DEFAULT_ENV } from "../../os/run.js";
 import { writeFileAtomic } from "../../os/atomic-file.js";
 import { Exposition } from "../../metrics/prometheus.js";
 
-export const DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter";
 const MAX_OUTPUT = 8 * 1024 * 1024;
 /** Variables passed on to the per-user collector (everything else is dropped). */
 const PASSED_ENV = ["SIGNSTAR_CONFIG", "SIGNSTAR_ROOT", "SIGNSTAR_LOG_SOCKET", "SOFTHSM2_CONF", "P11_KIT_SERVER_ADDRESS"] as const;

@@ -1,12 +1,17 @@
 /**
- * Offline structural check of a NetHSM update image (nethsm-api-notes §4.8):
+ * Offline structural check of a NetHSM update image, the body of the NetHSM API's `POST /system/update`, as the
+ * device reads it (keyfender's System.update, Nitrokey/nethsm `src/keyfender/hsm.ml` @ 4e192fb9):
  * `"_NETHSM_UPDATE_\x00"` ‖ field(signature) ‖ field(changelog) ‖ field(version "maj.min") ‖ u32be(blocks) ‖
  * image of exactly blocks × 512 bytes; a field is a 3-byte big-endian length plus bytes. The vendor signature
  * cannot be checked here (the device holds the vendor key); the device checks it when configure uploads it.
  */
-import { InputError } from "../../errors.js";
+import { InputError } from "../errors.js";
 
 export const UPDATE_MAGIC = Buffer.from("_NETHSM_UPDATE_\x00", "latin1");
+/** Default bound of signstar-upload-update (the administrator can set another, up to MAX_UPDATE_BYTES). */
+export const DEFAULT_UPDATE_UPLOAD_MAX_BYTES = 512 * 1024 * 1024;
+/** Hard ceiling for the configurable bound (the NetHSM stand-in and device accept far less). */
+export const MAX_UPDATE_BYTES = 2 * 1024 * 1024 * 1024;
 /** The header (magic, fields, block count) must lie within this many bytes. */
 export const MAX_UPDATE_HEADER_BYTES = 1024 * 1024;
 const MAX_SIGNATURE_BYTES = 4096;

@@ -1,6 +1,6 @@
 /** Who is calling: the effective user of this process, as sshd set it up for the ForceCommand. */
-import { userInfo } from "node:os";
 import { ExitCode, SignstarError } from "../errors.js";
+import { currentUser } from "../os/accounts.js";
 
 export interface Caller {
   readonly uid: number;
@@ -16,8 +16,7 @@ export class CallerError extends SignstarError {
 
 /** The effective Unix user (libuv reads the passwd entry of geteuid()). */
 export function currentCaller(): Caller {
-  const info = userInfo();
-  return { uid: info.uid, gid: info.gid, name: info.username };
+  return currentUser();
 }
 
 /** Host tools that act for a user never run as root: root has no mapping and must not read users' secrets. */

@@ -1,0 +1,53 @@
+import type { CommandSpec, OptionSpec } from "../command.js";
+
+const file = { name: "FILE", description: "the file to sign" };
+const sendOptions = [
+  { name: "host", type: "string", value: "HOST", required: true, description: "the signing host" },
+  { name: "port", type: "number", value: "PORT", default: 22, description: "its SSH port" },
+  { name: "user", type: "string", value: "USER", required: true, description: "the SSH user (the host maps it to a signing key)" },
+  { name: "identity", type: "string", value: "KEY", description: "SSH private key file (unencrypted, mode 0600)", conflicts: ["agent"] },
+  { name: "agent", type: "boolean", description: "authenticate with the ssh-agent at $SSH_AUTH_SOCK", conflicts: ["identity"] },
+  { name: "known-hosts", type: "string", value: "FILE", required: true, description: "the OpenSSH known_hosts file the host key must be in" },
+  { name: "output", type: "string", value: "FILE", description: "the signature file (default FILE.sig, or FILE.asc with --armor)" },
+  { name: "armor", type: "boolean", default: false, description: "write the ASCII-armored signature" },
+  { name: "force", type: "boolean", default: false, description: "replace an existing output file" },
+  { name: "timeout", type: "number", value: "SECONDS", default: 60, description: "overall time limit" },
+  { name: "connect-timeout", type: "number", value: "SECONDS", default: 10, description: "limit for connecting, the SSH handshake and authentication" },
+] as const satisfies readonly OptionSpec[];
+
+export const command = {
+  name: "signstar-request-signature",
+  kind: "client",
+  summary: "request an OpenPGP signature for a file from a Signstar signing host",
+  description:
+    "prepare hashes FILE and prints the signing request. send hashes FILE, sends the request over SSH (the host key checked against " +
+    "--known-hosts), checks that the answer is one OpenPGP v4 SHA-512 signature over this file, and writes it to FILE.sig (binary), or " +
+    "FILE.asc with --armor, or --output; it prints the path it wrote. The file never leaves this machine: the host sees only the hasher " +
+    "state. Errors are one line on stderr; nothing is printed on stdout and no output file is left behind.",
+  synopsis: [
+    "prepare FILE",
+    "send --host HOST [--port 22] --user USER (--identity KEY | --agent) --known-hosts FILE [--output FILE] [--armor] [--force] [--timeout 60] [--connect-timeout 10] FILE",
+  ],
+  options: [],
+  subcommands: [
+    { name: "prepare", summary: "hash FILE and print the signing request JSON", synopsis: "prepare FILE", options: [], positionals: [file] },
+    {
+      name: "send",
+      summary: "request a signature for FILE from a signing host over SSH",
+      synopsis:
+        "send --host HOST [--port 22] --user USER (--identity KEY | --agent) --known-hosts FILE [--output FILE] [--armor] [--force] [--timeout 60] [--connect-timeout 10] FILE",
+      options: sendOptions,
+      positionals: [file],
+      oneOf: [["identity", "agent"]],
+    },
+  ],
+  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Remote", "Interrupted"],
+  files: [{ path: "~/.ssh/known_hosts", description: "a typical --known-hosts file (any file may be given)" }],
+  environment: [{ name: "SSH_AUTH_SOCK", description: "the ssh-agent socket used with --agent" }],
+  examples: [
+    { command: "signstar-request-signature send --host signer.example --user alice --agent --known-hosts ~/.ssh/known_hosts pkg.tar.zst", description: "sign pkg.tar.zst into pkg.tar.zst.sig" },
+    { command: "signstar-request-signature prepare pkg.tar.zst", description: "print the request only" },
+  ],
+  seeAlso: ["signstar-download-signature(1)", "ssh(1)", "gpg(1)"],
+  abortOn: ["SIGINT"],
+} as const satisfies CommandSpec;

@@ -1,0 +1,38 @@
+import { DEFAULT_UPDATE_UPLOAD_MAX_BYTES, MAX_UPDATE_BYTES } from "../../nethsm-backup/index.js";
+import { hostLayout } from "../../layout/host-layout.js";
+import type { CommandSpec } from "../command.js";
+import { ENV_CONFIG, ENV_LOG_SOCKET, FILES_CONFIG, TOOL_CONFIG_OPTION } from "./common.js";
+
+export const command = {
+  name: "signstar-upload-update",
+  kind: "server",
+  summary: "store a NetHSM update image for signstar-configure (ForceCommand of update_upload users)",
+  description:
+    "Reads a NetHSM update image on stdin, bounded in size and time, checks its header offline (magic, fields, \"major.minor\" " +
+    "version, block count matching the size), and stores it atomically in the caller's upload spool; signstar-configure uploads it to " +
+    "the NetHSM with admin credentials, where the device checks the vendor signature. One upload at a time per user. Prints a " +
+    "one-line JSON receipt. SSH_ORIGINAL_COMMAND is ignored.",
+  synopsis: ["[--config FILE] [--max-bytes N] < file"],
+  options: [
+    TOOL_CONFIG_OPTION,
+    {
+      name: "max-bytes",
+      type: "integer",
+      value: "N",
+      default: DEFAULT_UPDATE_UPLOAD_MAX_BYTES,
+      env: "SIGNSTAR_UPLOAD_UPDATE_MAX_BYTES",
+      description: `the largest image accepted, at most ${MAX_UPDATE_BYTES}`,
+    },
+  ],
+  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Remote"],
+  files: [...FILES_CONFIG, { path: `${hostLayout().userState("<user>", "uploads")}/update.bin`, description: "the stored upload" }],
+  environment: [
+    ENV_CONFIG,
+    ENV_LOG_SOCKET,
+    { name: "SIGNSTAR_UPLOAD_UPDATE_MAX_BYTES", description: "the size bound when --max-bytes is not given (set by the administrator, e.g. sshd SetEnv)" },
+  ],
+  examples: [{ command: "ssh update@signer.example < nethsm-update.img", description: "upload an update image" }],
+  seeAlso: ["signstar-configure(8)"],
+  audit: { early: false },
+  abortOn: ["SIGHUP", "SIGTERM", "SIGINT", "SIGPIPE"],
+} as const satisfies CommandSpec;
