@@ -1,5 +1,6 @@
 /**
- * Parse-don't-validate constructors for every primitive of the configuration (reference §2.1).
+ * Parse-don't-validate constructors for every primitive of the configuration (Signstar's rules: `signstar-config/src/config/credentials.rs`,
+ * `signstar-crypto/src/key/setup.rs`, archlinux/signstar d6ad4e9).
  * String constructors throw InvalidValue (message names the value, not its location); structured values
  * (key setups, TLS security, token/key selectors, secret handling) have a `parseX(value, location, problems)`
  * form that records located problems, and a throwing `x(raw)` form for callers outside a config file.
@@ -239,7 +240,7 @@ const KEY_TYPES = ["Curve25519", "EcP256", "EcP384", "EcP521", "Rsa"] as const s
 const MECHANISMS = ["EdDsaSignature", "EcdsaSignature", "RsaSignaturePkcs1"] as const satisfies readonly KeyMechanism[];
 const SIGNATURE_TYPES = ["EdDsa", "EcdsaP256", "EcdsaP384", "EcdsaP521", "Pkcs1"] as const satisfies readonly SignatureType[];
 
-/** The only valid OpenPGP v4 signing combinations (reference §2.1 `validate_signing_key_setup`). */
+/** The only valid OpenPGP v4 signing combinations (Signstar's `validate_signing_key_setup`, `signstar-crypto/src/key/setup.rs`, archlinux/signstar d6ad4e9). */
 export const SIGNING_COMBINATIONS: Readonly<Record<KeyType, { mechanism: KeyMechanism; signature: SignatureType }>> = {
   Curve25519: { mechanism: "EdDsaSignature", signature: "EdDsa" },
   EcP256: { mechanism: "EcdsaSignature", signature: "EcdsaP256" },

@@ -1,7 +1,7 @@
 /**
- * Signstar's released TOML configuration (signstar-config 0.2.0 `[[users]]` layout and its variants, reference
- * §2.2): detection, Signstar's own checks (same order and messages, reference §2.4 "TOML era"), and conversion into
- * the native model.
+ * Signstar's released TOML configuration (signstar-config 0.2.0 `[[users]]` layout, documented in
+ * `signstar-config/src/config/base.rs` at tag signstar-config/0.2.0, and its variants): detection, Signstar's own
+ * checks (same order and messages as that file's `validate`), and conversion into the native model.
  *
  * Variants: V0 (`ssh_authorized_keys = [..]` lists on share/wireguard users, no secret-handling keys),
  * V1 (signstar-config 0.2.0), V2 (`[[connections]] nethsm = { url, tls_security }`), V3 (`key_id` beside `nethsm_user`).

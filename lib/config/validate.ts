@@ -1,5 +1,5 @@
 /**
- * Semantic validation (reference §2.4, HEAD list, plus the PKCS#11 equivalents). Every rule runs; every problem is
+ * Semantic validation (the rules of Signstar's `signstar-config/src/config/` at archlinux/signstar d6ad4e9, plus the PKCS#11 equivalents). Every rule runs; every problem is
  * reported at the location of the offending entry (for duplicates: each later occurrence, naming the first).
  * Order: system rules, system users across sections, SSH keys across sections, nethsm rules, pkcs11 rules.
  */

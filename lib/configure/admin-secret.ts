@@ -37,7 +37,7 @@ import {
   removePublicShareSet,
   wipeAllUploads,
   writePublicShareSet,
-} from "./share-spool.js";
+} from "../spool/shares.js";
 
 export interface AdminSecretInfo {
   /** Shares were taken from the upload spool: wipe them after a successful run. */
@@ -50,7 +50,7 @@ function shareholders(config: Config): SystemUserId[] {
   return config.system.mappings.flatMap((m) => (m.kind === "share_holder" ? [m.systemUser] : []));
 }
 
-/** The root-only share store (its own upload area is not used: uploads live in ./share-spool.ts). */
+/** The root-only share store (its own upload area is not used: uploads live in lib/spool/shares.ts). */
 export function shareStore(root: string): ShareStore {
   return new ShareStore({ root });
 }

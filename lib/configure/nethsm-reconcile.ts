@@ -1,5 +1,6 @@
 /**
- * NetHSM part of signstar-configure (reference §6.4), as the default R-Administrator `admin`:
+ * NetHSM part of signstar-configure (as Signstar's NetHSM sync, `signstar-config/src/nethsm/backend.rs`, archlinux/signstar d6ad4e9), as the default
+ * R-Administrator `admin`:
  *   Unprovisioned → provision (unlock passphrase, admin passphrase, time); Locked → unlock; backup passphrase;
  *   system-wide administrators; namespace administrators then namespaces; every non-admin user (backup,
  *   metrics, metrics operators, signing operators, key-certificate operators) created or given a new

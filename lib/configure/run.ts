@@ -1,5 +1,5 @@
 /**
- * signstar-configure: brings the backends in line with the config (reference §1.2 staged flow).
+ * signstar-configure: brings the backends in line with the config (the staged flow of Signstar's `resources/docs/design.md`, archlinux/signstar d6ad4e9).
  *
  *   1. load the config and the last applied iteration (`/var/lib/signstar/configure/state.json`);
  *   2. admin secret: read it (file), or combine ≥ threshold shares present on the host (not yet downloaded,
@@ -22,7 +22,7 @@ import { info, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { hostLayout } from "../layout/host-layout.js";
 import { reconcilePkcs11 } from "./pkcs11-reconcile.js";
-import { wipeExpiredUploads, ensureUploadDirs } from "./share-spool.js";
+import { wipeExpiredUploads, ensureUploadDirs } from "../spool/shares.js";
 
 export interface ConfigureOptions {
   readonly config: ConfigLocation;

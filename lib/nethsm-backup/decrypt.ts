@@ -1,5 +1,6 @@
 /**
- * Decrypting the outer layer of a NetHSM backup with the backup passphrase (nethsm-api-notes §7.2).
+ * Decrypting the outer layer of a NetHSM backup with the backup passphrase (keyfender's backup encryption,
+ * `src/keyfender/hsm.ml`, Nitrokey/nethsm 4e192fb9).
  * Entries stay as the device stored them (most values are encrypted again with store keys; see ./inner.ts).
  */
 import { BackupError } from "./errors.js";

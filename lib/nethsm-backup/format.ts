@@ -1,5 +1,5 @@
 /**
- * Primitives of the NetHSM backup format (nethsm-api-notes §7): 3-byte big-endian length fields,
+ * Primitives of the NetHSM backup format (keyfender, `src/keyfender/hsm.ml`, Nitrokey/nethsm 4e192fb9): 3-byte big-endian length fields,
  * scrypt key derivation, and `enc(key, adata, plaintext) = nonce(12) ‖ AES-256-GCM ciphertext ‖ tag(16)`.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from "node:crypto";

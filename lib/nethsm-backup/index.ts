@@ -1,4 +1,7 @@
-/** Offline NetHSM backup reader and writer (nethsm-api-notes §7). */
+/**
+ * Offline NetHSM file formats: the backup reader and writer (the format keyfender's System.backup writes,
+ * `src/keyfender/hsm.ml`, Nitrokey/nethsm 4e192fb9; real files in tests/fixtures/nethsm/backup-vectors) and the update image check.
+ */
 export { BackupError } from "./errors.js";
 export { DEVICE_SCRYPT, TEST_SCRYPT, deriveKey, type ScryptParams } from "./format.js";
 export { parseBackup, DEFAULT_BACKUP_UPLOAD_MAX_BYTES, MAX_BACKUP_BYTES, type BackupFile, type BackupVersion } from "./parse.js";

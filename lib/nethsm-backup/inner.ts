@@ -1,5 +1,5 @@
 /**
- * Inner layer of a NetHSM backup (nethsm-api-notes §7.3): with the unlock passphrase, recover the domain key
+ * Inner layer of a NetHSM backup (keyfender's stores, `src/keyfender/`, Nitrokey/nethsm 4e192fb9): with the unlock passphrase, recover the domain key
  * and decrypt every store entry. Also the reverse (`sealStores`), used by the stand-in to write backups.
  */
 import { createHash } from "node:crypto";

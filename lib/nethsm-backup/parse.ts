@@ -1,5 +1,6 @@
 /**
- * Outer layer of a NetHSM backup (nethsm-api-notes §7.2): validation without any passphrase.
+ * Outer layer of a NetHSM backup (as keyfender's System.backup writes it, `src/keyfender/hsm.ml`, Nitrokey/nethsm 4e192fb9): validation
+ * without any passphrase.
  * Magic, version ∈ {0,1}, the field chain parses exactly to the end, and for v1 the `00 00 00` end
  * marker plus the `_NETHSM_BACKUP_END_` trailer.
  */

@@ -1,5 +1,5 @@
 /**
- * The JSON records inside the NetHSM stores (nethsm-api-notes §7.3). yojson writes raw bytes into JSON strings,
+ * The JSON records inside the NetHSM stores (keyfender's `src/keyfender/json.ml`, Nitrokey/nethsm 4e192fb9). yojson writes raw bytes into JSON strings,
  * so records are read as latin1 text and byte strings are recovered with Buffer.from(s, "latin1").
  */
 import { BackupError } from "./errors.js";

@@ -1,5 +1,6 @@
 /**
- * One-call validation of a NetHSM backup, like `nethsm system validate-backup` (signstar-reference §7):
+ * One-call validation of a NetHSM backup, like `nethsm system validate-backup` (nethsm-cli, and Signstar's
+ * `nethsm-backup/src/lib.rs`, archlinux/signstar d6ad4e9):
  * the structure always; with the backup passphrase also every GCM tag and the inner version.
  */
 import { decryptBackup, listItems, type BackupSecret } from "./decrypt.js";

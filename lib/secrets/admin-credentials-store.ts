@@ -1,10 +1,10 @@
 /**
  * Storage of admin credentials on the host for `admin_secret_handling = "plaintext" | "systemd-creds"`
- * (reference §6.2): `/var/lib/signstar/creds/` (root, 0700) holding `admin-credentials.toml` (plaintext) or
+ * (as Signstar's `signstar-common/src/admin_credentials.rs`, archlinux/signstar d6ad4e9): `/var/lib/signstar/creds/` (root, 0700) holding `admin-credentials.toml` (plaintext) or
  * `admin-credentials.creds` (`systemd-creds encrypt --with-key=host --name=admin-credentials`), root 0600,
  * replaced atomically. Reading checks directory and file (type, owner, mode, size) and names the failed check.
  * With Shamir's Secret Sharing none of these files exists: see ./shares/, ./share-store.ts (root-only record and
- * staging) and ../configure/share-spool.ts (holders' download spools and uploads).
+ * staging) and lib/spool/shares.ts (holders' download spools and uploads).
  */
 import { join } from "node:path";
 import { hostLayout } from "../layout/host-layout.js";

@@ -1,5 +1,6 @@
 /**
- * The administrative credentials of the HSM backends (reference §6.3) and their TOML form.
+ * The administrative credentials of the HSM backends and their TOML form (Signstar's
+ * `signstar-config/tests/fixtures/admin-creds-simple.toml`, archlinux/signstar d6ad4e9).
  *
  * NetHSM part, exactly Signstar's `admin-credentials.toml` (top-level keys):
  *   iteration, backup_passphrase, unlock_passphrase, [[administrators]] name/passphrase,

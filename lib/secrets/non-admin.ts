@@ -1,5 +1,6 @@
 /**
- * Non-administrative backend secrets (reference §4.2): one file per (Unix user, backend user) at
+ * Non-administrative backend secrets (Signstar's `signstar-crypto/src/secret_file/non_admin.rs`, archlinux/signstar d6ad4e9): one file per
+ * (Unix user, backend user) at
  * `<root>/var/lib/signstar/home/<user>/.local/state/signstar/secrets/<backend-user>.txt` (plaintext) or
  * `.creds` (systemd-creds), owned by the Unix user, mode exactly 0600, in a root-owned 0711 directory below a
  * root-owned chain (lib/secrets/state-dirs.ts).

@@ -13,7 +13,7 @@
  *
  * signstar-configure (lib/configure/admin-secret.ts) stages a new set here and claims each share to move it into
  * its holder's download spool; the holders' spools, downloads, uploads (tmpfs, /run/signstar/share-uploads/) and
- * the upload window live in lib/configure/share-spool.ts.
+ * the upload window live in lib/spool/shares.ts.
  */
 import { readdir, rename } from "node:fs/promises";
 import { randomBytes } from "node:crypto";

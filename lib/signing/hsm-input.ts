@@ -1,6 +1,6 @@
 /**
  * What an HSM signs for a 64-byte SHA-512 digest, and how its raw signature becomes OpenPGP MPIs
- * (reference §4.3, Signstar `nethsm/src/signer.rs`), shared by every backend:
+ * (Signstar `nethsm/src/signer.rs` prepare_digest_data_for_openpgp, archlinux/signstar d6ad4e9), shared by every backend:
  * - EdDSA and ECDSA P-521: the digest as is (P-521's order is longer than 512 bits);
  * - ECDSA P-256 / P-384: the first 32 / 48 bytes (RFC 9580 §5.2.3.2 truncation);
  * - RSA PKCS#1 v1.5: DER DigestInfo(SHA-512) ‖ digest (the HSM adds the 00 01 FF.. 00 padding).

@@ -1,6 +1,6 @@
 /**
  * A resumable SHA-512 whose internal state can be exported and imported in the `sha2-0.11-SHA512-state`
- * layout of Signstar's signing requests (reference §4.4, RustCrypto sha2 0.11.0 / block-buffer 0.12):
+ * layout of Signstar's signing requests (`signstar-request-signature/src/lib.rs`, archlinux/signstar d6ad4e9; RustCrypto sha2 0.11.0 / block-buffer 0.12):
  *
  * | offset | len | meaning                                                          |
  * |--------|-----|------------------------------------------------------------------|

@@ -22,7 +22,7 @@ export interface AdminInput {
 export async function adminCommand(input: AdminInput): Promise<number> {
   switch (input.subcommand) {
     case "validate-backup": {
-      const { formatReport, validateBackup } = await import("./validate-backup.js");
+      const { formatReport, validateBackup } = await import("../admin/validate-backup.js");
       const file = input.positionals[0]!;
       const passphraseFile = input.options["passphrase-file"];
       const report = await validateBackup({ backupFile: file, ...(passphraseFile !== undefined ? { passphraseFile } : {}) });
@@ -30,7 +30,7 @@ export async function adminCommand(input: AdminInput): Promise<number> {
       return ExitCode.Ok;
     }
     case "write-hermetic-metrics": {
-      const { writeHermeticMetrics } = await import("./operator/hermetic-metrics.js");
+      const { writeHermeticMetrics } = await import("../admin/hermetic-metrics.js");
       const results = await writeHermeticMetrics({
         config: { ...(input.options.config !== undefined ? { path: input.options.config } : {}), env: input.env },
         textfileDir: input.options["textfile-dir"]!,
@@ -42,7 +42,7 @@ export async function adminCommand(input: AdminInput): Promise<number> {
       return results.every((r) => r.ok) ? ExitCode.Ok : ExitCode.Backend;
     }
     case "wireguard-keygen": {
-      const { wireGuardKeygen } = await import("./operator/wireguard-keygen.js");
+      const { wireGuardKeygen } = await import("../admin/wireguard.js");
       const r = await wireGuardKeygen(input.root !== undefined ? { root: input.root } : {});
       input.out(`${r.created ? "created" : "kept"} the WireGuard key pair in ${r.dir}; public key ${r.publicKey}\n`);
       return ExitCode.Ok;

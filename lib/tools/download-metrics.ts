@@ -64,7 +64,7 @@ function numeric(v: string | number): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** NetHSM counters by their JSON name (nethsm-api-notes §6); other names are exported as gauges. */
+/** NetHSM counters by their GET /metrics name (keyfender's Metrics, `src/keyfender/hsm.ml`, Nitrokey/nethsm 4e192fb9); other names are gauges. */
 const DEVICE_COUNTERS = new Set([
   "log warnings", "log errors", "gc major collections", "gc minor collections", "gc compactions",
   "generate", "sign", "decrypt", "encrypt", "kv write",

@@ -7,7 +7,7 @@
  * reads a share on stdin (signstar-upload-secret-share's logic). Anything else is refused. Until confirmed, the
  * share stays on the host and the holder can download it again (nothing is lost when the client vanished after
  * the bytes left). It runs as the shareholder, never as root: it reads and writes only the caller's own spool
- * files (see lib/configure/share-spool.ts).
+ * files (see lib/spool/shares.ts).
  */
 import type { ConfigLocation } from "../config/load.js";
 import { ExitCode, SignstarError } from "../errors.js";
@@ -15,7 +15,7 @@ import { withAudit } from "../log/audit.js";
 import type { LogSink } from "../log/syslog.js";
 import type { Readable, Writable } from "node:stream";
 import { hostname } from "node:os";
-import { claimDownload, confirmDownload, readPublicShareSet } from "../configure/share-spool.js";
+import { claimDownload, confirmDownload, readPublicShareSet } from "../spool/shares.js";
 import { confirmationCode } from "../secrets/shares/claim.js";
 import type { Caller } from "../caller/caller.js";
 import { requireShareholder, type ShareToolInput } from "../caller/role.js";

@@ -7,7 +7,7 @@
  */
 import type { Readable } from "node:stream";
 import { withAudit } from "../log/audit.js";
-import { readPublicShareSet, storeUpload, UPLOAD_TIMEOUT_MS } from "../configure/share-spool.js";
+import { readPublicShareSet, storeUpload, UPLOAD_TIMEOUT_MS } from "../spool/shares.js";
 import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";
 import { requireShareholder, type ShareToolInput } from "../caller/role.js";
 import { InputError } from "../errors.js";

@@ -30,6 +30,11 @@ describe("command tables", () => {
     for (const c of COMMANDS) for (const n of [c.name, ...(c.aliases ?? [])]) expect(Object.keys(pkg.bin)).toContain(n);
   });
 
+  it("lib/tools holds exactly one file per executable, named after it", () => {
+    const tools = readdirSync(join(REPO_ROOT, "lib", "tools"), { withFileTypes: true }).map((e) => (e.isDirectory() ? `${e.name}/` : e.name));
+    expect(tools.sort()).toEqual(COMMANDS.map((c) => `${c.name.replace(/^signstar-/, "")}.ts`).sort());
+  });
+
   for (const c of COMMANDS) {
     it(`${c.name}: complete for a man page, and its synopsis names exactly its options`, () => {
       expect(c.summary).not.toMatch(/\n/);

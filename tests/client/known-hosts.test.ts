@@ -16,7 +16,7 @@ import {
 } from "../../lib/client/known-hosts.js";
 import { ClientConfigError } from "../../lib/client/errors.js";
 
-// Keys and hashed entry from Signstar's src/ssh/known_hosts.rs tests (reference §9).
+// Keys and hashed entry from Signstar's signstar-request-signature/src/ssh/known_hosts.rs tests (archlinux/signstar d6ad4e9).
 const GITLAB_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAICjT2SuA0k/xc5Cbyp+eBY5uN3bRL2K7GdpNtltOK6vy";
 const OTHER_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAICjT2SuA0k/xc5Cbyp+eBY5uN3bRL2K89dpNtltOK6vy";
 const GITHUB_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";

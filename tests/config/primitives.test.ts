@@ -33,7 +33,7 @@ function message(f: () => unknown): string {
   throw new Error("expected InvalidValue");
 }
 
-describe("NetHSM user ids (reference §2.1 cases)", () => {
+describe("NetHSM user ids (the cases of Signstar's nethsm/src/user.rs and signstar-config credentials.rs)", () => {
   it.each(["foo", "f", "1", "foo23", "foo~bar", "a~b", "1~bar", "foo23~bar5"])("accepts %j", (s) => {
     expect(netHsmUserId(s)).toBe(s);
   });

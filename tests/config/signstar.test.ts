@@ -8,7 +8,8 @@ import { renderConfig } from "../../lib/config/render.js";
 import { convertSignstar, isSignstarLayout, type Conversion } from "../../lib/config/signstar.js";
 import { KEYS } from "./keys.js";
 
-/** Signstar-layout fixtures (reference §2.2 examples and the §2.4 TOML-era rule directories), keys generated for the tests. */
+/** Signstar-layout fixtures (the examples of `signstar-config/src/config/base.rs` and its test fixture directories at tag
+ * signstar-config/0.2.0), keys generated for the tests. */
 const text = (name: string): string => readFileSync(new URL(`./fixtures/signstar/${name}.toml`, import.meta.url), "utf8");
 
 function convert(source: string): Conversion {
@@ -65,7 +66,7 @@ describe("Signstar layout: detection and conversion of the reference examples", 
         openpgp: { userIds: ["Foobar McFooface <foobar@mcfooface.org>"], version: 4 },
       },
     });
-    // reference §2.4: get_extended_mapping_for_user finds these in every working file, and nothing for "foo"
+    // signstar-config 0.2.0 base.rs tests: get_extended_mapping_for_user finds these in every working file, and nothing for "foo"
     for (const u of ["ssh-backup1", "ssh-metrics1", "ssh-operator1", "ssh-operator2", "ns1-ssh-operator1", "ns1-ssh-operator2", "local-metrics1", "ssh-wireguard-down"]) {
       expect(findUserMapping(config, u)?.mapping.systemUser).toBe(u);
     }

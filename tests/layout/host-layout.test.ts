@@ -17,7 +17,7 @@ import { hostLayout, rootFromEnv, underRoot, type HostLayout } from "../../lib/l
 import { userCountersDir } from "../../lib/metrics/signature-counters.js";
 import { requireUser } from "../../lib/os/accounts.js";
 import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
-import { uploadsDirOf } from "../../lib/tools/operator/spool.js";
+import { uploadsDirOf } from "../../lib/spool/uploads.js";
 import { REPO_ROOT } from "../support/repo.js";
 
 const roots: string[] = [];

@@ -1,4 +1,4 @@
-/** The real backup vectors of shared/reference/backup-vectors (passphrases from its README). */
+/** The real backup vectors of tests/fixtures/nethsm/backup-vectors (passphrases from its README). */
 import { join } from "node:path";
 import { TEST_SCRYPT, type ScryptParams } from "../../lib/nethsm-backup/index.js";
 import { FIXTURES } from "../support/repo.js";

@@ -14,7 +14,7 @@ import {
   type AdminCredentials,
 } from "../../lib/secrets/admin-credentials.js";
 
-/** Signstar's signstar-config/tests/fixtures/admin-creds-simple.toml (reference §6.3). */
+/** Signstar's signstar-config/tests/fixtures/admin-creds-simple.toml (archlinux/signstar d6ad4e9). */
 const FIXTURE = `iteration = 1
 backup_passphrase = "backup-passphrase"
 unlock_passphrase = "unlock-passphrase"
@@ -62,7 +62,7 @@ function messages(text: string): string[] {
   return failure(text).problems.map((p) => `${p.location}: ${p.message}`);
 }
 
-describe("admin credentials TOML (NetHSM form, reference §6.3)", () => {
+describe("admin credentials TOML (NetHSM form, as Signstar's fixture)", () => {
   it("parses Signstar's fixture into the model", () => {
     const creds = parseAdminCredentials(FIXTURE);
     expect(creds.iteration).toBe(1);

@@ -4,7 +4,7 @@ import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clearOtherSets } from "../../lib/configure/share-spool.js";
+import { clearOtherSets } from "../../lib/spool/shares.js";
 import { requireUser, type PasswdEntry } from "../../lib/os/accounts.js";
 import { createNonAdminSecret } from "../../lib/secrets/non-admin.js";
 import { ensureStateDirs } from "../../lib/secrets/state-dirs.js";

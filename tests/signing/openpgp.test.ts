@@ -6,10 +6,10 @@ import { armorCertificate, createCertificate, parseCertificate } from "../../lib
 import { keyIdOf, toHex, v4Fingerprint } from "../../lib/signing/openpgp/fingerprint.js";
 import { encodeLength, mpi, packet, readPackets } from "../../lib/signing/openpgp/packet.js";
 import { signHasherState } from "../../lib/signing/openpgp/signature.js";
-import { parseSignature } from "../../lib/signing/openpgp/signature-parse.js";
+import { parseSignature } from "../support/signature-parse.js";
 import { Sha512State } from "../../lib/signing/sha512-state.js";
 import type { Signer } from "../../lib/signing/signer.js";
-import { softwareSigner } from "../../lib/signing/software-signer.js";
+import { softwareSigner } from "../support/software-signer.js";
 import { hex, vectorJson } from "./support.js";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);

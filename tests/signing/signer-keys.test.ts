@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { hsmSigningInput, SHA512_DIGEST_INFO_PREFIX } from "../../lib/signing/hsm-input.js";
 import { publicKeySha3_384, publicKeySpkiDer } from "../../lib/signing/key-digest.js";
 import { publicKeyFromKeyObject, publicKeysEqual, publicKeyToKeyObject } from "../../lib/signing/public-key.js";
-import { softwareSigner } from "../../lib/signing/software-signer.js";
+import { softwareSigner } from "../support/software-signer.js";
 import { hex } from "./support.js";
 
 const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => Uint8Array.from([...a, ...b]);

@@ -14,10 +14,10 @@ import { armor } from "../../lib/signing/openpgp/armor.js";
 import { armorCertificate, createCertificate, parseCertificate, type OpenPgpCertificate } from "../../lib/signing/openpgp/certificate.js";
 import { toHex } from "../../lib/signing/openpgp/fingerprint.js";
 import { signHasherState } from "../../lib/signing/openpgp/signature.js";
-import { parseSignature } from "../../lib/signing/openpgp/signature-parse.js";
+import { parseSignature } from "../support/signature-parse.js";
 import { clientOptionalFields, createSigningRequest, parseSigningRequest } from "../../lib/signing/request.js";
 import { createSigningResponse, parseSigningResponse } from "../../lib/signing/response.js";
-import { softwareSigner } from "../../lib/signing/software-signer.js";
+import { softwareSigner } from "../support/software-signer.js";
 import type { Signer } from "../../lib/signing/signer.js";
 
 interface Run {

@@ -18,7 +18,7 @@ import { configureBuild } from "../../lib/host/configure-build.js";
 import { createNonAdminSecret } from "../../lib/secrets/non-admin.js";
 import { hostLayout } from "../../lib/layout/host-layout.js";
 import { createCertificate } from "../../lib/signing/openpgp/certificate.js";
-import { wireGuardKeygen } from "../../lib/tools/operator/wireguard-keygen.js";
+import { wireGuardKeygen } from "../../lib/admin/wireguard.js";
 import { ensureCountersDir } from "../../lib/metrics/signature-counters.js";
 import { ensureStateDirs } from "../../lib/secrets/state-dirs.js";
 import { lookup } from "./users.js";

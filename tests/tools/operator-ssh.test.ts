@@ -16,9 +16,7 @@ import { lookupUser } from "../../lib/os/accounts.js";
 import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
 import { dearmor } from "../../lib/signing/openpgp/armor.js";
 import { readPackets } from "../../lib/signing/openpgp/packet.js";
-import { uploadsDirOf } from "../../lib/tools/operator/spool.js";
-import { takeUploadedBackup } from "../../lib/tools/upload-backup.js";
-import { takeUploadedUpdate } from "../../lib/tools/upload-update.js";
+import { takeUploadedBackup, takeUploadedUpdate, uploadsDirOf } from "../../lib/spool/uploads.js";
 import { makeUpdateImage } from "../support/nethsm-standin/index.js";
 import {
   BACKUP_PASSPHRASE, BACKUP_UPLOAD_MAX, UPDATE_UPLOAD_MAX, runAs, runBytes, sshBytes, startOperatorHost, type OperatorHost, type OperatorUser,

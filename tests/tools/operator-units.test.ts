@@ -16,8 +16,8 @@ import { ensureCountersDir, readSignatureCounters, recordSignatureOutcome } from
 import { ensureStateDirs } from "../../lib/secrets/state-dirs.js";
 import { certificateMode } from "../../lib/tools/download-key-certificates.js";
 import { deviceMetric } from "../../lib/tools/download-metrics.js";
-import { parseWireGuardKey } from "../../lib/tools/download-wireguard.js";
-import { receiveUpload } from "../../lib/tools/operator/spool.js";
+import { parseWireGuardKey } from "../../lib/admin/wireguard.js";
+import { receiveUpload } from "../../lib/spool/uploads.js";
 import { checkUpdateImage } from "../../lib/nethsm-backup/update-image.js";
 import { REPO_ROOT } from "../support/signing-host.js";
 import { TestUsers } from "../support/users.js";

@@ -1,4 +1,4 @@
-/** Types of the NetHSM REST API v1 (shared/reference/nethsm-api.yaml), as this client uses them. */
+/** Types of the NetHSM REST API v1 (`docs/nethsm-api.yaml`, Nitrokey/nethsm 4e192fb9), as this client uses them. */
 
 export type SystemState = "Unprovisioned" | "Locked" | "Operational" | "Failed";
 export type UserRole = "Administrator" | "Operator" | "Metrics" | "Backup";
@@ -100,5 +100,5 @@ export interface KeyImportRequest {
   readonly label?: string;
 }
 
-/** GET /metrics: a flat object; the device sends string values (nethsm-api-notes §6). */
+/** GET /metrics: a flat object; the device sends string values (keyfender's Metrics.retrieve, `src/keyfender/hsm.ml`, Nitrokey/nethsm 4e192fb9). */
 export type Metrics = Readonly<Record<string, string | number>>;

@@ -20,7 +20,7 @@ export class NetHsmConnectionError extends NetHsmError {
 
 export class NetHsmTimeoutError extends NetHsmError {}
 
-/** What each status means on a NetHSM (nethsm-api-notes §1, §5). */
+/** What each status means on a NetHSM: the API's responses (`docs/nethsm-api.yaml`) as the server code answers them (`src/keyfender/`, Nitrokey/nethsm 4e192fb9). */
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   304: "not modified (already present)",
   400: "bad request",

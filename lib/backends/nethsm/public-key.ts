@@ -36,7 +36,7 @@ export function publicKeyOf(details: KeyDetails, keyId: string): PublicKey {
   throw new NetHsmError(`NetHSM key ${keyId} has type ${details.type}, which cannot sign OpenPGP v4 here`);
 }
 
-/** The sign mode Signstar uses for a key type (signstar-reference §4.3). */
+/** The sign mode Signstar uses for a key type (`signstar-sign`'s key info step, archlinux/signstar d6ad4e9). */
 export function signModeOf(kind: PublicKey["kind"]): "EdDSA" | "ECDSA" | "PKCS1" {
   return kind === "ed25519" ? "EdDSA" : kind === "ecdsa" ? "ECDSA" : "PKCS1";
 }

@@ -1,6 +1,6 @@
 /**
  * Claiming one staged share file, the same protocol in the root-only ShareStore (../share-store.ts) and in a
- * holder's download spool (../../configure/share-spool.ts): rename `pending` to `claimed` (exactly one
+ * holder's download spool (lib/spool/shares.ts): rename `pending` to `claimed` (exactly one
  * concurrent caller wins), read and verify it (a failure puts it back); commit() writes the `fetched` marker
  * and wipes the share, release() puts it back.
  *

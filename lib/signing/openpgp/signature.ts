@@ -3,7 +3,7 @@
  *   body = 04 ‖ type ‖ pk-algo ‖ 0a (SHA-512) ‖ u16 hashed-len ‖ hashed subpackets
  *          ‖ u16 0 (no unhashed subpackets) ‖ left 16 bits of the digest ‖ MPIs
  *   digest = SHA-512(data ‖ hashed part ‖ 04 ff ‖ u32 len(hashed part))
- * `signHasherState` is Signstar's `sign_hasher_state` (reference §4.5): the data is the client's SHA-512 state,
+ * `signHasherState` is Signstar's `sign_hasher_state` (`signstar-crypto/src/signer/openpgp.rs`, archlinux/signstar d6ad4e9): the data is the client's SHA-512 state,
  * and the hashed subpackets are chosen by the server: creation time, issuer key ID, issuer fingerprint,
  * notation `data-digest@archlinux.org` = SHA-512 of the file, then optional server notations.
  */

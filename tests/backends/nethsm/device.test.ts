@@ -1,5 +1,5 @@
 /**
- * Stand-in device behaviour beyond the signing flow (nethsm-api-notes §4): namespace rules, Generic keys,
+ * Stand-in device behaviour beyond the signing flow (as keyfender's handlers behave, Nitrokey/nethsm 4e192fb9): namespace rules, Generic keys,
  * decrypt/encrypt, move, labels, random and metrics permissions. Every exchange is validated against the spec.
  */
 import { constants, createCipheriv, createHash, createPublicKey, publicEncrypt, randomBytes } from "node:crypto";

@@ -1,5 +1,5 @@
 /**
- * Device behaviour at the edges (nethsm-api-notes §1, §2, §5) and how the client maps every error status to a
+ * Device behaviour at the edges (as keyfender answers, Nitrokey/nethsm 4e192fb9) and how the client maps every error status to a
  * one-line message. Responses are validated against the spec here too.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
 /**
  * OpenAPI conformance for NetHSM exchanges: every request our client sends and every response the stand-in
- * returns is checked against shared/reference/nethsm-api.yaml with ajv. Schemas are converted from OpenAPI 3.0
- * (nullable, example, binary) to JSON Schema. Known device-vs-spec deviations (nethsm-api-notes §5) are listed
+ * returns is checked against the NetHSM OpenAPI document (`docs/nethsm-api.yaml`, Nitrokey/nethsm 4e192fb9) with ajv. Schemas are converted from OpenAPI 3.0
+ * (nullable, example, binary) to JSON Schema. Known device-vs-spec deviations (where keyfender answers otherwise than the document) are listed
  * explicitly with their reason; anything else is a problem and fails the test that collected it.
  */
 import { readFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Real key material and real signatures in the NetHSM encodings (nethsm-api-notes §4.5, §4.6):
+ * Real key material and real signatures in the NetHSM encodings (`docs/nethsm-api.yaml` key and sign operations, Nitrokey/nethsm 4e192fb9):
  * EdDSA over the message, ECDSA DER over the given digest (random k), PKCS1 type-01 padding of the given bytes,
  * PSS over the given digest with sLen = hLen and MGF1(same hash).
  */

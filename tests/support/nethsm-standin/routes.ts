@@ -1,6 +1,7 @@
 /**
  * The endpoint table of the stand-in: per route and method the states it answers in, who may call it, the
- * request content type it accepts, the response type it produces, and the handler (nethsm-api-notes §3–§4).
+ * request content type it accepts, the response type it produces, and the handler (as keyfender's handlers,
+ * `src/keyfender/handler_*.ml`, Nitrokey/nethsm 4e192fb9, answer).
  */
 import { createPrivateKey, createVerify, randomBytes } from "node:crypto";
 import type { KeyObject } from "node:crypto";
@@ -159,7 +160,7 @@ function keyJson(k: keys.StoredKey): unknown {
   };
 }
 
-/** can_create_user (nethsm-api-notes §4.3). */
+/** can_create_user (keyfender's `src/keyfender/handler_users.ml`, Nitrokey/nethsm 4e192fb9). */
 function canCreateUser(ctx: Ctx, targetNs: string | undefined): void {
   const c = ctx.caller!;
   if (sameNamespace(c, targetNs)) return;

@@ -5,12 +5,42 @@
  * key is kept; a missing or stale public key is re-derived from it. Keys travel on pipes only, never in argv.
  */
 import { lstat, mkdir } from "node:fs/promises";
-import { FileReadError, readCheckedFile } from "../../os/read-file.js";
-import { ExitCode, SignstarError } from "../../errors.js";
-import { run } from "../../os/run.js";
-import { writeFileAtomic } from "../../os/atomic-file.js";
-import { parseWireGuardKey } from "../download-wireguard.js";
-import { hostLayout } from "../../layout/host-layout.js";
+import { FileReadError, readCheckedFile } from "../os/read-file.js";
+import { ExitCode, SignstarError } from "../errors.js";
+import { run } from "../os/run.js";
+import { writeFileAtomic } from "../os/atomic-file.js";
+import { hostLayout } from "../layout/host-layout.js";
+
+const KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+/** A WireGuard key in wg's encoding (base64 of 32 bytes), or undefined. */
+export function parseWireGuardKey(text: string): string | undefined {
+  const t = text.replace(/\r?\n$/, "");
+  return KEY.test(t) && Buffer.from(t, "base64").length === 32 ? t : undefined;
+}
+
+export async function readWireGuardPublicKey(root?: string): Promise<string> {
+  const path = hostLayout(root).wireguardPublicKey;
+  let data: Buffer;
+  try {
+    // Root's own file (0644, made by wireguard-keygen); a link an image build made is followed.
+    ({ data } = await readCheckedFile(path, { what: "WireGuard public key", maxBytes: 128, followSymlinks: true }));
+  } catch (e) {
+    if (!(e instanceof FileReadError)) throw e;
+    const p = e.problem;
+    throw new SignstarError(
+      p.kind !== "open"
+        ? `${path} is not a WireGuard public key file`
+        : p.code === "ENOENT"
+          ? `the WireGuard public key ${path} does not exist (is signstar-wireguard-keygen.service enabled?)`
+          : `cannot read ${path}: ${p.code ?? "error"}`,
+      ExitCode.Config,
+    );
+  }
+  const key = parseWireGuardKey(data.toString("latin1"));
+  if (key === undefined) throw new SignstarError(`${path} does not hold a WireGuard public key`, ExitCode.Config);
+  return key;
+}
 
 export interface KeygenResult {
   readonly created: boolean;

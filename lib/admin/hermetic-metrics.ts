@@ -7,13 +7,13 @@
  * instead of stale figures lingering.
  */
 import { join } from "node:path";
-import { loadConfig, type ConfigLocation } from "../../config/load.js";
-import { userMappings } from "../../config/mappings.js";
-import { ExitCode, SignstarError } from "../../errors.js";
-import { lookupUser } from "../../os/accounts.js";
-import { run, DEFAULT_ENV } from "../../os/run.js";
-import { writeFileAtomic } from "../../os/atomic-file.js";
-import { Exposition } from "../../metrics/prometheus.js";
+import { loadConfig, type ConfigLocation } from "../config/load.js";
+import { userMappings } from "../config/mappings.js";
+import { ExitCode, SignstarError } from "../errors.js";
+import { lookupUser } from "../os/accounts.js";
+import { run, DEFAULT_ENV } from "../os/run.js";
+import { writeFileAtomic } from "../os/atomic-file.js";
+import { Exposition } from "../metrics/prometheus.js";
 
 const MAX_OUTPUT = 8 * 1024 * 1024;
 /** Variables passed on to the per-user collector (everything else is dropped). */

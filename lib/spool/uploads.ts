@@ -1,6 +1,6 @@
 /**
- * Upload spool of signstar-upload-backup and signstar-upload-update, and the reading side for
- * signstar-configure (root).
+ * Upload spool of signstar-upload-backup and signstar-upload-update (the uploader's side: role check, bounded
+ * and validated receipt, audit entry, JSON receipt), and the reading side for signstar-configure (root).
  *
  * Ownership model: an upload lives in its uploader's own state directory,
  * `/var/lib/signstar/home/<user>/.local/state/signstar/uploads/<kind>.bin` (the chain down to `signstar/` is
@@ -21,10 +21,26 @@ import { lstat, open, readdir, rename, stat, statfs, unlink, type FileHandle } f
 import { createHash, randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { ExitCode, SignstarError } from "../../errors.js";
-import { hostLayout } from "../../layout/host-layout.js";
-import { syncDirectory } from "../../os/atomic-file.js";
-import { streamBounded } from "../../os/read-stream.js";
+import type { Caller } from "../caller/caller.js";
+import { requireRole } from "../caller/role.js";
+import type { ConfigLocation } from "../config/load.js";
+import type { Role } from "../config/model.js";
+import { ExitCode, InputError, SignstarError } from "../errors.js";
+import { hostLayout } from "../layout/host-layout.js";
+import { withAudit, type AuditFields } from "../log/audit.js";
+import type { LogSink } from "../log/syslog.js";
+import {
+  DEFAULT_BACKUP_UPLOAD_MAX_BYTES,
+  DEFAULT_UPDATE_UPLOAD_MAX_BYTES,
+  MAX_BACKUP_BYTES,
+  MAX_UPDATE_BYTES,
+  MAX_UPDATE_HEADER_BYTES,
+  checkUpdateImage,
+  parseBackup,
+  type UpdateImageInfo,
+} from "../nethsm-backup/index.js";
+import { syncDirectory } from "../os/atomic-file.js";
+import { streamBounded } from "../os/read-stream.js";
 
 export type UploadKind = "backup" | "update";
 
@@ -335,4 +351,144 @@ export async function takeUploaded<T>(
 /** True if a directory exists (helper for tests and configure diagnostics). */
 export async function isDirectory(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+// ------------------------------------------------------------------------------------------ the uploader's side
+
+export const DEFAULT_UPLOAD_TIMEOUT_MS = 10 * 60_000;
+
+export interface SpooledUploadInput {
+  readonly stdin: Readable;
+  readonly caller: Caller;
+  readonly config: ConfigLocation;
+  readonly log: LogSink;
+  /** Default: the kind's default; at most the kind's limit. */
+  readonly maxBytes?: number;
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+  /** Root prefix of /var/lib/signstar (tests); "/" in production. */
+  readonly stateRoot?: string;
+}
+
+export interface SpooledUploadKind<T> {
+  readonly kind: UploadKind;
+  readonly role: Role;
+  readonly program: string;
+  readonly defaultMaxBytes: number;
+  readonly limit: number;
+  /** Names the bound in its error ("the backup size limit"). */
+  readonly limitName: string;
+  /** Checks the complete temporary file; throws InputError to reject it. */
+  readonly validate: (file: FileHandle, size: number) => Promise<T>;
+  /** Checks a stored upload again when configure takes it (root never trusts what a user wrote). */
+  readonly check: (bytes: Buffer) => T;
+  /** The bound configure reads an upload with. */
+  readonly takeMaxBytes: number;
+  /** What the audit entry says about the upload after bytes and sha256 (version, items). */
+  readonly logFields: (info: T) => AuditFields;
+  /** What the receipt says after stored, bytes and sha256. */
+  readonly receiptFields: (info: T) => Record<string, unknown>;
+}
+
+export function checkMaxBytes(value: number | undefined, fallback: number, limit: number, what: string): number {
+  const n = value ?? fallback;
+  if (!Number.isSafeInteger(n) || n < 1 || n > limit) throw new SignstarError(`${what} must be an integer from 1 to ${limit}`, ExitCode.Usage);
+  return n;
+}
+
+export async function spooledUpload<T>(input: SpooledUploadInput, spec: SpooledUploadKind<T>): Promise<string> {
+  const { caller, log } = input;
+  const { kind } = spec;
+  const maxBytes = checkMaxBytes(input.maxBytes, spec.defaultMaxBytes, spec.limit, spec.limitName);
+  const events = { log, success: { event: `${kind} uploaded`, severity: "notice" as const }, refusal: `${kind} upload refused`, fields: { user: caller.name } };
+  return withAudit(events, async (audit) => {
+    await requireRole(caller, input.config, [spec.role], spec.program);
+    const receipt = await receiveUpload({
+      kind,
+      input: input.stdin,
+      systemUser: caller.name,
+      uid: caller.uid,
+      maxBytes,
+      timeoutMs: input.timeoutMs ?? DEFAULT_UPLOAD_TIMEOUT_MS,
+      validate: spec.validate,
+      ...(input.signal ? { signal: input.signal } : {}),
+      ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
+    });
+    audit.set({ bytes: receipt.size, sha256: receipt.sha256, ...spec.logFields(receipt.info) });
+    return `${JSON.stringify({ stored: kind, bytes: receipt.size, sha256: receipt.sha256, ...spec.receiptFields(receipt.info) })}\n`;
+  });
+}
+
+// ------------------------------------------------------------------------------------------ the two kinds
+
+export interface BackupSummary {
+  readonly version: number;
+  readonly items: number;
+}
+
+/** Offline check of a backup upload (magic, version, framing, v1 end marker and trailer; no passphrase needed). */
+export function checkBackupBytes(bytes: Uint8Array): BackupSummary {
+  try {
+    const file = parseBackup(bytes);
+    return { version: file.version, items: file.encryptedItems.length };
+  } catch (e) {
+    if (e instanceof SignstarError) throw new InputError(`the upload is not a valid NetHSM backup: ${e.message}`);
+    throw e;
+  }
+}
+
+export const BACKUP_UPLOAD: SpooledUploadKind<BackupSummary> = {
+  kind: "backup",
+  role: "backup_upload",
+  program: "signstar-upload-backup",
+  defaultMaxBytes: DEFAULT_BACKUP_UPLOAD_MAX_BYTES,
+  limit: MAX_BACKUP_BYTES,
+  limitName: "the backup size limit",
+  validate: async (file, size) => checkBackupBytes(await readHead(file, size)),
+  check: checkBackupBytes,
+  takeMaxBytes: MAX_BACKUP_BYTES,
+  logFields: (info) => ({ version: info.version, items: info.items }),
+  receiptFields: (info) => ({ version: info.version, items: info.items }),
+};
+
+/** The header is checked (magic, fields, "major.minor" version, block count = size); the device checks the vendor signature. */
+export const UPDATE_UPLOAD: SpooledUploadKind<UpdateImageInfo> = {
+  kind: "update",
+  role: "update_upload",
+  program: "signstar-upload-update",
+  defaultMaxBytes: DEFAULT_UPDATE_UPLOAD_MAX_BYTES,
+  limit: MAX_UPDATE_BYTES,
+  limitName: "the update size limit",
+  validate: async (file, size) => checkUpdateImage(await readHead(file, Math.min(size, MAX_UPDATE_HEADER_BYTES)), size),
+  check: (bytes) => checkUpdateImage(bytes, bytes.length),
+  takeMaxBytes: DEFAULT_UPDATE_UPLOAD_MAX_BYTES,
+  logFields: (info) => ({ version: info.version }),
+  receiptFields: (info) => ({ version: info.version, blocks: info.blocks }),
+};
+
+/** The upload users of a kind (configure passes the users of the role from the configuration, with their uids). */
+export interface UploadUsers {
+  readonly users: readonly { readonly name: string; readonly uid: number }[];
+  readonly maxBytes?: number;
+  readonly root?: string;
+}
+
+function take<T>(spec: SpooledUploadKind<T>, opts: UploadUsers): Promise<Uploaded<T> | undefined> {
+  return takeUploaded(spec.kind, { users: opts.users, maxBytes: opts.maxBytes ?? spec.takeMaxBytes, ...(opts.root !== undefined ? { root: opts.root } : {}) }, spec.check);
+}
+
+/**
+ * For signstar-configure (root): the newest structurally valid backup uploaded by one of the users, or undefined.
+ * Validate it with the backup passphrase (decryptBackup) before restoring, and call consume() after the restore.
+ */
+export function takeUploadedBackup(opts: UploadUsers): Promise<Uploaded<BackupSummary> | undefined> {
+  return take(BACKUP_UPLOAD, opts);
+}
+
+/**
+ * For signstar-configure (root): the newest valid update image uploaded by one of the users, or undefined.
+ * Upload it with NetHsmClient.uploadUpdate (admin), then commitUpdate (or cancelUpdate on failure), then consume().
+ */
+export function takeUploadedUpdate(opts: UploadUsers): Promise<Uploaded<UpdateImageInfo> | undefined> {
+  return take(UPDATE_UPLOAD, opts);
 }

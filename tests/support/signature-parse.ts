@@ -2,10 +2,10 @@
  * Reads a v4 signature packet (binary or armored) into its fields, so a client can check what the server
  * asserted (issuer, creation time, data-digest notation) before trusting a response. Does not verify.
  */
-import { OpenPgpError } from "../errors.js";
-import { dearmor } from "./armor.js";
-import { readPackets, Reader, Tag } from "./packet.js";
-import { SubpacketType } from "./signature.js";
+import { OpenPgpError } from "../../lib/signing/errors.js";
+import { dearmor } from "../../lib/signing/openpgp/armor.js";
+import { readPackets, Reader, Tag } from "../../lib/signing/openpgp/packet.js";
+import { SubpacketType } from "../../lib/signing/openpgp/signature.js";
 
 export interface Subpacket {
   type: number;

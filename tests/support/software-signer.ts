@@ -8,10 +8,10 @@
  *   hsmSigningInput). The modular arithmetic is not constant-time, one more reason to keep this to tests/demos.
  */
 import { constants, createECDH, privateEncrypt, randomBytes, sign, type KeyObject } from "node:crypto";
-import { SignerError } from "./errors.js";
-import { hsmSigningInput, splitFixed } from "./hsm-input.js";
-import { curveBytes, publicKeyFromKeyObject } from "./public-key.js";
-import type { EcCurve, Signer } from "./signer.js";
+import { SignerError } from "../../lib/signing/errors.js";
+import { hsmSigningInput, splitFixed } from "../../lib/signing/hsm-input.js";
+import { curveBytes, publicKeyFromKeyObject } from "../../lib/signing/public-key.js";
+import type { EcCurve, Signer } from "../../lib/signing/signer.js";
 
 const ORDER: Record<EcCurve, bigint> = {
   "P-256": 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
