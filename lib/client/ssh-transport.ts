@@ -67,19 +67,126 @@ export function remoteMessage(stderr: string): string {
   return "";
 }
 
-export function runRemoteCommand(opts: RemoteCallOptions): Promise<RemoteCallResult> {
-  const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const maxStdout = opts.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES;
-  const maxStderr = opts.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES;
-  const where = `${opts.user}@${knownHostName(opts.host, opts.port)}`;
+/** Bounds and names of one call, resolved from the options. */
+interface CallLimits {
+  readonly readyTimeoutMs: number;
+  readonly timeoutMs: number;
+  readonly maxStdout: number;
+  readonly maxStderr: number;
+  /** `user@host` or `user@[host]:port`, as messages name the peer. */
+  readonly where: string;
+}
 
+function limitsOf(opts: RemoteCallOptions): CallLimits {
+  return {
+    readyTimeoutMs: opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxStdout: opts.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES,
+    maxStderr: opts.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES,
+    where: `${opts.user}@${knownHostName(opts.host, opts.port)}`,
+  };
+}
+
+/** ssh2's connection settings: our host key check and algorithms, one way to authenticate, nothing forwarded. */
+function connectConfig(opts: RemoteCallOptions, limits: CallLimits, hostVerifier: (key: Buffer) => boolean): ConnectConfig {
+  const config: ConnectConfig = {
+    host: opts.host,
+    port: opts.port,
+    username: opts.user,
+    readyTimeout: limits.readyTimeoutMs,
+    hostVerifier,
+    algorithms: {
+      serverHostKey: hostKeyAlgorithmsFor(opts.knownHosts, opts.host, opts.port) as ServerHostKeyAlgorithm[],
+    },
+    agentForward: false,
+    tryKeyboard: false,
+  };
+  if (opts.auth.kind === "identity") config.privateKey = opts.auth.privateKey;
+  else config.agent = opts.auth.socket;
+  return config;
+}
+
+/** What an error of the ssh2 client means: an untrusted host key, a refused key, the agent, a timeout, the network. */
+function connectionFailure(
+  err: Error & { level?: string },
+  opts: RemoteCallOptions,
+  limits: CallLimits,
+  hostVerdict: { verdict: HostKeyVerdict; key: Buffer } | undefined,
+  authenticated: boolean,
+): Error {
+  const { where } = limits;
+  if (hostVerdict !== undefined && hostVerdict.verdict !== "trusted") return hostKeyError(hostVerdict.verdict, hostVerdict.key, opts);
+  if (err.level === "client-authentication") return new AuthenticationError(`${where}: the host refused our SSH key (${authWhat(opts.auth)})`, { cause: err });
+  if (err.level === "agent") return new AuthenticationError(`${where}: ssh-agent failed: ${oneLineOf(err.message)}`, { cause: err });
+  if (err.level === "client-timeout") {
+    return new ConnectionError(`${where}: no SSH session within ${Math.round(limits.readyTimeoutMs / 1000)} s (connect, handshake, authentication)`, { cause: err });
+  }
+  return new ConnectionError(`${where}: ${authenticated ? "SSH session failed" : "cannot connect"}: ${oneLineOf(err.message)}`, { cause: err });
+}
+
+/** The outcome of the remote command once its channel closed: its stdout, or a RemoteError with its first stderr line. */
+function commandOutcome(
+  exit: { code: number | null; signal: string | null } | undefined,
+  stdout: Buffer,
+  stderr: string,
+  where: string,
+): RemoteCallResult | RemoteError {
+  const message = remoteMessage(stderr);
+  const said = message === "" ? "" : `: ${message}`;
+  if (exit === undefined) return new RemoteError(`${where}: remote command did not exit cleanly (no exit status)${said}`, null, message);
+  if (exit.code === null) {
+    return new RemoteError(`${where}: remote command ended without exit status${exit.signal ? ` (signal ${exit.signal})` : ""}${said}`, null, message);
+  }
+  if (exit.code !== 0) return new RemoteError(`${where}: remote command failed with exit code ${exit.code}${said}`, exit.code, message);
+  return { stdout, stderr: message };
+}
+
+/**
+ * Sends `input` on the command's stdin and collects its stdout (bounded: more ends the call), stderr (the first
+ * maxStderr bytes) and exit status; calls `done` once the channel closed or failed.
+ */
+function runOnChannel(stream: ClientChannel, input: Uint8Array, limits: CallLimits, done: (err: Error | null, result?: RemoteCallResult) => void): void {
+  const out: Buffer[] = [];
+  let outLen = 0;
+  const err: Buffer[] = [];
+  let errLen = 0;
+  let exit: { code: number | null; signal: string | null } | undefined;
+  stream.on("data", (chunk: Buffer) => {
+    outLen += chunk.length;
+    if (outLen > limits.maxStdout) {
+      done(new ConnectionError(`${limits.where}: the answer is larger than ${limits.maxStdout} bytes`));
+      return;
+    }
+    out.push(chunk);
+  });
+  stream.stderr.on("data", (chunk: Buffer) => {
+    if (errLen >= limits.maxStderr) return;
+    const part = chunk.subarray(0, limits.maxStderr - errLen);
+    errLen += part.length;
+    err.push(part);
+  });
+  stream.on("exit", (code: number | null, signal?: string) => {
+    exit = { code: typeof code === "number" ? code : null, signal: typeof signal === "string" ? signal : null };
+  });
+  stream.on("error", (e: Error) => done(new ConnectionError(`${limits.where}: SSH channel failed: ${oneLineOf(e.message)}`, { cause: e })));
+  stream.on("close", () => {
+    const outcome = commandOutcome(exit, Buffer.concat(out), Buffer.concat(err).toString("utf8"), limits.where);
+    if (outcome instanceof RemoteError) done(outcome);
+    else done(null, outcome);
+  });
+  stream.end(Buffer.from(input));
+}
+
+export function runRemoteCommand(opts: RemoteCallOptions): Promise<RemoteCallResult> {
+  const limits = limitsOf(opts);
+  const { where } = limits;
   return new Promise<RemoteCallResult>((resolve, reject) => {
     const client = new ssh2.Client();
     let settled = false;
     let hostVerdict: { verdict: HostKeyVerdict; key: Buffer } | undefined;
     let authenticated = false;
 
+    // Settles once; the connection goes away whatever the peer does.
     const finish = (err: Error | null, result?: RemoteCallResult): void => {
       if (settled) return;
       settled = true;
@@ -93,125 +200,27 @@ export function runRemoteCommand(opts: RemoteCallOptions): Promise<RemoteCallRes
       if (err) reject(err);
       else if (result) resolve(result);
     };
-
     const onAbort = (): void => {
       const reason: unknown = opts.signal?.reason;
       finish(reason instanceof Error ? reason : new ConnectionError(`${where}: aborted`));
     };
-    const overall = setTimeout(() => {
-      finish(new ConnectionError(`${where}: no complete answer within ${Math.round(timeoutMs / 1000)} s`));
-    }, timeoutMs);
-
+    const overall = setTimeout(() => finish(new ConnectionError(`${where}: no complete answer within ${Math.round(limits.timeoutMs / 1000)} s`)), limits.timeoutMs);
     const hostVerifier = (key: Buffer): boolean => {
       const verdict = hostKeyVerdict(opts.knownHosts, opts.host, opts.port, key);
       hostVerdict = { verdict, key: Buffer.from(key) };
       return verdict === "trusted";
     };
 
-    client.on("error", (err: Error & { level?: string }) => {
-      if (hostVerdict !== undefined && hostVerdict.verdict !== "trusted") {
-        finish(hostKeyError(hostVerdict.verdict, hostVerdict.key, opts));
-        return;
-      }
-      if (err.level === "client-authentication") {
-        finish(new AuthenticationError(`${where}: the host refused our SSH key (${authWhat(opts.auth)})`, { cause: err }));
-        return;
-      }
-      if (err.level === "agent") {
-        finish(new AuthenticationError(`${where}: ssh-agent failed: ${oneLineOf(err.message)}`, { cause: err }));
-        return;
-      }
-      if (err.level === "client-timeout") {
-        finish(
-          new ConnectionError(
-            `${where}: no SSH session within ${Math.round(readyTimeoutMs / 1000)} s (connect, handshake, authentication)`,
-            { cause: err },
-          ),
-        );
-        return;
-      }
-      finish(new ConnectionError(`${where}: ${authenticated ? "SSH session failed" : "cannot connect"}: ${oneLineOf(err.message)}`, { cause: err }));
-    });
-
-    client.on("close", () => {
-      finish(new ConnectionError(`${where}: connection closed before the remote command finished`));
-    });
-
+    client.on("error", (err: Error & { level?: string }) => finish(connectionFailure(err, opts, limits, hostVerdict, authenticated)));
+    client.on("close", () => finish(new ConnectionError(`${where}: connection closed before the remote command finished`)));
     client.on("ready", () => {
       authenticated = true;
+      // The empty command: the host's ForceCommand decides what runs.
       client.exec("", (err: Error | undefined, stream: ClientChannel) => {
-        if (err) {
-          finish(new ConnectionError(`${where}: the host refused to run the command: ${oneLineOf(err.message)}`, { cause: err }));
-          return;
-        }
-        collect(stream);
+        if (err) finish(new ConnectionError(`${where}: the host refused to run the command: ${oneLineOf(err.message)}`, { cause: err }));
+        else runOnChannel(stream, opts.input, limits, finish);
       });
     });
-
-    const collect = (stream: ClientChannel): void => {
-      const out: Buffer[] = [];
-      let outLen = 0;
-      const err: Buffer[] = [];
-      let errLen = 0;
-      let exit: { code: number | null; signal: string | null } | undefined;
-
-      stream.on("data", (chunk: Buffer) => {
-        outLen += chunk.length;
-        if (outLen > maxStdout) {
-          finish(new ConnectionError(`${where}: the answer is larger than ${maxStdout} bytes`));
-          return;
-        }
-        out.push(chunk);
-      });
-      stream.stderr.on("data", (chunk: Buffer) => {
-        if (errLen >= maxStderr) return;
-        const part = chunk.subarray(0, maxStderr - errLen);
-        errLen += part.length;
-        err.push(part);
-      });
-      stream.on("exit", (code: number | null, signal?: string) => {
-        exit = { code: typeof code === "number" ? code : null, signal: typeof signal === "string" ? signal : null };
-      });
-      stream.on("error", (e: Error) => {
-        finish(new ConnectionError(`${where}: SSH channel failed: ${oneLineOf(e.message)}`, { cause: e }));
-      });
-      stream.on("close", () => {
-        const stderr = Buffer.concat(err).toString("utf8");
-        const message = remoteMessage(stderr);
-        const said = message === "" ? "" : `: ${message}`;
-        if (exit === undefined) {
-          finish(new RemoteError(`${where}: remote command did not exit cleanly (no exit status)${said}`, null, message));
-        } else if (exit.code === null) {
-          finish(
-            new RemoteError(
-              `${where}: remote command ended without exit status${exit.signal ? ` (signal ${exit.signal})` : ""}${said}`,
-              null,
-              message,
-            ),
-          );
-        } else if (exit.code !== 0) {
-          finish(new RemoteError(`${where}: remote command failed with exit code ${exit.code}${said}`, exit.code, message));
-        } else {
-          finish(null, { stdout: Buffer.concat(out), stderr: message });
-        }
-      });
-      stream.end(Buffer.from(opts.input));
-    };
-
-    const config: ConnectConfig = {
-      host: opts.host,
-      port: opts.port,
-      username: opts.user,
-      readyTimeout: readyTimeoutMs,
-      hostVerifier,
-      algorithms: {
-        serverHostKey: hostKeyAlgorithmsFor(opts.knownHosts, opts.host, opts.port) as ServerHostKeyAlgorithm[],
-      },
-      agentForward: false,
-      tryKeyboard: false,
-    };
-    if (opts.auth.kind === "identity") config.privateKey = opts.auth.privateKey;
-    else config.agent = opts.auth.socket;
 
     if (opts.signal?.aborted) {
       onAbort();
@@ -219,7 +228,7 @@ export function runRemoteCommand(opts: RemoteCallOptions): Promise<RemoteCallRes
     }
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      client.connect(config);
+      client.connect(connectConfig(opts, limits, hostVerifier));
     } catch (err) {
       finish(new ConnectionError(`${where}: cannot start SSH: ${oneLineOf(err instanceof Error ? err.message : String(err))}`, { cause: err }));
     }

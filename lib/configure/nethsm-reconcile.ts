@@ -8,8 +8,9 @@
  *   tag, and an OpenPGP certificate made by the key itself (through the operator) when none is stored.
  *   Namespaced users and keys are managed by that namespace's N-Administrator.
  *   Users and keys no longer in the config are deleted only when the config iteration increased.
- * After a successful run backupNetHsm stores an encrypted backup in /var/lib/signstar/backups/ (needs a
- * configured backup user; the backup passphrase is part of the admin credentials).
+ * reconcileNetHsm runs these as steps, in this order, and returns what the backup needs: after a successful run
+ * backupNetHsm stores an encrypted backup in the backups directory with the backup user's passphrase of this run
+ * (needs a configured backup user; the backup passphrase is part of the admin credentials).
  */
 import { dirname, join } from "node:path";
 import type { KeySetup, NetHsmConnection, NetHsmMapping } from "../config/model.js";
@@ -23,6 +24,7 @@ import {
   NetHsmHttpError,
   openNetHsmClient,
   openNetHsmSigningKey,
+  type Credentials,
   type NetHsmClient,
   type UserRole,
 } from "../backends/nethsm/index.js";
@@ -45,9 +47,6 @@ interface WantedKey {
   readonly tag: string;
   readonly operator: string;
 }
-
-/** Passphrases set in this run (backup users' are needed for the backup). Never logged. */
-const runSecrets = new WeakMap<RunContext, Map<string, string>>();
 
 function nsOf(id: string): string | undefined {
   const i = id.indexOf("~");
@@ -87,10 +86,6 @@ function wanted(mappings: readonly NetHsmMapping[]): { users: Map<string, Wanted
   return { users, keys };
 }
 
-async function clientFor(conn: readonly NetHsmConnection[], user?: string, passphrase?: string): Promise<NetHsmClient> {
-  return openNetHsmClient(conn, user !== undefined && passphrase !== undefined ? { user, passphrase } : undefined);
-}
-
 function adminPassphrase(creds: AdminCredentials, name: string): string {
   const n = creds.nethsm;
   const a = [...(n?.administrators ?? []), ...(n?.namespaceAdministrators ?? [])].find((x) => x.name === name);
@@ -98,206 +93,258 @@ function adminPassphrase(creds: AdminCredentials, name: string): string {
   return a.passphrase;
 }
 
-async function isHttp(error: unknown, status: number): Promise<boolean> {
+function isHttp(error: unknown, status: number): boolean {
   return error instanceof NetHsmHttpError && error.status === status;
 }
 
-export async function reconcileNetHsm(ctx: RunContext): Promise<void> {
-  const section = ctx.config.nethsm;
-  if (section === undefined) return;
-  const conn = section.connections;
-  const secrets = new Map<string, string>();
-  runSecrets.set(ctx, secrets);
-  const anon = await clientFor(conn);
-  let state;
+/** A client for one call: no credentials (state, provisioning, unlock) or a user's (the backup). */
+async function withClient<T>(conn: readonly NetHsmConnection[], credentials: Credentials | undefined, call: (client: NetHsmClient) => Promise<T>): Promise<T> {
+  const client = openNetHsmClient(conn, credentials);
   try {
-    state = await anon.state();
+    return await call(client);
   } finally {
-    anon.close();
+    client.close();
   }
+}
+
+/** What the NetHSM part of a run leaves for the backup after it: the backup user and the passphrase set in this run. */
+export interface NetHsmReconciled {
+  readonly backupUser?: { readonly user: string; readonly passphrase: string };
+}
+
+/** Unprovisioned → provision, Locked → unlock; returns the state found. Other states need service. */
+async function bringOperational(ctx: RunContext, conn: readonly NetHsmConnection[]): Promise<string> {
+  const state = await withClient(conn, undefined, (c) => c.state());
   info(ctx, `NetHSM state: ${state}`);
   if (state === "Unprovisioned") {
     const creds = requireAdmin(ctx, "provisioning the NetHSM");
     await act(ctx, "NetHSM: provision (unlock passphrase and admin passphrase from the admin credentials)", async () => {
-      const c = await clientFor(conn);
-      try {
-        await c.provision({ unlockPassphrase: creds.nethsm!.unlockPassphrase, adminPassphrase: adminPassphrase(creds, "admin"), systemTime: ctx.now() });
-      } finally {
-        c.close();
-      }
+      await withClient(conn, undefined, (c) =>
+        c.provision({ unlockPassphrase: creds.nethsm!.unlockPassphrase, adminPassphrase: adminPassphrase(creds, "admin"), systemTime: ctx.now() }),
+      );
       crashPoint("nethsm:after-provision", ctx.env);
     });
   } else if (state === "Locked") {
     const creds = requireAdmin(ctx, "unlocking the NetHSM");
-    await act(ctx, "NetHSM: unlock", async () => {
-      const c = await clientFor(conn);
-      try {
-        await c.unlock(creds.nethsm!.unlockPassphrase);
-      } finally {
-        c.close();
-      }
-    });
+    await act(ctx, "NetHSM: unlock", async () => withClient(conn, undefined, (c) => c.unlock(creds.nethsm!.unlockPassphrase)));
   } else if (state !== "Operational") {
     throw new ConfigureError(`the NetHSM is in state ${state}; it needs service before signstar-configure can continue`, 7);
   }
+  return state;
+}
+
+/**
+ * The administrators' clients: `admin` (R-Administrator) for system-wide users and keys, each namespace's
+ * N-Administrator (from the admin credentials) for that namespace's, opened when first needed.
+ */
+class Administrators {
+  private readonly byNamespace = new Map<string, NetHsmClient>();
+  constructor(
+    readonly system: NetHsmClient,
+    private readonly conn: readonly NetHsmConnection[],
+    private readonly creds: NonNullable<AdminCredentials["nethsm"]>,
+  ) {}
+
+  of(ns: string | undefined): NetHsmClient {
+    if (ns === undefined) return this.system;
+    let client = this.byNamespace.get(ns);
+    if (!client) {
+      const a = this.creds.namespaceAdministrators.find((x) => nsOf(x.name) === ns);
+      if (a === undefined) throw new ConfigureError(`namespace ${ns} has no administrator in the admin credentials`);
+      client = openNetHsmClient(this.conn, { user: a.name, passphrase: a.passphrase });
+      this.byNamespace.set(ns, client);
+    }
+    return client;
+  }
+
+  close(): void {
+    this.system.close();
+    for (const c of this.byNamespace.values()) c.close();
+  }
+}
+
+/** The backup passphrase (part of the admin credentials) is set once, after provisioning. */
+async function ensureBackupPassphrase(ctx: RunContext, admin: NetHsmClient, backupPassphrase: string): Promise<void> {
+  try {
+    await admin.setBackupPassphrase(backupPassphrase, backupPassphrase);
+  } catch (error) {
+    if (!isHttp(error, 403) && !isHttp(error, 400)) throw error;
+    await act(ctx, "NetHSM: set the backup passphrase", async () => admin.setBackupPassphrase(backupPassphrase, ""));
+  }
+}
+
+/** R-Administrators (admin itself exists since provisioning), then namespace administrators and their namespaces. */
+async function ensureAdministrators(ctx: RunContext, admin: NetHsmClient, n: NonNullable<AdminCredentials["nethsm"]>, existing: ReadonlySet<string>): Promise<void> {
+  for (const a of n.administrators) {
+    if (a.name === "admin" || existing.has(a.name)) continue;
+    await act(ctx, `NetHSM: add administrator ${a.name}`, async () => void (await admin.addUser({ userId: a.name, role: "Administrator", realName: a.name, passphrase: a.passphrase })));
+  }
+  const namespaces = new Set(await admin.listNamespaces());
+  for (const a of n.namespaceAdministrators) {
+    const ns = nsOf(a.name)!;
+    if (!existing.has(a.name)) {
+      await act(ctx, `NetHSM: add namespace administrator ${a.name}`, async () => void (await admin.addUser({ userId: a.name, role: "Administrator", realName: a.name, passphrase: a.passphrase })));
+    }
+    if (!namespaces.has(ns)) {
+      await act(ctx, `NetHSM: add namespace ${ns}`, async () => admin.addNamespace(ns));
+      namespaces.add(ns);
+    }
+  }
+}
+
+/** Keys first (a tag must exist on a key before an operator can carry it): generated, or their tags corrected. */
+async function ensureKeys(ctx: RunContext, admins: Administrators, keys: readonly WantedKey[]): Promise<void> {
+  for (const k of keys) {
+    const c = admins.of(k.namespace);
+    const have = new Set(await c.listKeys());
+    if (!have.has(k.id)) {
+      await act(ctx, `NetHSM: generate key ${k.namespace ? `${k.namespace}~` : ""}${k.id} (${k.setup.keyType}) with tag ${k.tag}`, async () => {
+        await new NetHsmAdministration(c).generateKey(k.id, k.setup, [k.tag]);
+        crashPoint("nethsm:after-key", ctx.env);
+      });
+      continue;
+    }
+    const tags = (await c.getKey(k.id)).restrictions.tags ?? [];
+    if (!tags.includes(k.tag)) await act(ctx, `NetHSM: tag key ${k.id} with ${k.tag}`, async () => void (await c.addKeyTag(k.id, k.tag)));
+    for (const t of tags.filter((x) => x !== k.tag)) await act(ctx, `NetHSM: remove tag ${t} from key ${k.id}`, async () => c.deleteKeyTag(k.id, t));
+  }
+}
+
+/**
+ * Non-admin users: created, or given a new passphrase, crash-safely (`.next` files → one backend call →
+ * renames, ./secret-rotation.ts); operators get their key's tag. Returns the passphrase set for each user.
+ */
+async function rotateUsers(ctx: RunContext, admins: Administrators, users: Iterable<WantedUser>, existing: ReadonlySet<string>): Promise<Map<string, string>> {
+  const target: RotationTarget = { root: ctx.root, handling: ctx.config.system.nonAdminSecretHandling, credsOptions: ctx.credsOptions };
+  const owners = new Map<string, PasswdEntry>();
+  const secrets = new Map<string, string>();
+  for (const u of users) {
+    const copies: SecretCopy[] = [];
+    for (const h of u.holders) {
+      const owner = owners.get(h) ?? (await requireUser(h));
+      owners.set(h, owner);
+      copies.push({ owner, backendUser: u.id });
+    }
+    const c = admins.of(nsOf(u.id));
+    const pass = generatePassphrase();
+    const present = existing.has(u.id);
+    await act(ctx, `NetHSM: ${present ? "rotate the passphrase of" : "add"} ${u.role} user ${u.id}; write it to the secret files of ${u.holders.join(", ")}`, async () => {
+      for (const copy of copies) await writeNextSecret(target, copy, pass);
+      crashPoint("nethsm:after-next-written", ctx.env);
+      if (present) await c.setUserPassphrase(u.id, pass);
+      else await c.addUser({ userId: u.id, role: u.role, realName: u.id, passphrase: pass });
+      crashPoint("nethsm:after-passphrase-set", ctx.env);
+      for (const copy of copies) await commitNextSecret(target, copy);
+    });
+    secrets.set(u.id, pass);
+    if (u.role === "Operator" && (present || !ctx.dryRun)) {
+      const tags = ctx.dryRun && !present ? [] : await c.getUserTags(u.id);
+      if (u.tag !== undefined && !tags.includes(u.tag)) await act(ctx, `NetHSM: tag user ${u.id} with ${u.tag}`, async () => void (await c.addUserTag(u.id, u.tag!)));
+      for (const t of tags.filter((x) => x !== u.tag)) await act(ctx, `NetHSM: remove tag ${t} from user ${u.id}`, async () => c.deleteUserTag(u.id, t));
+    }
+  }
+  return secrets;
+}
+
+/** Certificates made by each key itself (through its operator, with this run's passphrase), only where none is stored. */
+async function ensureCertificates(
+  ctx: RunContext,
+  conn: readonly NetHsmConnection[],
+  admins: Administrators,
+  keys: readonly WantedKey[],
+  secrets: ReadonlyMap<string, string>,
+): Promise<void> {
+  for (const k of keys) {
+    const c = admins.of(k.namespace);
+    if (!ctx.dryRun || (await c.listKeys()).includes(k.id)) {
+      if ((await c.getKeyCertificate(k.id).catch(() => undefined)) !== undefined) continue;
+    }
+    await act(ctx, `NetHSM: create the OpenPGP certificate of key ${k.id} (signed by the key)`, async () => {
+      const { createCertificate } = await import("../signing/openpgp/certificate.js");
+      const signer = await openNetHsmSigningKey({ connections: conn, user: k.operator, passphrase: secrets.get(k.operator)!, keyId: k.id });
+      let cert: Uint8Array;
+      try {
+        cert = await createCertificate(signer, { userIds: k.setup.openpgp.userIds, created: ctx.now() });
+      } finally {
+        await signer.close();
+      }
+      await c.putKeyCertificate(k.id, cert);
+    });
+  }
+}
+
+/** Users and keys the configuration no longer has are deleted only when its iteration increased (else: info). */
+async function removeStale(
+  ctx: RunContext,
+  admins: Administrators,
+  existing: ReadonlySet<string>,
+  keep: ReadonlySet<string>,
+  keys: readonly WantedKey[],
+): Promise<void> {
+  for (const id of [...existing].filter((x) => !keep.has(x))) {
+    if (!ctx.iterationIncreased) {
+      info(ctx, `NetHSM: user ${id} is not in the config; it is kept until the config iteration is increased`);
+      continue;
+    }
+    await act(ctx, `NetHSM: delete user ${id} (no longer in the config, iteration increased)`, async () => admins.of(nsOf(id)).deleteUser(id));
+  }
+  for (const ns of new Set<string | undefined>([undefined, ...keys.map((k) => k.namespace)])) {
+    const c = admins.of(ns);
+    for (const id of await c.listKeys()) {
+      if (keys.some((k) => k.namespace === ns && k.id === id)) continue;
+      const name = `${ns ? `${ns}~` : ""}${id}`;
+      if (!ctx.iterationIncreased) {
+        info(ctx, `NetHSM: key ${name} is not in the config; it is kept until the config iteration is increased`);
+        continue;
+      }
+      await act(ctx, `NetHSM: delete key ${name} (no longer in the config, iteration increased)`, async () => c.deleteKey(id));
+    }
+  }
+}
+
+export async function reconcileNetHsm(ctx: RunContext): Promise<NetHsmReconciled> {
+  const section = ctx.config.nethsm;
+  if (section === undefined) return {};
+  const conn = section.connections;
+  const state = await bringOperational(ctx, conn);
   if (ctx.dryRun && state !== "Operational") {
     info(ctx, "NetHSM: users, namespaces and keys are planned once the device is operational");
-    return;
+    return {};
   }
   const creds = requireAdmin(ctx, "reconciling the NetHSM users and keys");
   const n = creds.nethsm;
   if (n === undefined) throw new ConfigureError("the admin credentials have no NetHSM part");
-  const R = await clientFor(conn, "admin", adminPassphrase(creds, "admin"));
-  const nsClients = new Map<string, NetHsmClient>();
+  const admins = new Administrators(openNetHsmClient(conn, { user: "admin", passphrase: adminPassphrase(creds, "admin") }), conn, n);
   try {
-    // Backup passphrase (part of the admin credentials): set once after provisioning.
-    try {
-      await R.setBackupPassphrase(n.backupPassphrase, n.backupPassphrase);
-    } catch (error) {
-      if (!(await isHttp(error, 403)) && !(await isHttp(error, 400))) throw error;
-      await act(ctx, "NetHSM: set the backup passphrase", async () => R.setBackupPassphrase(n.backupPassphrase, ""));
-    }
-    const existing = new Set(await R.listUsers());
-    // R-Administrators (admin itself exists since provisioning).
-    for (const a of n.administrators) {
-      if (a.name === "admin") continue;
-      if (!existing.has(a.name)) {
-        await act(ctx, `NetHSM: add administrator ${a.name}`, async () => void (await R.addUser({ userId: a.name, role: "Administrator", realName: a.name, passphrase: a.passphrase })));
-      }
-    }
-    // Namespace administrators first, then their namespaces.
-    const namespaces = new Set(await R.listNamespaces());
-    for (const a of n.namespaceAdministrators) {
-      const ns = nsOf(a.name)!;
-      if (!existing.has(a.name)) {
-        await act(ctx, `NetHSM: add namespace administrator ${a.name}`, async () => void (await R.addUser({ userId: a.name, role: "Administrator", realName: a.name, passphrase: a.passphrase })));
-      }
-      if (!namespaces.has(ns)) {
-        await act(ctx, `NetHSM: add namespace ${ns}`, async () => R.addNamespace(ns));
-        namespaces.add(ns);
-      }
-    }
-    const adminOf = async (ns: string | undefined): Promise<NetHsmClient> => {
-      if (ns === undefined) return R;
-      const have = nsClients.get(ns);
-      if (have) return have;
-      const a = n.namespaceAdministrators.find((x) => nsOf(x.name) === ns);
-      if (a === undefined) throw new ConfigureError(`namespace ${ns} has no administrator in the admin credentials`);
-      const c = await clientFor(conn, a.name, a.passphrase);
-      nsClients.set(ns, c);
-      return c;
-    };
-
+    await ensureBackupPassphrase(ctx, admins.system, n.backupPassphrase);
+    const existing = new Set(await admins.system.listUsers());
+    await ensureAdministrators(ctx, admins.system, n, existing);
     const { users, keys } = wanted(section.mappings);
-    // Keys first (a tag must exist on a key before an operator can carry it).
-    for (const k of keys) {
-      const c = await adminOf(k.namespace);
-      const have = new Set(await c.listKeys());
-      if (!have.has(k.id)) {
-        await act(ctx, `NetHSM: generate key ${k.namespace ? `${k.namespace}~` : ""}${k.id} (${k.setup.keyType}) with tag ${k.tag}`, async () => {
-          await new NetHsmAdministration(c).generateKey(k.id, k.setup, [k.tag]);
-          crashPoint("nethsm:after-key", ctx.env);
-        });
-      } else {
-        const tags = (await c.getKey(k.id)).restrictions.tags ?? [];
-        if (!tags.includes(k.tag)) await act(ctx, `NetHSM: tag key ${k.id} with ${k.tag}`, async () => void (await c.addKeyTag(k.id, k.tag)));
-        for (const t of tags.filter((x) => x !== k.tag)) await act(ctx, `NetHSM: remove tag ${t} from key ${k.id}`, async () => c.deleteKeyTag(k.id, t));
-      }
-    }
-
-    // Non-admin users: create or rotate, crash-safely.
-    const target: RotationTarget = { root: ctx.root, handling: ctx.config.system.nonAdminSecretHandling, credsOptions: ctx.credsOptions };
-    const owners = new Map<string, PasswdEntry>();
-    for (const u of users.values()) {
-      const copies: SecretCopy[] = [];
-      for (const h of u.holders) {
-        const owner = owners.get(h) ?? (await requireUser(h));
-        owners.set(h, owner);
-        copies.push({ owner, backendUser: u.id });
-      }
-      const c = await adminOf(nsOf(u.id));
-      const pass = generatePassphrase();
-      const present = existing.has(u.id);
-      await act(ctx, `NetHSM: ${present ? "rotate the passphrase of" : "add"} ${u.role} user ${u.id}; write it to the secret files of ${u.holders.join(", ")}`, async () => {
-        for (const copy of copies) await writeNextSecret(target, copy, pass);
-        crashPoint("nethsm:after-next-written", ctx.env);
-        if (present) await c.setUserPassphrase(u.id, pass);
-        else await c.addUser({ userId: u.id, role: u.role, realName: u.id, passphrase: pass });
-        crashPoint("nethsm:after-passphrase-set", ctx.env);
-        for (const copy of copies) await commitNextSecret(target, copy);
-      });
-      secrets.set(u.id, pass);
-      if (u.role === "Operator" && (present || !ctx.dryRun)) {
-        const tags = ctx.dryRun && !present ? [] : await c.getUserTags(u.id);
-        if (u.tag !== undefined && !tags.includes(u.tag)) await act(ctx, `NetHSM: tag user ${u.id} with ${u.tag}`, async () => void (await c.addUserTag(u.id, u.tag!)));
-        for (const t of tags.filter((x) => x !== u.tag)) await act(ctx, `NetHSM: remove tag ${t} from user ${u.id}`, async () => c.deleteUserTag(u.id, t));
-      }
-    }
-
-    // Certificates made by each key (through its operator), only where none is stored.
-    for (const k of keys) {
-      const c = await adminOf(k.namespace);
-      if (!ctx.dryRun || (await c.listKeys()).includes(k.id)) {
-        if ((await c.getKeyCertificate(k.id).catch(() => undefined)) !== undefined) continue;
-      }
-      await act(ctx, `NetHSM: create the OpenPGP certificate of key ${k.id} (signed by the key)`, async () => {
-        const { createCertificate } = await import("../signing/openpgp/certificate.js");
-        const signer = await openNetHsmSigningKey({ connections: conn, user: k.operator, passphrase: secrets.get(k.operator)!, keyId: k.id });
-        let cert: Uint8Array;
-        try {
-          cert = await createCertificate(signer, { userIds: k.setup.openpgp.userIds, created: ctx.now() });
-        } finally {
-          await signer.close();
-        }
-        await c.putKeyCertificate(k.id, cert);
-      });
-    }
-
-    // Removal of what the config no longer has: only when the iteration increased.
-    const keepUsers = new Set<string>([...users.keys(), ...n.administrators.map((a) => a.name), ...n.namespaceAdministrators.map((a) => a.name)]);
-    for (const id of [...existing].filter((x) => !keepUsers.has(x))) {
-      if (!ctx.iterationIncreased) {
-        info(ctx, `NetHSM: user ${id} is not in the config; it is kept until the config iteration is increased`);
-        continue;
-      }
-      await act(ctx, `NetHSM: delete user ${id} (no longer in the config, iteration increased)`, async () => (await adminOf(nsOf(id))).deleteUser(id));
-    }
-    const scopes = new Set<string | undefined>([undefined, ...keys.map((k) => k.namespace)]);
-    for (const ns of scopes) {
-      const c = await adminOf(ns);
-      for (const id of await c.listKeys()) {
-        if (keys.some((k) => k.namespace === ns && k.id === id)) continue;
-        if (!ctx.iterationIncreased) {
-          info(ctx, `NetHSM: key ${ns ? `${ns}~` : ""}${id} is not in the config; it is kept until the config iteration is increased`);
-          continue;
-        }
-        await act(ctx, `NetHSM: delete key ${ns ? `${ns}~` : ""}${id} (no longer in the config, iteration increased)`, async () => c.deleteKey(id));
-      }
-    }
+    await ensureKeys(ctx, admins, keys);
+    const secrets = await rotateUsers(ctx, admins, users.values(), existing);
+    await ensureCertificates(ctx, conn, admins, keys, secrets);
+    const keep = new Set<string>([...users.keys(), ...n.administrators.map((a) => a.name), ...n.namespaceAdministrators.map((a) => a.name)]);
+    await removeStale(ctx, admins, existing, keep, keys);
+    const backup = section.mappings.find((m) => m.kind === "backup");
+    const passphrase = backup?.kind === "backup" ? secrets.get(backup.backendUser) : undefined;
+    return backup?.kind === "backup" && passphrase !== undefined ? { backupUser: { user: backup.backendUser, passphrase } } : {};
   } finally {
-    R.close();
-    for (const c of nsClients.values()) c.close();
+    admins.close();
   }
 }
 
-/** Takes an encrypted NetHSM backup into /var/lib/signstar/backups/ (root 0600) with a backup user of this run. */
-export async function backupNetHsm(ctx: RunContext): Promise<void> {
+/** Takes an encrypted NetHSM backup into the backups directory (root 0600) with the backup user of this run. */
+export async function backupNetHsm(ctx: RunContext, reconciled: NetHsmReconciled): Promise<void> {
   const section = ctx.config.nethsm;
   if (section === undefined) return;
-  const backup = section.mappings.find((m) => m.kind === "backup");
-  const pass = backup?.kind === "backup" ? runSecrets.get(ctx)?.get(backup.backendUser) : undefined;
-  if (backup?.kind !== "backup" || pass === undefined) {
+  const backup = reconciled.backupUser;
+  if (backup === undefined) {
     info(ctx, "NetHSM: no backup user is configured; no backup was taken");
     return;
   }
-  const c = await clientFor(section.connections, backup.backendUser, pass);
-  try {
-    const data = await c.backup();
-    const path = join(hostLayout(ctx.root).backupsDir, `nethsm-${ctx.now().toISOString().replace(/[:.]/g, "-")}-iteration-${ctx.config.system.iteration}.bkp`);
-    await ensureDir(dirname(path), 0o700);
-    await writeFileAtomic(path, data, { mode: 0o600, uid: 0, gid: 0 });
-    info(ctx, `NetHSM: backup written to ${path} (${data.length} bytes)`);
-  } finally {
-    c.close();
-  }
+  const data = await withClient(section.connections, { user: backup.user, passphrase: backup.passphrase }, (c) => c.backup());
+  const path = join(hostLayout(ctx.root).backupsDir, `nethsm-${ctx.now().toISOString().replace(/[:.]/g, "-")}-iteration-${ctx.config.system.iteration}.bkp`);
+  await ensureDir(dirname(path), 0o700);
+  await writeFileAtomic(path, data, { mode: 0o600, uid: 0, gid: 0 });
+  info(ctx, `NetHSM: backup written to ${path} (${data.length} bytes)`);
 }

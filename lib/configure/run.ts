@@ -79,20 +79,16 @@ export async function configure(opts: ConfigureOptions): Promise<void> {
   const loaded = await loadAdminSecret(ctx);
   await ensureAdminSecret(ctx, loaded);
   await reconcilePkcs11(ctx);
-  if (config.nethsm !== undefined) {
-    const { reconcileNetHsm } = await import("./nethsm-reconcile.js");
-    await reconcileNetHsm(ctx);
-  }
+  // Loaded only for a configuration with a NetHSM: a PKCS#11-only host never loads the HTTPS client.
+  const nethsm = config.nethsm !== undefined ? await import("./nethsm-reconcile.js") : undefined;
+  const reconciled = nethsm ? await nethsm.reconcileNetHsm(ctx) : undefined;
   if (ctx.dryRun) return;
   await finishAdminSecret(ctx, loaded);
   crashPoint("state:before-save", ctx.env);
   if (previous?.iteration !== config.system.iteration) {
     await writeState(root, { iteration: config.system.iteration, appliedAt: ctx.now().toISOString() });
   }
-  if (config.nethsm !== undefined) {
-    const { backupNetHsm } = await import("./nethsm-reconcile.js");
-    await backupNetHsm(ctx);
-  }
+  if (nethsm && reconciled) await nethsm.backupNetHsm(ctx, reconciled);
   info(ctx, "configuration applied");
 }
 
