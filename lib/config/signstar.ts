@@ -97,6 +97,92 @@ function distinct(xs: readonly unknown[]): number[] {
   return keep;
 }
 
+type UserKind = Exclude<SUser["kind"], "nethsm_only_admin">;
+/** Reads the rest of one `[[users]]` entry of a kind, after its system_user (problems go to `p`). */
+type UserReader = (kind: UserKind, t: TableReader, loc: string, systemUser: SystemUserId | undefined, p: Problems) => SUser | undefined;
+
+/** The one `ssh_authorized_key` of V1–V3 entries. */
+function oneKey(t: TableReader): AuthorizedKey[] | undefined {
+  const k = t.required("ssh_authorized_key", prim(authorizedKey));
+  return k === undefined ? undefined : [k];
+}
+
+const readBackupUser: UserReader = (kind, t, loc, systemUser) => {
+  const nethsmUser = t.required("nethsm_user", prim(systemWideUserId));
+  const keys = oneKey(t);
+  return nethsmUser && systemUser && keys && kind === "system_nethsm_backup" ? { kind, loc, nethsmUser, systemUser, keys } : undefined;
+};
+
+const readMetricsUser: UserReader = (kind, t, loc, systemUser) => {
+  const users = t.required("nethsm_users", metricsBackendUsers);
+  if (kind === "hermetic_system_nethsm_metrics") return users && systemUser ? { kind, loc, users, systemUser, keys: [] } : undefined;
+  const keys = oneKey(t);
+  return users && systemUser && keys && kind === "system_nethsm_metrics" ? { kind, loc, users, systemUser, keys } : undefined;
+};
+
+/** key_id: V3 beside nethsm_user, V0–V2 inside nethsm_key_setup (never both). */
+const readSigningUser: UserReader = (kind, t, loc, systemUser, p) => {
+  const nethsmUser = t.required("nethsm_user", prim(netHsmUserId));
+  const theTag = t.required("tag", prim(tag));
+  const keys = oneKey(t);
+  const rawSetup = t.take("nethsm_key_setup");
+  const rawKeyId = t.take("key_id");
+  const setupLoc = t.at("nethsm_key_setup");
+  let id: KeyId | undefined;
+  let keyIdLoc = t.at("key_id");
+  let setup: KeySetup | undefined;
+  if (rawSetup === undefined) p.add(setupLoc, "is required but missing");
+  else if (!isTable(rawSetup)) p.add(setupLoc, "expected a table");
+  else {
+    const nestedId = Object.hasOwn(rawSetup, "key_id");
+    if (nestedId && rawKeyId !== undefined) {
+      p.add(`${setupLoc}.key_id`, "key_id is given twice (here and beside nethsm_user); keep one");
+    } else if (nestedId) {
+      keyIdLoc = `${setupLoc}.key_id`;
+      id = prim(keyId)(rawSetup["key_id"], keyIdLoc, p);
+    } else if (rawKeyId === undefined) {
+      p.add(keyIdLoc, "is required but missing");
+    } else {
+      id = prim(keyId)(rawKeyId, keyIdLoc, p);
+    }
+    const withoutId: Table = { ...rawSetup };
+    delete withoutId["key_id"];
+    setup = parseKeySetup(withoutId, setupLoc, p);
+  }
+  if (!(nethsmUser && theTag && keys && systemUser && id && setup) || kind !== "system_nethsm_operator_signing") return undefined;
+  return { kind, loc, nethsmUser, keyId: id, keyIdLoc, keySetup: setup, tag: theTag, systemUser, keys };
+};
+
+/** V0 lists keys (`ssh_authorized_keys`, each once); V1+ has one `ssh_authorized_key`. */
+const readShareUser: UserReader = (kind, t, loc, systemUser, p) => {
+  let keys: AuthorizedKey[] | undefined;
+  const listForm = t.has("ssh_authorized_keys");
+  if (listForm && t.has("ssh_authorized_key")) {
+    t.take("ssh_authorized_key");
+    t.take("ssh_authorized_keys");
+    p.add(t.at("ssh_authorized_keys"), "use either ssh_authorized_key or ssh_authorized_keys, not both");
+  } else if (listForm) {
+    keys = complete(t.required("ssh_authorized_keys", list(prim(authorizedKey), { nonEmpty: true, max: 64 })));
+    keys?.forEach((k, i) => {
+      if (keys!.findIndex((o) => sshKeyData(o) === sshKeyData(k)) !== i) {
+        p.add(`${t.at("ssh_authorized_keys")}[${i}]`, "the same public key is listed twice");
+      }
+    });
+  } else keys = oneKey(t);
+  const share = kind === "system_only_share_download" || kind === "system_only_share_upload" || kind === "system_only_wireguard_download";
+  return systemUser && keys && share ? { kind, loc, systemUser, keys, listForm } : undefined;
+};
+
+const USER_READERS: Readonly<Record<UserKind, UserReader>> = {
+  system_nethsm_backup: readBackupUser,
+  system_nethsm_metrics: readMetricsUser,
+  hermetic_system_nethsm_metrics: readMetricsUser,
+  system_nethsm_operator_signing: readSigningUser,
+  system_only_share_download: readShareUser,
+  system_only_share_upload: readShareUser,
+  system_only_wireguard_download: readShareUser,
+};
+
 function readUser(v: unknown, loc: string, p: Problems): SUser | undefined {
   const m = variant(v, loc, p, USER_KINDS);
   if (m === undefined) return undefined;
@@ -108,84 +194,7 @@ function readUser(v: unknown, loc: string, p: Problems): SUser | undefined {
   if (t === undefined) return undefined;
   const before = p.list.length;
   const systemUser = t.required("system_user", prim(systemUserId));
-  let result: SUser | undefined;
-  const oneKey = (): AuthorizedKey[] | undefined => {
-    const k = t.required("ssh_authorized_key", prim(authorizedKey));
-    return k === undefined ? undefined : [k];
-  };
-  switch (m.kind) {
-    case "system_nethsm_backup": {
-      const nethsmUser = t.required("nethsm_user", prim(systemWideUserId));
-      const keys = oneKey();
-      if (nethsmUser && systemUser && keys) result = { kind: m.kind, loc: m.location, nethsmUser, systemUser, keys };
-      break;
-    }
-    case "system_nethsm_metrics": {
-      const users = t.required("nethsm_users", metricsBackendUsers);
-      const keys = oneKey();
-      if (users && systemUser && keys) result = { kind: m.kind, loc: m.location, users, systemUser, keys };
-      break;
-    }
-    case "hermetic_system_nethsm_metrics": {
-      const users = t.required("nethsm_users", metricsBackendUsers);
-      if (users && systemUser) result = { kind: m.kind, loc: m.location, users, systemUser, keys: [] };
-      break;
-    }
-    case "system_nethsm_operator_signing": {
-      const nethsmUser = t.required("nethsm_user", prim(netHsmUserId));
-      const theTag = t.required("tag", prim(tag));
-      const keys = oneKey();
-      // key_id: V3 beside nethsm_user, V0–V2 inside nethsm_key_setup.
-      const rawSetup = t.take("nethsm_key_setup");
-      const rawKeyId = t.take("key_id");
-      const setupLoc = t.at("nethsm_key_setup");
-      let id: KeyId | undefined;
-      let keyIdLoc = t.at("key_id");
-      let setup: KeySetup | undefined;
-      if (rawSetup === undefined) p.add(setupLoc, "is required but missing");
-      else if (!isTable(rawSetup)) p.add(setupLoc, "expected a table");
-      else {
-        const nestedId = Object.hasOwn(rawSetup, "key_id");
-        if (nestedId && rawKeyId !== undefined) {
-          p.add(`${setupLoc}.key_id`, "key_id is given twice (here and beside nethsm_user); keep one");
-        } else if (nestedId) {
-          keyIdLoc = `${setupLoc}.key_id`;
-          id = prim(keyId)(rawSetup["key_id"], keyIdLoc, p);
-        } else if (rawKeyId === undefined) {
-          p.add(keyIdLoc, "is required but missing");
-        } else {
-          id = prim(keyId)(rawKeyId, keyIdLoc, p);
-        }
-        const withoutId: Table = { ...rawSetup };
-        delete withoutId["key_id"];
-        setup = parseKeySetup(withoutId, setupLoc, p);
-      }
-      if (nethsmUser && theTag && keys && systemUser && id && setup) {
-        result = { kind: m.kind, loc: m.location, nethsmUser, keyId: id, keyIdLoc, keySetup: setup, tag: theTag, systemUser, keys };
-      }
-      break;
-    }
-    case "system_only_share_download":
-    case "system_only_share_upload":
-    case "system_only_wireguard_download": {
-      let keys: AuthorizedKey[] | undefined;
-      const listForm = t.has("ssh_authorized_keys");
-      if (listForm && t.has("ssh_authorized_key")) {
-        t.take("ssh_authorized_key");
-        t.take("ssh_authorized_keys");
-        p.add(t.at("ssh_authorized_keys"), "use either ssh_authorized_key or ssh_authorized_keys, not both");
-      } else if (listForm) {
-        keys = complete(t.required("ssh_authorized_keys", list(prim(authorizedKey), { nonEmpty: true, max: 64 })));
-        keys?.forEach((k, i) => {
-          if (keys!.findIndex((o) => sshKeyData(o) === sshKeyData(k)) !== i) {
-            p.add(`${t.at("ssh_authorized_keys")}[${i}]`, "the same public key is listed twice");
-          }
-        });
-      } else keys = oneKey();
-      if (systemUser && keys) result = { kind: m.kind, loc: m.location, systemUser, keys, listForm };
-      break;
-    }
-  }
+  const result = USER_READERS[m.kind](m.kind, t, m.location, systemUser, p);
   t.finish();
   return p.list.length === before ? result : undefined;
 }
@@ -264,18 +273,22 @@ function duplicatesFirstWins(items: { key: string; location: string }[], p: Prob
   }
 }
 
-/** Signstar 0.2.0's `validate`, in its order; every failure is listed, the first is the one Signstar reports. */
-function signstarChecks(c: Parsed, p: Problems): void {
-  const withSystemUser = c.users.filter((u): u is Exclude<SUser, { kind: "nethsm_only_admin" }> => u.kind !== "nethsm_only_admin");
-  // 1. system users
+type WithSystemUser = Exclude<SUser, { kind: "nethsm_only_admin" }>;
+type Signer = Extract<SUser, { kind: "system_nethsm_operator_signing" }>;
+
+/** 1. system users are unique. */
+function uniqueSystemUsers(users: readonly WithSystemUser[], p: Problems): void {
   duplicatesFirstWins(
-    withSystemUser.map((u) => ({ key: u.systemUser, location: `${u.loc}.system_user` })),
+    users.map((u) => ({ key: u.systemUser, location: `${u.loc}.system_user` })),
     p,
     (id) => `The system user ID ${id} is used more than once!`,
   );
-  // 2. NetHSM users
+}
+
+/** 2. NetHSM users are unique across all mappings (a metrics user also listed as operator counts). */
+function uniqueNetHsmUsers(users: readonly SUser[], p: Problems): void {
   const nethsmUsers: { key: string; location: string }[] = [];
-  for (const u of c.users) {
+  for (const u of users) {
     if (u.kind === "nethsm_only_admin") nethsmUsers.push({ key: u.user, location: u.loc });
     else if (u.kind === "system_nethsm_backup" || u.kind === "system_nethsm_operator_signing") {
       nethsmUsers.push({ key: u.nethsmUser, location: `${u.loc}.nethsm_user` });
@@ -285,13 +298,15 @@ function signstarChecks(c: Parsed, p: Problems): void {
     }
   }
   duplicatesFirstWins(nethsmUsers, p, (id) => `The NetHsm user ID ${id} is used more than once!`);
-  // 3. system-wide administrator
-  const admins = c.users.flatMap((u) => (u.kind === "nethsm_only_admin" ? [u.user] : []));
+}
+
+/** 3. a system-wide administrator exists; 4. so does one for every namespace a non-admin user is in. */
+function administratorsExist(users: readonly SUser[], p: Problems): void {
+  const admins = users.flatMap((u) => (u.kind === "nethsm_only_admin" ? [u.user] : []));
   if (!admins.some((a) => namespaceOf(a) === undefined)) p.add("users", "No user in the Administrator role exists (system-wide)");
-  // 4. namespace administrators
   const adminNs = new Set(admins.map(namespaceOf).filter((n) => n !== undefined));
   const used = new Set<string>();
-  for (const u of c.users) {
+  for (const u of users) {
     const ids =
       u.kind === "system_nethsm_operator_signing"
         ? [u.nethsmUser]
@@ -304,7 +319,10 @@ function signstarChecks(c: Parsed, p: Problems): void {
     }
   }
   if (used.size > 0) p.add("users", `No user in the Administrator role exists (${[...used].sort().join(", ")})`);
-  // 5. share users vs. secret handling
+}
+
+/** 5. share users exist exactly when the admin secret is shared (Shamir's Secret Sharing). */
+function shareUsersMatchHandling(c: Parsed, p: Problems): void {
   const downloads = c.users.filter((u): u is Extract<SUser, { kind: ShareKind }> => u.kind === "system_only_share_download");
   const uploads = c.users.filter((u): u is Extract<SUser, { kind: ShareKind }> => u.kind === "system_only_share_upload");
   if (c.admin === "shamirs-secret-sharing") {
@@ -317,10 +335,15 @@ function signstarChecks(c: Parsed, p: Problems): void {
       `Shamir's Secret Sharing not used for administrative secret handling, but the following users are setup to handle shares: [${names.join(", ")}]`,
     );
   }
-  // 6. SSH public keys (key data and comment, as ssh_key::PublicKey's Eq): unique among all users except share
-  //    downloaders, and among all except share uploaders, so one downloader and one uploader may share a key.
+}
+
+/**
+ * 6. SSH public keys (key data and comment, as ssh_key::PublicKey's Eq) are unique among all users except share
+ * downloaders, and among all except share uploaders, so one downloader and one uploader may share a key.
+ */
+function uniqueSshKeys(users: readonly WithSystemUser[], p: Problems): void {
   const keyOccurrences = (skip: ShareKind): { key: string; location: string }[] =>
-    withSystemUser
+    users
       .filter((u) => u.kind !== skip)
       .flatMap((u) =>
         u.keys.map((k, j) => ({
@@ -337,8 +360,11 @@ function signstarChecks(c: Parsed, p: Problems): void {
     if (!seenLoc.has(kp.location)) p.add(kp.location, kp.message);
     seenLoc.add(kp.location);
   }
-  // 7./8. key IDs and tags per scope
-  const signers = c.users.filter((u): u is Extract<SUser, { kind: "system_nethsm_operator_signing" }> => u.kind === "system_nethsm_operator_signing");
+}
+
+/** 7. key IDs and 8. tags are unique per scope (system-wide, or one namespace); key ID problems come first. */
+function uniqueKeyIdsAndTags(users: readonly SUser[], p: Problems): void {
+  const signers = users.filter((u): u is Signer => u.kind === "system_nethsm_operator_signing");
   const scope = (ns: string | undefined): string => (ns === undefined ? "system-wide" : `namespace: "${ns}"`);
   const keyIdProblems = new Problems();
   const tagProblems = new Problems();
@@ -356,6 +382,17 @@ function signstarChecks(c: Parsed, p: Problems): void {
     );
   }
   p.list.push(...keyIdProblems.list, ...tagProblems.list);
+}
+
+/** Signstar 0.2.0's `validate`, in its order; every failure is listed, the first is the one Signstar reports. */
+function signstarChecks(c: Parsed, p: Problems): void {
+  const withSystemUser = c.users.filter((u): u is WithSystemUser => u.kind !== "nethsm_only_admin");
+  uniqueSystemUsers(withSystemUser, p);
+  uniqueNetHsmUsers(c.users, p);
+  administratorsExist(c.users, p);
+  shareUsersMatchHandling(c, p);
+  uniqueSshKeys(withSystemUser, p);
+  uniqueKeyIdsAndTags(c.users, p);
 }
 
 export interface Conversion {
