@@ -3,7 +3,7 @@
  * which unit may import which (read from the document itself, so the two cannot drift), no cycle between units or
  * between files, backends reached only through their entry points, and the light signing path.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { importsOf, repositoryImports, unitCycles, unitGraph, unitOf, type ImportEdge } from "./support/imports.js";
@@ -57,6 +57,13 @@ describe("docs/architecture.md layer table", () => {
       if (from !== to && !(allowed.get(from)?.has(to) ?? false)) crossing.push(`${e.from} -> ${e.to}`);
     }
     expect(crossing).toEqual([]);
+  });
+
+  it("every file the page names exists", () => {
+    const doc = readFileSync(join(REPO_ROOT, "docs", "architecture.md"), "utf8");
+    const named = [...doc.matchAll(/`((?:lib|bin|tests|\.ci)\/[A-Za-z0-9_./-]+\.(?:ts|mjs))`/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(20);
+    expect(named.filter((f) => !existsSync(join(REPO_ROOT, f)))).toEqual([]);
   });
 
   it("the table itself has no cycle, so the layers have an order", () => {
