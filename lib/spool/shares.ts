@@ -421,6 +421,17 @@ export async function collectUploads(
  * entry is tried, and the failures are reported together.
  */
 export async function wipeAllUploads(root: string): Promise<number> {
+  const failures: string[] = [];
+  const wiped = await wipeUploadBase(root, () => false, failures);
+  throwWipeFailures(`upload spool ${hostLayout(root).shareUploadsDir}`, failures);
+  return wiped;
+}
+
+/**
+ * One pass over the upload base: stray files are wiped, and in each directory every top-level file except those
+ * `keep(directory, entry)` spares (never following links, never recursing). Failures are collected, not thrown.
+ */
+async function wipeUploadBase(root: string, keep: (dir: string, entry: string) => boolean, failures: string[]): Promise<number> {
   const base = hostLayout(root).shareUploadsDir;
   let names: string[];
   try {
@@ -430,7 +441,6 @@ export async function wipeAllUploads(root: string): Promise<number> {
     throw error;
   }
   let wiped = 0;
-  const failures: string[] = [];
   for (const name of names) {
     const dir = join(base, name);
     const st = await lstat(dir).catch(() => undefined);
@@ -439,45 +449,26 @@ export async function wipeAllUploads(root: string): Promise<number> {
       await wipeFile(dir).then(() => wiped++, (e: unknown) => failures.push(`${dir}: ${errnoCode(e) ?? String(e)}`));
       continue;
     }
-    const report = await wipeEntries(dir, { expectedUid: st.uid });
+    const report = await wipeEntries(dir, { expectedUid: st.uid, keep: (entry) => keep(name, entry) });
     wiped += report.wiped;
     failures.push(...report.failures);
   }
-  throwWipeFailures(`upload spool ${base}`, failures);
   return wiped;
 }
 
 /** Root, for the timer: wipes expired uploads and anything that is not a holder's share file (see wipeAllUploads). */
 export async function wipeExpiredUploads(root: string, set: StoredShareSet | undefined, now: number, timeoutMs = UPLOAD_TIMEOUT_MS): Promise<number> {
   if (set === undefined) return wipeAllUploads(root);
+  const layout = hostLayout(root);
   const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
   const failures: string[] = [];
   for (const e of window.expired) {
-    const file = hostLayout(root).shareUploadFile(e.user);
-    const st = await lstat(hostLayout(root).shareUploadDir(e.user)).catch(() => undefined);
+    const file = layout.shareUploadFile(e.user);
+    const st = await lstat(layout.shareUploadDir(e.user)).catch(() => undefined);
     await wipeFile(file, st?.uid ?? -1).catch((error: unknown) => failures.push(`${file}: ${errnoCode(error) ?? String(error)}`));
   }
-  const base = hostLayout(root).shareUploadsDir;
-  let extra = 0;
-  let names: string[] = [];
-  try {
-    names = await readdir(base);
-  } catch (error) {
-    if (!isMissing(error)) throw error;
-  }
-  for (const name of names) {
-    const dir = join(base, name);
-    const st = await lstat(dir).catch(() => undefined);
-    if (st === undefined) continue;
-    if (!st.isDirectory()) {
-      await wipeFile(dir).then(() => extra++, (e: unknown) => failures.push(`${dir}: ${errnoCode(e) ?? String(e)}`));
-      continue;
-    }
-    const isHolder = set.holders.some((h) => h.user === name);
-    const report = await wipeEntries(dir, { expectedUid: st.uid, keep: (entry) => isHolder && entry === "share" });
-    extra += report.wiped;
-    failures.push(...report.failures);
-  }
-  throwWipeFailures(`upload spool ${base}`, failures);
+  const isHolder = (name: string): boolean => set.holders.some((h) => h.user === name);
+  const extra = await wipeUploadBase(root, (dir, entry) => isHolder(dir) && entry === "share", failures);
+  throwWipeFailures(`upload spool ${layout.shareUploadsDir}`, failures);
   return window.expired.length + extra;
 }

@@ -44,3 +44,15 @@ export const FILE_SECRETS: FileEntry = {
   path: `${live.userState("<user>", "secrets")}/<backend-user>.{txt,creds}[.next]`,
   description: "the calling user's backend secrets (owner the user, mode 0600); .next while signstar-configure rotates one",
 };
+
+/** The size bound of an upload tool: --max-bytes N, else the administrator's environment variable, else the default. */
+export function maxBytesOption(env: string, defaultBytes: number, limit: number, what: string) {
+  return { name: "max-bytes", type: "integer", value: "N", default: defaultBytes, env, description: `the largest ${what} accepted, at most ${limit}` } as const satisfies OptionSpec;
+}
+
+export function maxBytesEnvironment(env: string): Entry {
+  return { name: env, description: "the size bound when --max-bytes is not given (set by the administrator, e.g. sshd SetEnv)" };
+}
+
+/** The upload tools end an upload when the SSH session goes away (and on Ctrl-C in a local run). */
+export const UPLOAD_ABORT_SIGNALS: readonly NodeJS.Signals[] = ["SIGHUP", "SIGTERM", "SIGINT", "SIGPIPE"];

@@ -1,7 +1,7 @@
 import { DEFAULT_BACKUP_UPLOAD_MAX_BYTES, MAX_BACKUP_BYTES } from "../../nethsm-backup/index.js";
 import { hostLayout } from "../../layout/host-layout.js";
 import type { CommandSpec } from "../command.js";
-import { ENV_CONFIG, ENV_LOG_SOCKET, FILES_CONFIG, TOOL_CONFIG_OPTION } from "./common.js";
+import { ENV_CONFIG, ENV_LOG_SOCKET, FILES_CONFIG, TOOL_CONFIG_OPTION, UPLOAD_ABORT_SIGNALS, maxBytesEnvironment, maxBytesOption } from "./common.js";
 
 export const command = {
   name: "signstar-upload-backup",
@@ -13,26 +13,12 @@ export const command = {
     "holds the backup passphrase) is available. One upload at a time per user; refused when the file system lacks room for a full " +
     "upload plus 1 GiB. Prints a one-line JSON receipt. SSH_ORIGINAL_COMMAND is ignored.",
   synopsis: ["[--config FILE] [--max-bytes N] < file"],
-  options: [
-    TOOL_CONFIG_OPTION,
-    {
-      name: "max-bytes",
-      type: "integer",
-      value: "N",
-      default: DEFAULT_BACKUP_UPLOAD_MAX_BYTES,
-      env: "SIGNSTAR_UPLOAD_BACKUP_MAX_BYTES",
-      description: `the largest backup accepted, at most ${MAX_BACKUP_BYTES}`,
-    },
-  ],
+  options: [TOOL_CONFIG_OPTION, maxBytesOption("SIGNSTAR_UPLOAD_BACKUP_MAX_BYTES", DEFAULT_BACKUP_UPLOAD_MAX_BYTES, MAX_BACKUP_BYTES, "backup")],
   exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Remote"],
   files: [...FILES_CONFIG, { path: `${hostLayout().userState("<user>", "uploads")}/backup.bin`, description: "the stored upload" }],
-  environment: [
-    ENV_CONFIG,
-    ENV_LOG_SOCKET,
-    { name: "SIGNSTAR_UPLOAD_BACKUP_MAX_BYTES", description: "the size bound when --max-bytes is not given (set by the administrator, e.g. sshd SetEnv)" },
-  ],
+  environment: [ENV_CONFIG, ENV_LOG_SOCKET, maxBytesEnvironment("SIGNSTAR_UPLOAD_BACKUP_MAX_BYTES")],
   examples: [{ command: "ssh upload@signer.example < nethsm.bkp", description: "upload a backup" }],
   seeAlso: ["signstar-download-backup(1)", "signstar-configure(8)"],
   audit: { early: false },
-  abortOn: ["SIGHUP", "SIGTERM", "SIGINT", "SIGPIPE"],
+  abortOn: UPLOAD_ABORT_SIGNALS,
 } as const satisfies CommandSpec;

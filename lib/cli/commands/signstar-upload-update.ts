@@ -1,7 +1,7 @@
 import { DEFAULT_UPDATE_UPLOAD_MAX_BYTES, MAX_UPDATE_BYTES } from "../../nethsm-backup/index.js";
 import { hostLayout } from "../../layout/host-layout.js";
 import type { CommandSpec } from "../command.js";
-import { ENV_CONFIG, ENV_LOG_SOCKET, FILES_CONFIG, TOOL_CONFIG_OPTION } from "./common.js";
+import { ENV_CONFIG, ENV_LOG_SOCKET, FILES_CONFIG, TOOL_CONFIG_OPTION, UPLOAD_ABORT_SIGNALS, maxBytesEnvironment, maxBytesOption } from "./common.js";
 
 export const command = {
   name: "signstar-upload-update",
@@ -13,26 +13,12 @@ export const command = {
     "the NetHSM with admin credentials, where the device checks the vendor signature. One upload at a time per user. Prints a " +
     "one-line JSON receipt. SSH_ORIGINAL_COMMAND is ignored.",
   synopsis: ["[--config FILE] [--max-bytes N] < file"],
-  options: [
-    TOOL_CONFIG_OPTION,
-    {
-      name: "max-bytes",
-      type: "integer",
-      value: "N",
-      default: DEFAULT_UPDATE_UPLOAD_MAX_BYTES,
-      env: "SIGNSTAR_UPLOAD_UPDATE_MAX_BYTES",
-      description: `the largest image accepted, at most ${MAX_UPDATE_BYTES}`,
-    },
-  ],
+  options: [TOOL_CONFIG_OPTION, maxBytesOption("SIGNSTAR_UPLOAD_UPDATE_MAX_BYTES", DEFAULT_UPDATE_UPLOAD_MAX_BYTES, MAX_UPDATE_BYTES, "image")],
   exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Remote"],
   files: [...FILES_CONFIG, { path: `${hostLayout().userState("<user>", "uploads")}/update.bin`, description: "the stored upload" }],
-  environment: [
-    ENV_CONFIG,
-    ENV_LOG_SOCKET,
-    { name: "SIGNSTAR_UPLOAD_UPDATE_MAX_BYTES", description: "the size bound when --max-bytes is not given (set by the administrator, e.g. sshd SetEnv)" },
-  ],
+  environment: [ENV_CONFIG, ENV_LOG_SOCKET, maxBytesEnvironment("SIGNSTAR_UPLOAD_UPDATE_MAX_BYTES")],
   examples: [{ command: "ssh update@signer.example < nethsm-update.img", description: "upload an update image" }],
   seeAlso: ["signstar-configure(8)"],
   audit: { early: false },
-  abortOn: ["SIGHUP", "SIGTERM", "SIGINT", "SIGPIPE"],
+  abortOn: UPLOAD_ABORT_SIGNALS,
 } as const satisfies CommandSpec;
