@@ -28,7 +28,7 @@ import { readCheckedSecretFile } from "./non-admin.js";
 import { ShareError } from "./shares/errors.js";
 import { MAX_RECORD_BYTES, shareSetRecord, type ShareSetRecord } from "./shares/record.js";
 import { verifyShare } from "./shares/verify.js";
-import { claimShareFile } from "./shares/claim.js";
+import { claimShareFile } from "./share-claim.js";
 import { checkPrivateDir, ensureDir, pathExists } from "../os/fs.js";
 import { wipeTree } from "../os/wipe.js";
 

@@ -30,7 +30,7 @@ import { SecretFileError } from "../secrets/errors.js";
 import { readCheckedSecretFile } from "../secrets/non-admin.js";
 import { ensureStateDirs } from "../secrets/state-dirs.js";
 import type { ShareHolder, StoredShareSet } from "../secrets/share-store.js";
-import { claimShareFile, confirmClaimedShare, type ClaimedShareFile, type ShareClaimant, type ShareFiles } from "../secrets/shares/claim.js";
+import { claimShareFile, confirmClaimedShare, type ClaimedShareFile, type ShareClaimant, type ShareFiles } from "../secrets/share-claim.js";
 import { ShareError } from "../secrets/shares/errors.js";
 import { mkdir } from "node:fs/promises";
 import { checkPrivateDir, createFileExclusive, ensureDir, pathExists } from "../os/fs.js";

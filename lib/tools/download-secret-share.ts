@@ -16,7 +16,7 @@ import type { LogSink } from "../log/syslog.js";
 import type { Readable, Writable } from "node:stream";
 import { hostname } from "node:os";
 import { claimDownload, confirmDownload, readPublicShareSet } from "../spool/shares.js";
-import { confirmationCode } from "../secrets/shares/claim.js";
+import { confirmationCode } from "../secrets/share-claim.js";
 import type { Caller } from "../caller/caller.js";
 import { requireShareholder, type ShareToolInput } from "../caller/role.js";
 

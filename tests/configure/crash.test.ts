@@ -13,7 +13,7 @@ import { CRASH_POINTS, type CrashPoint } from "../../lib/configure/crash.js";
 import { parseShareLine } from "../../lib/secrets/shares/index.js";
 import { startSharesHost, type SharesHost } from "../support/shares-host.js";
 import { crashThenConverge, signOverSsh } from "./helpers.js";
-import { confirmationCode } from "../../lib/secrets/shares/claim.js";
+import { confirmationCode } from "../../lib/secrets/share-claim.js";
 
 let host: SharesHost;
 let work: string;

@@ -17,7 +17,7 @@ import { secretFilePath } from "../../lib/secrets/non-admin-paths.js";
 const HOME_BASE = hostLayout().homeBase;
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { combineShares, parseShareLine, verifyShare } from "../../lib/secrets/shares/index.js";
-import { confirmationCode } from "../../lib/secrets/shares/claim.js";
+import { confirmationCode } from "../../lib/secrets/share-claim.js";
 import { netHsmNames, startSharesHost, type SharesHost } from "../support/shares-host.js";
 import { gpgVerify, signOverSsh } from "./helpers.js";
 

@@ -13,7 +13,7 @@ import { parseAdminCredentials } from "../../lib/secrets/admin-credentials.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { combineShares, formatShareLine, parseShareLine, verifyShare } from "../../lib/secrets/shares/index.js";
 import { hostLayout } from "../../lib/layout/host-layout.js";
-import { confirmationCode } from "../../lib/secrets/shares/claim.js";
+import { confirmationCode } from "../../lib/secrets/share-claim.js";
 import { startSharesHost, type SharesHost } from "../support/shares-host.js";
 import { certificateOf, gpgVerify, pinOf, signOverSsh } from "./helpers.js";
 

@@ -18,7 +18,7 @@ import { hostLayout } from "../../lib/layout/host-layout.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { configureTool } from "../../lib/tools/configure.js";
 import { confirmCodeOf, confirmSecretShare, downloadSecretShare, shareCommandOf } from "../../lib/tools/download-secret-share.js";
-import { confirmationCode } from "../../lib/secrets/shares/claim.js";
+import { confirmationCode } from "../../lib/secrets/share-claim.js";
 import { downloadState } from "../../lib/spool/shares.js";
 import { uploadSecretShare } from "../../lib/tools/upload-secret-share.js";
 import { createSoftHsm, type SoftHsm } from "../support/softhsm.js";

@@ -1,5 +1,5 @@
 /**
- * Claiming one staged share file, the same protocol in the root-only ShareStore (../share-store.ts) and in a
+ * Claiming one staged share file, the same protocol in the root-only ShareStore (./share-store.ts) and in a
  * holder's download spool (lib/spool/shares.ts): rename `pending` to `claimed` (exactly one
  * concurrent caller wins), read and verify it (a failure puts it back); commit() writes the `fetched` marker
  * and wipes the share, release() puts it back.
@@ -11,14 +11,14 @@
 import { createHash } from "node:crypto";
 import { rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { ExitCode } from "../../errors.js";
-import { syncDirectory, writeFileAtomic } from "../../os/atomic-file.js";
-import { readCheckedSecretFile } from "../non-admin.js";
-import { ShareError } from "./errors.js";
-import { isMissing } from "../../os/errno.js";
-import { pathExists } from "../../os/fs.js";
-import { wipeFile } from "../../os/wipe.js";
-import { MAX_SHARE_TEXT } from "./format.js";
+import { ExitCode } from "../errors.js";
+import { syncDirectory, writeFileAtomic } from "../os/atomic-file.js";
+import { readCheckedSecretFile } from "./non-admin.js";
+import { ShareError } from "./shares/errors.js";
+import { isMissing } from "../os/errno.js";
+import { pathExists } from "../os/fs.js";
+import { wipeFile } from "../os/wipe.js";
+import { MAX_SHARE_TEXT } from "./shares/format.js";
 
 export interface ClaimedShareFile {
   /** The share line (secret). */
