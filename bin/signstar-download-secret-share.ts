@@ -7,6 +7,7 @@ import { secretShareCommand } from "../lib/tools/download-secret-share.js";
 runCommand(command, (ctx) =>
   secretShareCommand({
     original: ctx.env["SSH_ORIGINAL_COMMAND"],
+    sshConnection: ctx.env["SSH_CONNECTION"],
     tool: ctx.tool(),
     audit: ctx.audit,
     reportAs: ctx.reportAs,

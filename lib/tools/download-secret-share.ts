@@ -14,7 +14,6 @@ import { ExitCode, SignstarError } from "../errors.js";
 import { withAudit } from "../log/audit.js";
 import type { LogSink } from "../log/syslog.js";
 import type { Readable, Writable } from "node:stream";
-import { hostname } from "node:os";
 import { claimDownload, confirmDownload, readPublicShareSet } from "../spool/shares.js";
 import { confirmationCode } from "../secrets/share-claim.js";
 import type { Caller } from "../caller/caller.js";
@@ -48,6 +47,21 @@ export function confirmCodeOf(original: string | undefined): string {
 
 export type { ShareToolInput } from "../caller/role.js";
 
+/**
+ * The command that confirms a download, aimed where the holder connected: sshd sets SSH_CONNECTION to
+ * "client-address client-port server-address server-port" (sshd(8), ENVIRONMENT). The host's own name could
+ * be another address or miss the port (a second sshd, a jump host, NAT), so without SSH_CONNECTION the hint
+ * says to use the same host and port as the download instead of guessing.
+ */
+export function confirmCommand(user: string, sshConnection: string | undefined, code: string): string {
+  const parts = (sshConnection ?? "").trim().split(/\s+/);
+  const [address, port] = [parts[2], parts[3]];
+  if (parts.length === 4 && address !== undefined && /^[0-9A-Fa-f.:]{2,45}$/.test(address) && port !== undefined && /^[1-9][0-9]{0,4}$/.test(port) && Number(port) <= 65535) {
+    return `ssh ${port === "22" ? "" : `-p ${port} `}${user}@${address} confirm ${code}`;
+  }
+  return `ssh ${user}@<the host and port you downloaded from> confirm ${code}`;
+}
+
 export interface DownloadInput extends ShareToolInput {
   /** Writes the share line (stdout). */
   readonly write: (text: string) => Promise<void>;
@@ -55,8 +69,8 @@ export interface DownloadInput extends ShareToolInput {
   readonly notify?: (text: string) => Promise<void>;
   /** Aborted on SIGHUP/SIGTERM: a fresh claim is put back. */
   readonly signal?: AbortSignal;
-  /** The host name in the confirm hint (default: this host's). */
-  readonly host?: string;
+  /** SSH_CONNECTION of the session: the confirm hint names the address and port the holder connected to. */
+  readonly sshConnection?: string | undefined;
 }
 
 /**
@@ -78,7 +92,7 @@ export async function downloadSecretShare(input: DownloadInput): Promise<void> {
       await input.write(`${claim.share}\n`);
       const code = confirmationCode(claim.share);
       await input.notify?.(
-        `share ${claim.index} of set ${set.record.setId} stays on this host until you confirm that you stored it: ssh ${caller.name}@${input.host ?? hostname()} confirm ${code}\n`,
+        `share ${claim.index} of set ${set.record.setId} stays on this host until you confirm that you stored it: ${confirmCommand(caller.name, input.sshConnection, code)}\n`,
       );
     } catch (error) {
       input.signal?.removeEventListener("abort", release);
@@ -107,6 +121,8 @@ export async function confirmSecretShare(input: ShareToolInput & { readonly code
 export interface SecretShareCommandInput {
   /** SSH_ORIGINAL_COMMAND. */
   readonly original: string | undefined;
+  /** SSH_CONNECTION (where the holder connected to: the confirm hint names it). */
+  readonly sshConnection?: string | undefined;
   readonly tool: { readonly caller: Caller; readonly config: ConfigLocation };
   /** The audit log by tag. */
   readonly audit: (tag?: string) => LogSink;
@@ -144,5 +160,6 @@ export async function secretShareCommand(input: SecretShareCommandInput): Promis
     write,
     notify: (text) => new Promise<void>((resolve) => input.stderr.write(text, () => resolve())),
     signal: input.signal,
+    sshConnection: input.sshConnection,
   });
 }

@@ -106,7 +106,7 @@ describe("SoftHSM: unprovisioned → configured → shares downloaded", () => {
       expect(parsed.setId).toBe(setId);
       expect(parsed.index).toBe(i + 1);
       const code = confirmationCode(line);
-      expect(r.stderr).toMatch(new RegExp(`^share ${i + 1} of set ${setId} stays on this host until you confirm that you stored it: ssh ${h.user}@\\S+ confirm ${code}\n$`));
+      expect(r.stderr).toMatch(new RegExp(`^share ${i + 1} of set ${setId} stays on this host until you confirm that you stored it: ssh -p ${host.sshd.port} ${h.user}@127\\.0\\.0\\.1 confirm ${code}\n$`));
       downloaded.push(line);
       // Not confirmed (e.g. the client died after the bytes left): the same share again.
       expect((await holderSsh(i)).stdout.trim()).toBe(line);

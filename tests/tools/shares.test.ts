@@ -17,7 +17,7 @@ import { memorySink } from "../support/syslog.js";
 import { hostLayout } from "../../lib/layout/host-layout.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { configureTool } from "../../lib/tools/configure.js";
-import { confirmCodeOf, confirmSecretShare, downloadSecretShare, shareCommandOf } from "../../lib/tools/download-secret-share.js";
+import { confirmCodeOf, confirmCommand, confirmSecretShare, downloadSecretShare, shareCommandOf } from "../../lib/tools/download-secret-share.js";
 import { confirmationCode } from "../../lib/secrets/share-claim.js";
 import { downloadState } from "../../lib/spool/shares.js";
 import { uploadSecretShare } from "../../lib/tools/upload-secret-share.js";
@@ -41,7 +41,7 @@ const common = (p: PasswdEntry, now = () => new Date()) => ({ caller: caller(p),
 
 async function download(p: PasswdEntry, notes: string[] = []): Promise<string> {
   let text = "";
-  await downloadSecretShare({ ...common(p), write: async (t) => void (text += t), notify: async (t) => void notes.push(t), host: "signstar.example" });
+  await downloadSecretShare({ ...common(p), write: async (t) => void (text += t), notify: async (t) => void notes.push(t), sshConnection: "192.0.2.9 50000 198.51.100.7 2222" });
   return text.trim();
 }
 
@@ -103,7 +103,7 @@ describe("download", () => {
     const notes: string[] = [];
     expect(await download(h, notes)).toBe(lines[0]); // not confirmed yet: downloadable again
     const code = confirmationCode(lines[0]!);
-    expect(notes).toEqual([`share 1 of set ${setId} stays on this host until you confirm that you stored it: ssh ${h.name}@signstar.example confirm ${code}\n`]);
+    expect(notes).toEqual([`share 1 of set ${setId} stays on this host until you confirm that you stored it: ssh -p 2222 ${h.name}@198.51.100.7 confirm ${code}\n`]);
     expect(await downloadState(root, h.name, setId)).toBe("claimed"); // signstar-configure does not count it as fetched
     const wrong = code === "00000000" ? "11111111" : "00000000";
     await expect(confirm(h, wrong)).rejects.toThrow(
@@ -126,6 +126,14 @@ describe("download", () => {
       downloadSecretShare({ ...common(holders[1]!), write: async () => Promise.reject(new Error("EPIPE")) }),
     ).rejects.toThrow(/could not be sent \(EPIPE\); it stays staged/);
     expect(await download(holders[1]!)).toMatch(/:2-of-3:2:/);
+  });
+
+  it("the confirm hint names the address and port the holder used (SSH_CONNECTION), or a form that cannot mislead", () => {
+    expect(confirmCommand("h1", "192.0.2.9 50000 198.51.100.7 22", "0badc0de")).toBe("ssh h1@198.51.100.7 confirm 0badc0de");
+    expect(confirmCommand("h1", "2001:db8::9 50000 2001:db8::1 2022", "0badc0de")).toBe("ssh -p 2022 h1@2001:db8::1 confirm 0badc0de");
+    for (const bad of [undefined, "", "a b c", "1.2.3.4 5 $(id) 22", "1.2.3.4 5 6.7.8.9 99999", "1.2.3.4 5 6.7.8.9 22 x"]) {
+      expect(confirmCommand("h1", bad, "0badc0de")).toBe("ssh h1@<the host and port you downloaded from> confirm 0badc0de");
+    }
   });
 
   it("the SSH command whitelist", () => {
