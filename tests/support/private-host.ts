@@ -6,7 +6,8 @@
  * directories and /run is a fresh tmpfs, as after a boot (only lock/, user/, log/ and shm/ exist, like
  * `../shared/tools/ci-fresh`). Users added there (useradd writes the overlay's /etc/passwd), files below /etc/ssh,
  * /usr/lib/tmpfiles.d or /var/lib/signstar, sockets in /run: everything stays inside the namespace and vanishes
- * with it. Nothing depends on, or leaves, state on the machine itself.
+ * with it. /dev is a small tmpfs of its own (the usual nodes, bound from this machine) whose /dev/log leads to
+ * `JOURNAL_SOCKET`: nothing listens there until a test calls `startJournal` (tests/support/syslog.ts). Nothing depends on, or leaves, state on the machine itself.
  *
  * Each private host gets its own range of system uids (its /etc/login.defs), so that users of two private hosts
  * running at the same time (vitest runs test files in parallel) never share a kernel uid.
@@ -19,6 +20,12 @@ import { mkdir, mkdtemp, readFile, readdir, readlink, rm } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, type RunOptions, type RunResult } from "./run.js";
+
+/** The device nodes a host without hardware needs (shells, sshd, OpenSSL, Node). */
+const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as const;
+
+/** Where /dev/log points on the private host, as on a systemd host; `startJournal` listens there. */
+export const JOURNAL_SOCKET = "/run/systemd/journal/dev-log";
 
 /** Directories overlaid copy-on-write. */
 const OVERLAID = ["/etc", "/usr", "/var"] as const;
@@ -57,6 +64,15 @@ export async function startPrivateHost(): Promise<PrivateHost> {
     ...mounts,
     "mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run",
     "mkdir -p /run/lock /run/user /run/log && mkdir -m 1777 /run/shm",
+    // A /dev of its own, so that /dev/log is the private host's (a symlink into /run, as systemd-journald's
+    // socket unit makes it) and never this machine's: audit entries of a production-flow test stay inside.
+    `mkdir ${dir}/dev-outside && mount --bind /dev ${dir}/dev-outside`,
+    "mount -t tmpfs -o mode=0755,nosuid tmpfs /dev",
+    `for n in ${DEVICES.join(" ")}; do touch /dev/$n && mount --bind ${dir}/dev-outside/$n /dev/$n; done`,
+    `mkdir /dev/pts && mount --bind ${dir}/dev-outside/pts /dev/pts && ln -s pts/ptmx /dev/ptmx`,
+    `mkdir -m 1777 /dev/shm && ln -s /proc/self/fd /dev/fd && ln -s /proc/self/fd/0 /dev/stdin && ln -s /proc/self/fd/1 /dev/stdout && ln -s /proc/self/fd/2 /dev/stderr`,
+    `umount ${dir}/dev-outside`,
+    `ln -s ${JOURNAL_SOCKET} /dev/log`,
     `sed -i -e '/^SYS_[UG]ID_M[AI][XN]/d' /etc/login.defs`,
     `printf 'SYS_UID_MIN %d\\nSYS_UID_MAX %d\\nSYS_GID_MIN %d\\nSYS_GID_MAX %d\\n' ${base} ${base + 399} ${base} ${base + 399} >> /etc/login.defs`,
     "echo ready",

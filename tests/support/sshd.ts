@@ -57,7 +57,7 @@ export async function generateSshKey(dir: string, name: string, type: "ed25519" 
   return { privateKeyFile: file, publicKey: (await readFile(`${file}.pub`, "utf8")).trim() };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -70,7 +70,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Resolves true once something on the port sends an SSH banner. */
-function probe(port: number): Promise<boolean> {
+export function probe(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port });
     const done = (ok: boolean): void => {
@@ -85,7 +85,7 @@ function probe(port: number): Promise<boolean> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+export function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);

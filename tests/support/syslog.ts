@@ -1,12 +1,15 @@
 /**
  * A syslog stand-in for tests: a Unix datagram socket (Node cannot open one, so a tiny python3 receiver does)
- * whose messages are appended to a file. Point SIGNSTAR_LOG_SOCKET at `socket`.
+ * whose messages are appended to a file. Point SIGNSTAR_LOG_SOCKET at `socket`; or, on a private host, pass
+ * `{ host }`: the receiver then runs inside it at the socket its /dev/log leads to, so the tools log exactly
+ * as on a production host, without any environment variable.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmod, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sanitize, type LogSink, type Severity } from "../../lib/log/syslog.js";
+import { JOURNAL_SOCKET, type PrivateHost } from "./private-host.js";
 
 /** Collects entries in memory, sanitized as the system log sink does (in-process tool tests). */
 export function memorySink(): LogSink & { entries: { severity: Severity; message: string }[] } {
@@ -42,12 +45,20 @@ export interface SyslogListener {
   stop(): Promise<void>;
 }
 
-export async function startSyslog(): Promise<SyslogListener> {
-  const dir = await mkdtemp(join(tmpdir(), "signstar-syslog-"));
+export async function startSyslog(opts: { readonly host?: PrivateHost } = {}): Promise<SyslogListener> {
+  const { host } = opts;
+  const dir = host === undefined ? await mkdtemp(join(tmpdir(), "signstar-syslog-")) : host.path("/run/signstar-test-journal");
+  if (host !== undefined) {
+    await mkdir(dir, { recursive: true });
+    await mkdir(host.path("/run/systemd/journal"), { recursive: true });
+  }
   await chmod(dir, 0o755); // test users' tools must reach the socket
-  const socket = join(dir, "log.sock");
+  const socket = host === undefined ? join(dir, "log.sock") : JOURNAL_SOCKET;
+  const seen = (p: string): string => (host === undefined ? p : host.path(p));
   const file = join(dir, "messages");
-  const child: ChildProcess = spawn("python3", ["-c", RECEIVER, socket, file], { stdio: ["ignore", "ignore", "pipe"] });
+  const argv = ["python3", "-c", RECEIVER, socket, host === undefined ? file : "/run/signstar-test-journal/messages"] as const;
+  const child: ChildProcess =
+    host === undefined ? spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] }) : host.spawn(argv, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   let exited: string | undefined;
   let spawnError: Error | undefined;
@@ -57,7 +68,7 @@ export async function startSyslog(): Promise<SyslogListener> {
   // Ready once the socket exists with its final mode (bind, then chmod 0666 for the test users' tools).
   const deadline = Date.now() + SOCKET_TIMEOUT_MS;
   for (;;) {
-    const st = await stat(socket).catch(() => undefined);
+    const st = await stat(seen(socket)).catch(() => undefined);
     if (st !== undefined && (st.mode & 0o777) === 0o666) break;
     const failure = spawnError
       ? `python3 could not be started: ${spawnError.message}`
