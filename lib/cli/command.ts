@@ -60,6 +60,8 @@ export interface CommandSpec {
   readonly aliases?: readonly string[];
   /** server: a ForceCommand run by sshd (bundled, start-up matters); admin: run by operators or units; client. */
   readonly kind: "server" | "admin" | "client";
+  /** The man page section: 8 for root's system administration tools, 1 (the default) for everything else. */
+  readonly section?: 1 | 8;
   /** One line (man NAME). */
   readonly summary: string;
   /** One paragraph (man DESCRIPTION). */

@@ -23,6 +23,7 @@ const textfileDir = {
 export const command = {
   name: "signstar-admin",
   kind: "admin",
+  section: 8,
   summary: "administrator commands: check a backup offline, write hermetic metrics, make the WireGuard key pair",
   description:
     "validate-backup checks a NetHSM backup offline (any user): without a passphrase its structure, with the backup passphrase every " +

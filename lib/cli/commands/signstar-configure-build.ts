@@ -7,6 +7,7 @@ const live = hostLayout();
 export const command = {
   name: "signstar-configure-build",
   kind: "admin",
+  section: 8,
   summary: "derive Signstar's Unix users, tmpfiles.d entries, authorized_keys and sshd drop-ins from the configuration",
   description:
     "Creates and corrects (never deletes) a Unix user per mapping with its root-owned home and the state directories its role needs, " +

@@ -7,6 +7,7 @@ const live = hostLayout();
 export const command = {
   name: "signstar-configure",
   kind: "admin",
+  section: 8,
   summary: "provision and reconcile the HSM backends with the configuration (root)",
   description:
     "Brings every backend in line with the configuration: provisions or unlocks the NetHSM, creates administrators, namespaces, users " +
