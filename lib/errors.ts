@@ -22,6 +22,10 @@ export const EXIT_CODES = {
     description: "the HSM backend refused or failed (wrong PIN or passphrase, key or token not found, mechanism unsupported, timeout, connection)",
   },
   Remote: { code: 8, description: "a remote peer failed: the signing host (client), or the SSH client went away (host)" },
+  Busy: {
+    code: 9,
+    description: "busy, try again: the user's limit of concurrent and queued signing requests is reached, or its resident signer stopped before answering",
+  },
   Interrupted: { code: 130, description: "interrupted (SIGINT, Ctrl-C)" },
 } as const;
 

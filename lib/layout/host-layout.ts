@@ -14,7 +14,9 @@
  *     log/                                      the signing log (to come)
  *   /run/signstar/                              tmpfs
  *     share-uploads/<user>/share                uploaded shares
- *     signer/<user>.sock  log/writer.sock       resident signers and the log writer (to come)
+ *     signer/<user>/socket                      a signing user's resident signer (dir: the user's, 0700) and
+ *                                               its fallback's flock slots run.N, queue.N (lib/signer)
+ *     log/writer.sock                           the log writer (to come)
  *     p11-kit/pkcs11                            the p11-kit server socket (systemd/p11-kit-signstar.socket)
  *   /etc/signstar/wireguard/                    the host's WireGuard key pair
  *   /etc/ssh/signstar-user-<user>.authorized_keys, /etc/ssh/sshd_config.d/{00-signstar-hardening,10-signstar-user-<user>}.conf
@@ -119,7 +121,11 @@ export interface HostLayout {
   readonly signingLogDir: string;
   /** /run/signstar/log/writer.sock: the log writer's socket (to come). */
   readonly logWriterSocket: string;
-  /** /run/signstar/signer/<user>.sock: a signing user's resident signer (to come). */
+  /** /run/signstar/signer: root 0755; one directory per signing user below it. */
+  readonly signersDir: string;
+  /** /run/signstar/signer/<user>: the user's own (0700); the socket and the fallback's flock slots. */
+  signerDir(user: string): string;
+  /** /run/signstar/signer/<user>/socket: a signing user's resident signer (lib/signer/native/forwarder.c names it too). */
   signerSocket(user: string): string;
   /** /run/signstar/p11-kit/pkcs11: where p11-kit-signstar.socket listens. */
   readonly p11KitSocket: string;
@@ -179,7 +185,9 @@ export function hostLayout(root?: string): HostLayout {
     userTmpfiles: (user) => at(join(TMPFILES, `signstar-user-${user}.conf`)),
     signingLogDir: at(join(STATE, "log")),
     logWriterSocket: at(join(RUN, "log", "writer.sock")),
-    signerSocket: (user) => at(join(RUN, "signer", `${user}.sock`)),
+    signersDir: at(join(RUN, "signer")),
+    signerDir: (user) => at(join(RUN, "signer", user)),
+    signerSocket: (user) => at(join(RUN, "signer", user, "socket")),
     p11KitSocket: at(join(RUN, "p11-kit", "pkcs11")),
   };
 }

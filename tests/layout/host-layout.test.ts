@@ -97,13 +97,13 @@ describe("hostLayout", () => {
     const live = hostLayout();
     expect(live.signingLogDir).toBe("/var/lib/signstar/log");
     expect(live.logWriterSocket).toBe("/run/signstar/log/writer.sock");
-    expect(live.signerSocket("alice")).toBe("/run/signstar/signer/alice.sock");
+    expect(live.signerSocket("alice")).toBe("/run/signstar/signer/alice/socket");
     expect(live.p11KitSocket).toBe("/run/signstar/p11-kit/pkcs11");
     const below = hostLayout("/tmp/img");
     expect([below.signingLogDir, below.logWriterSocket, below.signerSocket("alice")]).toEqual([
       "/tmp/img/var/lib/signstar/log",
       "/tmp/img/run/signstar/log/writer.sock",
-      "/tmp/img/run/signstar/signer/alice.sock",
+      "/tmp/img/run/signstar/signer/alice/socket",
     ]);
     const named = [
       live.stateDir, live.homeBase, live.metricsDir, live.signatureCountersDir, live.shareStoreDir, live.shareRecord,
