@@ -1,5 +1,5 @@
 /**
- * systemd-creds wrappers (see README.md, "Secrets").
+ * systemd-creds wrappers (see docs/secrets.md).
  *
  * - Host-key credentials (`--with-key=host`): encrypted with /var/lib/systemd/credential.secret (root 0400).
  *   Only root can encrypt or decrypt them; on systemd 252 (Debian 12) that is the only mode without a TPM.

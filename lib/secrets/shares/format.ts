@@ -1,5 +1,5 @@
 /**
- * The text form of one share (see README.md, "Admin credentials and Shamir shares"):
+ * The text form of one share (see docs/shares.md):
  *
  *   signstar-share-v1:<set-id>:<iteration>:<threshold>-of-<shares>:<index>:<data>:<checksum>
  *

@@ -1,4 +1,4 @@
-/** Shamir shares of the admin secret: format, record, split/verify/combine (see README.md, "Admin credentials and Shamir shares"). */
+/** Shamir shares of the admin secret: format, record, split/verify/combine (see docs/shares.md). */
 export { ShareError, type ShareProblem } from "./errors.js";
 export { SHARE_FORMAT, MAX_SHARE_TEXT, formatShareLine, parseShareLine, shareChecksum, type ShareLine } from "./format.js";
 export {
