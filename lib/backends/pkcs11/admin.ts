@@ -12,7 +12,7 @@ import { Pkcs11Error, Pkcs11TokenNotFoundError, Pkcs11UsageError, where } from "
 import { checkSelector, parseKeyRef } from "./key-ref.js";
 import { keyPairTemplate } from "./keygen.js";
 import { DEFAULT_TIMEOUT_MS, acquireModule, releaseModule } from "./module.js";
-import { MAX_CERTIFICATE_BYTES } from "../../signing/openpgp/certificate.js";
+import { MAX_CERTIFICATE_BYTES, parseCertificate } from "../../signing/openpgp/certificate.js";
 import {
   findCertificateObjects,
   findKey,
@@ -157,7 +157,7 @@ class Admin implements Pkcs11Administration {
         }
       }),
     );
-    const parse = keys.some((k) => k.cert !== undefined) ? (await import("../../signing/openpgp/certificate.js")).parseCertificate : undefined;
+    const parse = keys.some((k) => k.cert !== undefined) ? parseCertificate : undefined;
     return keys
       .map(({ k, cert }) => {
         let fpr: string | undefined;
@@ -224,7 +224,6 @@ class Admin implements Pkcs11Administration {
       throw new Pkcs11UsageError(`certificate for key ${ref} has ${certificate.length} bytes (1–${MAX_CERTIFICATE_BYTES} allowed)`);
     }
     const key = findKey(this.s, parseKeyRef(ref));
-    const { parseCertificate } = await import("../../signing/openpgp/certificate.js");
     let certKey: PublicKey;
     try {
       certKey = parseCertificate(certificate).publicKey;
