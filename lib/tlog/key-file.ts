@@ -1,0 +1,49 @@
+/**
+ * The log's key file: one line `PRIVATE+KEY+<name>+<key id>+<base64(0x01 || Ed25519 seed)>` (the signer key format
+ * of Go's golang.org/x/mod/sumdb/note, so other tools can read it), root-only (0600), created exclusively and
+ * atomically, never overwritten. The verifier key derived from it is public.
+ */
+import { randomBytes } from "node:crypto";
+import { createFileExclusive } from "../os/fs.js";
+import { readCheckedFile } from "../os/read-file.js";
+import { LogError, LogFormatError } from "./errors.js";
+import { checkKeyName, ed25519KeyId, ed25519NoteSigner, ed25519PublicFromSeed, type NoteSigner } from "./note.js";
+
+const MAX_KEY_FILE_BYTES = 1024;
+
+export interface LogKeyFileOptions {
+  /** Owner of the file (default root). */
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+function keyLine(name: string, seed: Uint8Array): string {
+  const id = Buffer.from(ed25519KeyId(name, ed25519PublicFromSeed(seed))).toString("hex");
+  return `PRIVATE+KEY+${name}+${id}+${Buffer.from([0x01, ...seed]).toString("base64")}\n`;
+}
+
+/**
+ * Creates a new key file for the log named `name` (its origin). Refuses (LogError) when the file exists: a log key
+ * is never replaced behind the verifiers' backs. Returns the signer.
+ */
+export async function generateLogKeyFile(path: string, name: string, opts: LogKeyFileOptions = {}): Promise<NoteSigner> {
+  checkKeyName(name);
+  const seed = new Uint8Array(randomBytes(32));
+  if (!(await createFileExclusive(path, keyLine(name, seed), opts.uid ?? 0, opts.gid ?? 0))) {
+    throw new LogError(`log key file ${path} exists already; it is never overwritten`);
+  }
+  return ed25519NoteSigner(name, seed);
+}
+
+/** Loads a key file (owner `uid`, default root; mode exactly 0600; a single link; at most 1 KiB). */
+export async function loadLogKeyFile(path: string, opts: { readonly uid?: number } = {}): Promise<NoteSigner> {
+  const { data } = await readCheckedFile(path, { what: "log key file", maxBytes: MAX_KEY_FILE_BYTES, owner: opts.uid ?? 0, mode: 0o600, singleLink: true, nonEmpty: true });
+  const m = /^PRIVATE\+KEY\+([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+={0,2})\n?$/.exec(data.toString("latin1"));
+  if (!m) throw new LogFormatError(`log key file ${path} is not a PRIVATE+KEY line`);
+  const raw = Buffer.from(m[3]!, "base64");
+  if (raw.length !== 33 || raw[0] !== 0x01) throw new LogFormatError(`log key file ${path} does not hold an Ed25519 key`);
+  const signer = ed25519NoteSigner(m[1]!, new Uint8Array(raw.subarray(1)));
+  raw.fill(0);
+  if (Buffer.from(signer.keyId).toString("hex") !== m[2]) throw new LogFormatError(`log key file ${path}: the key id does not match its key`);
+  return signer;
+}
