@@ -71,3 +71,19 @@ export class UsageError extends SignstarError {
 export function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
 }
+
+/** Errors of a stream whose peer went away (the SSH client, a forwarder). */
+export const VANISHED: ReadonlySet<string> = new Set(["EPIPE", "ECONNRESET", "ENOTCONN", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"]);
+
+/**
+ * The one mapping from an outcome to an exit code and a one-line message (the tool shell, a resident signer's
+ * answer): a SignstarError is its own message and code; anything else is an internal error, one line, no stack.
+ */
+export function describeError(error: unknown, interrupted = false): { message: string; exitCode: number } {
+  if (error instanceof SignstarError) return { message: error.message, exitCode: error.exitCode };
+  if (interrupted && error instanceof Error && error.name === "AbortError") return { message: "interrupted", exitCode: ExitCode.Interrupted };
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined && VANISHED.has(code)) return { message: `the client went away (${code})`, exitCode: ExitCode.Remote };
+  const text = error instanceof Error ? error.message : String(error);
+  return { message: `internal error: ${oneLine(text)}`, exitCode: ExitCode.Internal };
+}

@@ -9,7 +9,9 @@
  */
 import { netHsmSection, pkcs11Section, type SigningMapping } from "../config/mappings.js";
 import type { Config } from "../config/model.js";
+import type { ReadSecretOptions } from "../secrets/non-admin.js";
 import type { SigningKey } from "./backend.js";
+import { openWithUserSecret } from "./login.js";
 
 export {
   backendError,
@@ -41,3 +43,36 @@ export async function openSigningKey(opts: OpenSigningKeyOptions): Promise<Signi
   const { openNetHsmSigningKey } = await import("./nethsm/signing-key.js");
   return openNetHsmSigningKey({ connections, user: mapping.mapping.backendUser, passphrase: secret, keyId: mapping.mapping.signingKeyId, timeoutMs: opts.timeoutMs });
 }
+
+/*
+ * Where the signing tool gets its key from, so that the in-process tool and a resident signer run the very same
+ * signing function (lib/tools/download-signature.ts) and differ only here: per request (open with the user's
+ * secret, use, close: today's tool) or held open across requests (lib/signer/resident-keys.ts).
+ */
+
+/** Everything needed to open a signing mapping's key with its user's secret. */
+export interface KeyRequest {
+  readonly config: Config;
+  readonly mapping: SigningMapping;
+  /** The user's secret file (lib/backends/login.ts reads it, and `.next` during a rotation). */
+  readonly secret: ReadSecretOptions;
+}
+
+export interface SigningKeys {
+  /** Runs `use` with the mapping's key; the key is valid only during `use`. */
+  withKey<T>(request: KeyRequest, use: (key: SigningKey) => Promise<T>): Promise<T>;
+}
+
+/** Open, use, close: one login per request (the in-process tool). */
+export const perRequestKeys: SigningKeys = {
+  async withKey(request, use) {
+    const { value: key } = await openWithUserSecret(request.mapping, request.secret, (secret) =>
+      openSigningKey({ config: request.config, mapping: request.mapping, secret }),
+    );
+    try {
+      return await use(key);
+    } finally {
+      await key.close();
+    }
+  },
+};

@@ -11,7 +11,9 @@
  * Nothing here is heavier than what every server-side executable loads anyway.
  */
 import type { ConfigLocation } from "../config/load.js";
-import { ExitCode, SignstarError, oneLine } from "../errors.js";
+import { ExitCode, SignstarError, VANISHED, describeError } from "../errors.js";
+
+export { describeError };
 import { hostLayout, rootFromEnv, type HostLayout } from "../layout/host-layout.js";
 import { syslogSink, type LogSink } from "../log/syslog.js";
 import { currentCaller, type Caller } from "../caller/caller.js";
@@ -49,17 +51,6 @@ export interface ShellContext<C extends CommandSpec> {
 export interface ShellOptions {
   /** The parser (default: node:util parseArgs from the table). */
   readonly parser?: CommandLineParser;
-}
-
-const VANISHED = new Set(["EPIPE", "ECONNRESET", "ENOTCONN", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"]);
-
-export function describeError(error: unknown, interrupted = false): { message: string; exitCode: number } {
-  if (error instanceof SignstarError) return { message: error.message, exitCode: error.exitCode };
-  if (interrupted && error instanceof Error && error.name === "AbortError") return { message: "interrupted", exitCode: ExitCode.Interrupted };
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code !== undefined && VANISHED.has(code)) return { message: `the client went away (${code})`, exitCode: ExitCode.Remote };
-  const text = error instanceof Error ? error.message : String(error);
-  return { message: `internal error: ${oneLine(text)}`, exitCode: ExitCode.Internal };
 }
 
 let vanished = false;

@@ -119,3 +119,20 @@ export function serveRequests(opts: ServeOptions): Serving {
   settle();
   return { done, close, load: () => ({ active, queued: waiting.length }) };
 }
+
+/** The largest limit accepted from the environment or the configuration. */
+export const MAX_SIGNER_LIMIT = 1024;
+
+/**
+ * SIGNSTAR_SIGNER_CONCURRENT / SIGNSTAR_SIGNER_QUEUED (set by the unit and by sshd SetEnv, from the configuration),
+ * each an integer 1..1024 (queued: 0..1024); anything else keeps the default, as the forwarder does.
+ */
+export function limitsFromEnv(env: NodeJS.ProcessEnv, defaults: SignerLimits): SignerLimits {
+  const read = (name: string, min: number, fallback: number): number => {
+    const text = env[name];
+    if (text === undefined || !/^[0-9]{1,4}$/.test(text)) return fallback;
+    const n = Number(text);
+    return n >= min && n <= MAX_SIGNER_LIMIT ? n : fallback;
+  };
+  return { concurrent: read("SIGNSTAR_SIGNER_CONCURRENT", 1, defaults.concurrent), queued: read("SIGNSTAR_SIGNER_QUEUED", 0, defaults.queued) };
+}

@@ -8,7 +8,7 @@ import type { Readable } from "node:stream";
 import { loadConfig, type ConfigLocation } from "../config/load.js";
 import { backendUserOf, findUserMapping, isSigningMapping } from "../config/mappings.js";
 import { ExitCode, SignstarError } from "../errors.js";
-import { openSigningKey, openWithUserSecret, type SigningKey } from "../backends/index.js";
+import { perRequestKeys, type SigningKey, type SigningKeys } from "../backends/index.js";
 import { withAudit, type AuditEvents } from "../log/audit.js";
 import type { LogSink } from "../log/syslog.js";
 import { signingKeyLabel } from "../metrics/key-label.js";
@@ -33,6 +33,8 @@ export interface DownloadSignatureInput {
   readonly stdinTimeoutMs?: number;
   /** Directory of the per-user signature counters of the metrics export; none: not counted. */
   readonly countersDir?: string;
+  /** Where the key comes from: opened for this request (default), or held by a resident signer (lib/signer). */
+  readonly keys?: SigningKeys;
 }
 
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -60,24 +62,17 @@ export async function downloadSignature(input: DownloadSignatureInput): Promise<
     }
     const key = signingKeyLabel(found);
     audit.set({ key });
-    const { value: signingKey } = await openWithUserSecret(
-      found,
-      {
-        systemUser: found.mapping.systemUser,
-        backendUser: backendUserOf(found),
-        handling: config.system.nonAdminSecretHandling,
-        caller,
-        ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
-      },
-      (secret) => openSigningKey({ config, mapping: found, secret }),
-    );
-    let signature: Uint8Array;
-    try {
+    const secret = {
+      systemUser: found.mapping.systemUser,
+      backendUser: backendUserOf(found),
+      handling: config.system.nonAdminSecretHandling,
+      caller,
+      ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
+    };
+    const signature = await (input.keys ?? perRequestKeys).withKey({ config, mapping: found, secret }, async (signingKey) => {
       const certificate = await certificateOf(signingKey, key);
-      signature = await signHasherState(request.state, signingKey, certificate, { created: input.now() });
-    } finally {
-      await signingKey.close();
-    }
+      return signHasherState(request.state, signingKey, certificate, { created: input.now() });
+    });
     return createSigningResponse(armor("SIGNATURE", signature));
   });
 }

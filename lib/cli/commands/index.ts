@@ -13,6 +13,7 @@ import { command as downloadMetrics } from "./signstar-download-metrics.js";
 import { command as downloadSecretShare } from "./signstar-download-secret-share.js";
 import { command as downloadSignature } from "./signstar-download-signature.js";
 import { command as downloadWireGuard } from "./signstar-download-wireguard.js";
+import { command as signer } from "./signstar-signer.js";
 import { command as requestSignature } from "./signstar-request-signature.js";
 import { command as uploadBackup } from "./signstar-upload-backup.js";
 import { command as uploadSecretShare } from "./signstar-upload-secret-share.js";
@@ -20,6 +21,7 @@ import { command as uploadUpdate } from "./signstar-upload-update.js";
 
 export const COMMANDS: readonly CommandSpec[] = [
   downloadSignature,
+  signer,
   downloadBackup,
   uploadBackup,
   downloadMetrics,
