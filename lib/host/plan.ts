@@ -71,13 +71,13 @@ export function userStateDirs(mapping: UserMapping, countersDir: string): UserSt
   };
 }
 
-export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPlan {
-  const root = opts.root === undefined || opts.root === "" || opts.root === "/" ? "" : checkSafePath(opts.root.replace(/\/+$/, ""), "root directory");
-  const binDir = checkSafePath(opts.binDir ?? DEFAULT_BIN_DIR, "bin directory");
-  const layout = hostLayout(root);
-
-  const users: PlannedUser[] = [];
-  const files: PlannedFile[] = [
+/**
+ * The files every host gets whatever its configuration: the sshd hardening drop-in and the host-wide tmpfiles.d
+ * entry. The Debian and Arch packages ship the same text (packaging/tree.mjs imports this), so a package's
+ * tmpfiles.d file and the one configure-build writes are equal.
+ */
+export function hostWideFiles(layout: ReturnType<typeof hostLayout>): readonly PlannedFile[] {
+  return [
     { path: layout.hardeningDropIn, content: HARDENING_CONF, mode: 0o644, kind: "hardening" },
     {
       path: layout.stateTmpfiles,
@@ -86,6 +86,15 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
       kind: "tmpfiles",
     },
   ];
+}
+
+export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPlan {
+  const root = opts.root === undefined || opts.root === "" || opts.root === "/" ? "" : checkSafePath(opts.root.replace(/\/+$/, ""), "root directory");
+  const binDir = checkSafePath(opts.binDir ?? DEFAULT_BIN_DIR, "bin directory");
+  const layout = hostLayout(root);
+
+  const users: PlannedUser[] = [];
+  const files: PlannedFile[] = [...hostWideFiles(layout)];
   for (const mapping of userMappings(config)) {
     const role = roleOf(mapping);
     const ssh = sshAccessOf(mapping);
