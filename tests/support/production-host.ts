@@ -3,7 +3,8 @@
  * Signstar is installed the way an operator installs it and nothing else is prepared.
  *
  * - Every executable of package.json's "bin" is linked into /usr/bin under its name (what the package
- *   installs), so configure-build's default ForceCommands (/usr/bin/…) are the real ones.
+ *   installs), so configure-build's default ForceCommands (/usr/bin/…) are the real ones; or, with `deb`, the
+ *   Debian package is installed with apt-get (tests/packaging/deb.test.ts).
  * - /dev/log leads to a syslog receiver (`journal`), as journald's socket does on a booted host.
  * - The configuration is written to /etc/signstar/config.toml, the first place the tools look.
  * - sshd is Debian's own: /etc/ssh/sshd_config with its Include of sshd_config.d/, PAM, StrictModes and the
@@ -50,16 +51,34 @@ export async function packageExecutables(): Promise<Map<string, string>> {
   return new Map(Object.entries(manifest.bin).map(([name, file]) => [name, resolve(REPO_ROOT, file)]));
 }
 
-export async function startProductionHost(): Promise<ProductionHost> {
+export interface ProductionHostOptions {
+  /**
+   * Install Signstar from this Debian package (`apt-get install <deb>` inside the host, with only the
+   * dependencies already installed on this machine) instead of linking the checkout's executables.
+   */
+  readonly deb?: string;
+}
+
+/** `apt-get install` of a local .deb inside the host; apt resolves its Depends from what is installed. */
+async function installDeb(host: PrivateHost, deb: string): Promise<void> {
+  const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", DEBIAN_FRONTEND: "noninteractive", LANG: "C.UTF-8" };
+  const r = await host.run(["apt-get", "install", "-y", "-q", "-o", "Dpkg::Use-Pty=0", "--no-install-recommends", resolve(deb)], { env, timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`apt-get install ${deb} failed (${r.code}): ${r.stderr.trim().split("\n").slice(-5).join(" | ")}`);
+}
+
+export async function startProductionHost(opts: ProductionHostOptions = {}): Promise<ProductionHost> {
   const host = await startPrivateHost();
   const outside = await mkdtemp(join(tmpdir(), "signstar-production-host-"));
   let journal: SyslogListener | undefined;
   let sshd: { child: ChildProcess; info: ProductionSshd } | undefined;
   try {
-    for (const [name, file] of await packageExecutables()) {
-      const link = host.path(join("/usr/bin", name));
-      await rm(link, { force: true });
-      await symlink(file, link);
+    if (opts.deb !== undefined) await installDeb(host, opts.deb);
+    else {
+      for (const [name, file] of await packageExecutables()) {
+        const link = host.path(join("/usr/bin", name));
+        await rm(link, { force: true });
+        await symlink(file, link);
+      }
     }
     journal = await startSyslog({ host });
   } catch (error) {
