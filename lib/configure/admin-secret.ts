@@ -8,11 +8,19 @@
  * downloaded (only until the holders fetched them) plus shares uploaded in the open upload window. So a crash
  * at any point after staging can be recovered from, and once every holder downloaded its share the host holds
  * no admin secret.
+ *
+ * A switch of `admin_secret_handling` (plaintext ↔ systemd-creds ↔ Shamir) imports the stored secret from its
+ * old form: it is proven against the backends (./preflight.ts), stored in the new form, read back, and only
+ * after a successful run is the old form wiped (finishAdminSecret). A new secret is generated only when none
+ * is stored in any form, and ./preflight.ts refuses that for a backend that is set up already.
  */
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config, SystemUserId } from "../config/model.js";
-import { requireUser, type PasswdEntry } from "../os/accounts.js";
+import { lookupUser, requireUser, type PasswdEntry } from "../os/accounts.js";
+import { ExitCode } from "../errors.js";
+import { hostLayout } from "../layout/host-layout.js";
+import { wipeFile, wipeTree } from "../os/wipe.js";
 import {
   adminCredentialsSpec,
   generateAdminCredentials,
@@ -25,7 +33,7 @@ import { ShareStore, type StoredShareSet } from "../secrets/share-store.js";
 import { combineShares, splitSecret } from "../secrets/shares/index.js";
 import { pathExists } from "../os/fs.js";
 import type { VerifiedShare } from "../secrets/shares/verify.js";
-import { act, info, requireAdmin, type RunContext } from "./context.js";
+import { act, ConfigureError, info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
 import {
   clearOtherSets,
@@ -39,11 +47,15 @@ import {
   writePublicShareSet,
 } from "../spool/shares.js";
 
+type StoredForm = "plaintext" | "systemd-creds" | "shamirs-secret-sharing";
+
 export interface AdminSecretInfo {
   /** Shares were taken from the upload spool: wipe them after a successful run. */
   readonly usedUploads: boolean;
   /** Some stored admin secret exists (file or share set): never generate a new one then. */
   readonly stored: boolean;
+  /** The secret is stored in another form than admin_secret_handling names (a mode switch): store it anew. */
+  readonly importedFrom?: StoredForm;
 }
 
 function shareholders(config: Config): SystemUserId[] {
@@ -86,26 +98,42 @@ export async function deliverStagedShares(ctx: RunContext, set: StoredShareSet):
   }
 }
 
-/** Loads the admin secret this run can use (see module comment); sets ctx.admin. */
+/** Loads the admin secret this run can use (see module comment); sets ctx.admin. Changes nothing but share delivery. */
 export async function loadAdminSecret(ctx: RunContext): Promise<AdminSecretInfo> {
   const handling = ctx.config.system.adminSecretHandling;
+  const store = shareStore(ctx.root);
   if (handling.kind !== "shamirs-secret-sharing") {
     const path = adminCredentialsPath(handling.kind, ctx.root);
-    if (!(await pathExists(path))) {
-      ctx.admin = { kind: "absent", reason: `the admin credentials file ${path} does not exist` };
-      return { usedUploads: false, stored: false };
-    }
-    const creds = await readAdminCredentials(handling.kind, { root: ctx.root, ...ctx.credsOptions });
-    ctx.admin = { kind: "present", creds, origin: path };
-    info(ctx, `admin credentials: read from ${path}`);
-    return { usedUploads: false, stored: true };
+    if (await pathExists(path)) return readFileForm(ctx, handling.kind, undefined);
+    const other = handling.kind === "plaintext" ? "systemd-creds" : "plaintext";
+    if (await pathExists(adminCredentialsPath(other, ctx.root))) return readFileForm(ctx, other, other);
+    const set = await store.readShareSet();
+    if (set !== undefined) return { ...(await fromShares(ctx, set)), importedFrom: "shamirs-secret-sharing" };
+    ctx.admin = { kind: "absent", reason: `the admin credentials file ${path} does not exist` };
+    return { usedUploads: false, stored: false };
   }
-  const store = shareStore(ctx.root);
   const set = await store.readShareSet();
   if (set === undefined) {
+    for (const kind of ["plaintext", "systemd-creds"] as const) {
+      if (await pathExists(adminCredentialsPath(kind, ctx.root))) return readFileForm(ctx, kind, kind);
+    }
     ctx.admin = { kind: "absent", reason: "no share set exists on this host" };
     return { usedUploads: false, stored: false };
   }
+  return fromShares(ctx, set);
+}
+
+async function readFileForm(ctx: RunContext, kind: "plaintext" | "systemd-creds", importedFrom: StoredForm | undefined): Promise<AdminSecretInfo> {
+  const path = adminCredentialsPath(kind, ctx.root);
+  const creds = await readAdminCredentials(kind, { root: ctx.root, ...ctx.credsOptions });
+  ctx.admin = { kind: "present", creds, origin: path };
+  const now = ctx.config.system.adminSecretHandling.kind;
+  info(ctx, `admin credentials: read from ${path}${importedFrom !== undefined ? ` (admin_secret_handling is now ${now}: they are stored in that form, and ${path} is wiped after a successful run)` : ""}`);
+  return { usedUploads: false, stored: true, ...(importedFrom !== undefined ? { importedFrom } : {}) };
+}
+
+/** Combines ≥ threshold shares present on the host (undownloaded, uploaded); a dry run only reads. */
+async function fromShares(ctx: RunContext, set: StoredShareSet): Promise<AdminSecretInfo> {
   if (!ctx.dryRun) await deliverStagedShares(ctx, set);
   const holderOwners = await owners(set.holders.map((h) => h.user));
   const byIndex = new Map<number, VerifiedShare>();
@@ -117,9 +145,10 @@ export async function loadAdminSecret(ctx: RunContext): Promise<AdminSecretInfo>
       undownloaded++;
     }
   }
-  const uploads = ctx.dryRun ? { shares: [], expiresAt: undefined, rejected: [], expired: 0 } : await collectUploads(ctx.root, set, holderOwners, ctx.now().getTime());
-  for (const u of uploads.rejected) info(ctx, `the upload of ${u} was not a valid share of theirs and was wiped`);
-  if (uploads.expired > 0) info(ctx, `${uploads.expired} expired upload(s) were wiped`);
+  const uploads = await collectUploads(ctx.root, set, holderOwners, ctx.now().getTime(), undefined, { readOnly: ctx.dryRun });
+  const wiped = ctx.dryRun ? "would be wiped" : "was wiped";
+  for (const u of uploads.rejected) info(ctx, `the upload of ${u} was not a valid share of theirs and ${wiped}`);
+  if (uploads.expired > 0) info(ctx, `${uploads.expired} expired upload(s) ${ctx.dryRun ? "would be wiped" : "were wiped"}`);
   let fromUploads = 0;
   for (const s of uploads.shares) {
     if (!byIndex.has(s.index)) fromUploads++;
@@ -160,6 +189,9 @@ export async function ensureAdminSecret(ctx: RunContext, loaded: AdminSecretInfo
   const current = ctx.admin.kind === "present" ? ctx.admin.creds : undefined;
   if (current === undefined && loaded.stored) {
     // Not available this run: fine unless the stored secret must change (steps that need it say so).
+    if (loaded.importedFrom !== undefined) {
+      requireAdmin(ctx, `storing the admin secret as admin_secret_handling now says (${handling.kind}; it is stored as ${loaded.importedFrom})`);
+    }
     if (handling.kind === "shamirs-secret-sharing") {
       const set = await shareStore(ctx.root).readShareSet();
       const holders = shareholders(ctx.config);
@@ -174,10 +206,15 @@ export async function ensureAdminSecret(ctx: RunContext, loaded: AdminSecretInfo
   }
   const desired = generateAdminCredentials(spec, current);
   const changed = current === undefined || serializeAdminCredentials(desired) !== serializeAdminCredentials(current);
+  const what = current === undefined ? "generate admin credentials" : loaded.importedFrom !== undefined ? `store the admin credentials (now ${handling.kind}; were ${loaded.importedFrom})` : "update admin credentials";
   if (handling.kind !== "shamirs-secret-sharing") {
-    if (changed) {
-      await act(ctx, current === undefined ? "generate admin credentials" : "update admin credentials", async () => {
+    if (changed || loaded.importedFrom !== undefined) {
+      await act(ctx, what, async () => {
         await writeAdminCredentials(desired, handling.kind, { root: ctx.root, ...ctx.credsOptions });
+        const back = await readAdminCredentials(handling.kind, { root: ctx.root, ...ctx.credsOptions });
+        if (serializeAdminCredentials(back) !== serializeAdminCredentials(desired)) {
+          throw new ConfigureError(`the admin credentials read back from ${adminCredentialsPath(handling.kind, ctx.root)} differ from those written; nothing else was changed`, ExitCode.Secret);
+        }
       });
     }
     ctx.admin = { kind: "present", creds: desired, origin: ctx.admin.kind === "present" ? ctx.admin.origin : "generated" };
@@ -192,7 +229,6 @@ export async function ensureAdminSecret(ctx: RunContext, loaded: AdminSecretInfo
     set.record.shares !== handling.numberOfShares ||
     !sameHolders(set, holders);
   if (resplit) {
-    const what = current === undefined ? "generate admin credentials" : "update admin credentials";
     await act(ctx, `${what}, split them into ${handling.numberOfShares} shares (threshold ${handling.threshold}) for ${holders.join(", ")}`, async () => {
       await stageNewShareSet(ctx, desired, holders, handling.threshold);
     });
@@ -214,9 +250,28 @@ async function stageNewShareSet(ctx: RunContext, creds: AdminCredentials, holder
   crashPoint("admin:after-stage", ctx.env);
   const set = await store.loadShareSet();
   await deliverStagedShares(ctx, set);
+  await proveStagedSet(ctx, set, creds);
   const wiped = await wipeAllUploads(ctx.root); // uploads of the previous set can never be used again
   if (wiped > 0) info(ctx, `wiped ${wiped} uploaded share(s) of the replaced share set`);
   await publishShareSet(ctx, set);
+}
+
+/** The staged set, read back from the holders' spools, combines to `creds` (else nothing older is wiped). */
+async function proveStagedSet(ctx: RunContext, set: StoredShareSet, creds: AdminCredentials): Promise<void> {
+  const shares: VerifiedShare[] = [];
+  for (const h of set.holders) {
+    const s = await readUndownloadedShare(ctx.root, await requireUser(h.user), set);
+    if (s !== undefined) shares.push(s);
+  }
+  let same = false;
+  if (shares.length >= set.record.threshold) {
+    const bytes = combineShares(shares.slice(0, set.record.threshold), set.record);
+    same = Buffer.from(bytes).equals(Buffer.from(serializeAdminCredentials(creds), "utf8"));
+    bytes.fill(0);
+  }
+  if (!same) {
+    throw new ConfigureError(`the shares of set ${set.record.setId} read back from the holders' spools do not combine to the admin credentials; the previous form is kept`, ExitCode.Secret);
+  }
 }
 
 /** Public set file, upload directories and holder spools match the current set. */
@@ -247,5 +302,25 @@ export async function finishAdminSecret(ctx: RunContext, loaded: AdminSecretInfo
     }
   } else {
     await removePublicShareSet(ctx.root);
+    if (loaded.importedFrom === "plaintext" || loaded.importedFrom === "systemd-creds") {
+      await wipeFile(adminCredentialsPath(loaded.importedFrom, ctx.root));
+      info(ctx, `wiped ${adminCredentialsPath(loaded.importedFrom, ctx.root)} (the admin credentials are stored as ${handling.kind} now)`);
+    } else if (loaded.importedFrom === "shamirs-secret-sharing") {
+      await retireShareSet(ctx);
+    }
   }
+}
+
+/** After a switch away from Shamir: the share store, the holders' spools and the uploads of the old set go. */
+async function retireShareSet(ctx: RunContext): Promise<void> {
+  const set = await shareStore(ctx.root).readShareSet();
+  if (set !== undefined) {
+    for (const h of set.holders) {
+      const owner = await lookupUser(h.user);
+      if (owner !== undefined) await clearOtherSets(ctx.root, owner);
+    }
+  }
+  await wipeAllUploads(ctx.root);
+  await wipeTree(hostLayout(ctx.root).shareStoreDir);
+  info(ctx, `retired share set ${set?.record.setId ?? "(none)"}: the admin credentials are stored as ${ctx.config.system.adminSecretHandling.kind} now`);
 }

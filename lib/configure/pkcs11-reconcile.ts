@@ -40,15 +40,41 @@ function keyRefOfSelector(k: SigningMapping["key"]): string {
 export async function reconcilePkcs11(ctx: RunContext): Promise<void> {
   const section = ctx.config.pkcs11;
   if (section === undefined) return;
+  for (const { token, signing } of tokensOf(section.mappings).values()) await reconcileToken(ctx, section.module, token, signing);
+}
+
+function tokensOf(mappings: readonly Pkcs11Mapping[]): Map<string, { token: TokenSelector; signing: SigningMapping[] }> {
   const tokens = new Map<string, { token: TokenSelector; signing: SigningMapping[] }>();
-  for (const m of section.mappings) {
+  for (const m of mappings) {
     if (m.kind !== "signing" && m.kind !== "admin") continue;
     const token: TokenSelector = m.token;
     const entry = tokens.get(tokenKey(token)) ?? { token, signing: [] as SigningMapping[] };
     if (m.kind === "signing") entry.signing.push(m);
     tokens.set(tokenKey(token), entry);
   }
-  for (const { token, signing } of tokens.values()) await reconcileToken(ctx, section.module, token, signing);
+  return tokens;
+}
+
+/**
+ * Before anything changes: every token that will need the SO PIN this run (not initialized yet, or no stored
+ * user PIN is accepted) is found now, so a run without the admin secret fails before it rotates any PIN.
+ */
+export async function requireAdminForPkcs11(ctx: RunContext): Promise<void> {
+  const section = ctx.config.pkcs11;
+  if (section === undefined) return;
+  const target: RotationTarget = { root: ctx.root, handling: ctx.config.system.nonAdminSecretHandling, credsOptions: ctx.credsOptions };
+  for (const { token, signing } of tokensOf(section.mappings).values()) {
+    const name = tokenName(token);
+    if (!(await probeToken(section.module, token))) {
+      requireAdmin(ctx, `initializing ${name}`);
+      continue;
+    }
+    const copies: SecretCopy[] = [];
+    for (const m of signing) copies.push({ owner: await requireUser(m.systemUser), backendUser: pkcs11BackendUser(token) });
+    if ((await findWorkingPin(section.module, token, await candidateSecrets(target, copies))) === undefined) {
+      requireAdmin(ctx, `resetting the user PIN of ${name} (no stored PIN is accepted)`);
+    }
+  }
 }
 
 async function probeToken(module: string, token: TokenSelector): Promise<boolean> {

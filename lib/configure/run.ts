@@ -18,10 +18,11 @@ import { ensureDir } from "../os/fs.js";
 import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import type { CredsOptions } from "../secrets/systemd-creds.js";
 import { ensureAdminSecret, finishAdminSecret, loadAdminSecret, shareStore } from "./admin-secret.js";
-import { info, type RunContext } from "./context.js";
+import { info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { hostLayout } from "../layout/host-layout.js";
-import { reconcilePkcs11 } from "./pkcs11-reconcile.js";
+import { reconcilePkcs11, requireAdminForPkcs11 } from "./pkcs11-reconcile.js";
+import { checkPreconditions, proveAdminSecret } from "./preflight.js";
 import { wipeExpiredUploads, ensureUploadDirs } from "../spool/shares.js";
 
 export interface ConfigureOptions {
@@ -62,7 +63,8 @@ async function writeState(root: string, state: ConfigureState): Promise<void> {
 
 export async function configure(opts: ConfigureOptions): Promise<void> {
   const root = opts.root ?? "/";
-  const { config, path } = await loadConfig(opts.config);
+  // --root confines every path, the configuration's default locations included (as configure-build's does).
+  const { config, path } = await loadConfig({ ...opts.config, root });
   const previous = await readState(root);
   const ctx: RunContext = {
     config,
@@ -76,7 +78,18 @@ export async function configure(opts: ConfigureOptions): Promise<void> {
     admin: { kind: "absent", reason: "not loaded" },
   };
   info(ctx, `config ${path}, iteration ${config.system.iteration}${previous ? ` (last applied: ${previous.iteration})` : " (first run)"}${ctx.dryRun ? ", dry run" : ""}`);
+  // 1. Preconditions that need no secret (users, module, tokens, NetHSM): nothing has changed when one fails.
+  const facts = await checkPreconditions(ctx);
+  // 2. The admin secret: loaded (or absent), proven against every backend already set up, and every step that
+  //    will need it checked now, so that a run without it fails before it rotates a PIN or spends a share.
   const loaded = await loadAdminSecret(ctx);
+  await proveAdminSecret(ctx, facts, loaded);
+  if (loaded.stored) {
+    // (With nothing stored a new secret is generated below; proveAdminSecret made sure no backend is set up.)
+    await requireAdminForPkcs11(ctx);
+    if (config.nethsm !== undefined && !(ctx.dryRun && facts.nethsmState !== "Operational")) requireAdmin(ctx, "reconciling the NetHSM users and keys");
+  }
+  // 3. Irreversible from here: a new form of the admin secret is stored (and read back) before any backend uses it.
   await ensureAdminSecret(ctx, loaded);
   await reconcilePkcs11(ctx);
   // Loaded only for a configuration with a NetHSM: a PKCS#11-only host never loads the HTTPS client.

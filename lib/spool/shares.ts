@@ -385,7 +385,9 @@ export interface CollectedUploads {
 
 /**
  * Root: the verified uploads of the open window. Expired uploads, uploads of another set and damaged or
- * foreign files are wiped (every read enforces the timeout, not only the timer).
+ * foreign files are wiped (every read enforces the timeout, not only the timer), except with `readOnly`
+ * (signstar-configure --dry-run): then they are only left out, so a dry run sees what the real run would use
+ * and changes nothing.
  */
 export async function collectUploads(
   root: string,
@@ -393,11 +395,15 @@ export async function collectUploads(
   owners: ReadonlyMap<string, PasswdEntry>,
   now: number,
   timeoutMs = UPLOAD_TIMEOUT_MS,
+  opts: { readonly readOnly?: boolean } = {},
 ): Promise<CollectedUploads> {
   const base = hostLayout(root).shareUploadsDir;
   if (!(await pathExists(base))) return { shares: [], expiresAt: undefined, rejected: [], expired: 0 };
+  const wipe = async (file: string, uid: number | undefined): Promise<void> => {
+    if (opts.readOnly !== true) await wipeFile(file, uid);
+  };
   const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
-  for (const e of window.expired) await wipeFile(hostLayout(root).shareUploadFile(e.user), owners.get(e.user)?.uid);
+  for (const e of window.expired) await wipe(hostLayout(root).shareUploadFile(e.user), owners.get(e.user)?.uid);
   const shares: VerifiedShare[] = [];
   const rejected: string[] = [];
   for (const e of window.current) {
@@ -409,7 +415,7 @@ export async function collectUploads(
       shares.push(verifyHolderShare(text, set, e.user));
     } catch {
       rejected.push(e.user);
-      await wipeFile(file, owner?.uid ?? -1);
+      await wipe(file, owner?.uid ?? -1);
     }
   }
   return { shares, expiresAt: window.expiresAt, rejected, expired: window.expired.length };

@@ -124,6 +124,23 @@ export async function setPkcs11UserPin(opts: Common & { readonly token: TokenSel
   }
 }
 
+/**
+ * Proves the SO PIN: C_Login as security officer, then C_Logout; nothing on the token changes. signstar-configure
+ * calls it before it stores a new form of the admin secret, so a secret the token does not accept is never
+ * split, staged or written over the one that works. Wrong PIN → Pkcs11PinError (locked: Pkcs11PinLockedError).
+ */
+export async function checkPkcs11SoPin(opts: Common & { readonly token: TokenSelector; readonly soPin: string }): Promise<void> {
+  checkPin(opts.soPin, `the SO PIN for token ${describeToken(opts.token)}`);
+  // An SO login needs a read/write session (PKCS#11 v2.40, C_Login: CKR_SESSION_READ_ONLY_EXISTS).
+  const s = TokenSession.open({ module: opts.module, token: opts.token, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, rw: true });
+  try {
+    s.login(pkcs11js.CKU_SO, opts.soPin);
+    s.do("C_Logout", (lib, h) => lib.C_Logout(h));
+  } finally {
+    s.close();
+  }
+}
+
 /** Rotates the user PIN with the old one (C_SetPIN). */
 export async function changePkcs11UserPin(opts: Common & { readonly token: TokenSelector; readonly oldPin: string; readonly newPin: string }): Promise<void> {
   checkPin(opts.oldPin, `the current user PIN for token ${describeToken(opts.token)}`);

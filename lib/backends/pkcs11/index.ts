@@ -5,6 +5,7 @@ export {
   initPkcs11Token,
   setPkcs11UserPin,
   changePkcs11UserPin,
+  checkPkcs11SoPin,
   KEYGEN_TIMEOUT_MS,
   type Pkcs11Administration,
   type Pkcs11KeyInfo,
