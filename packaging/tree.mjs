@@ -44,11 +44,10 @@ if (!existsSync(join(dist, "bin")) || !existsSync(join(dist, "lib"))) throw new 
 
 const importDist = (path) => import(pathToFileURL(join(dist, path)).href);
 const { COMMANDS } = await importDist("lib/cli/commands/index.js");
-const { renderManPage, manSection, CONFIG_PAGE } = await importDist("lib/cli/man.js");
+const { renderManPage, manSection, renderConfigManPage, CONFIG_PAGE } = await importDist("lib/cli/man.js");
 const { renderBashCompletion, hasCompletion } = await importDist("lib/cli/completion.js");
 const { hostWideFiles } = await importDist("lib/host/plan.js");
 const { hostLayout } = await importDist("lib/layout/host-layout.js");
-const { renderConfigManPage } = await importDist("lib/cli/config-man.js").catch(() => ({ renderConfigManPage: undefined }));
 
 const pkg = JSON.parse(await readFile(join(REPO, "package.json"), "utf8"));
 const lock = JSON.parse(await readFile(join(REPO, "package-lock.json"), "utf8"));
@@ -93,6 +92,16 @@ async function copyTree(from, to, keep) {
   });
 }
 
+/** Built addons below `dir`: `build/Release/*.node`, not node-gyp's intermediate copies in obj.target/. */
+async function nativeAddons(dir) {
+  const out = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    const p = join(e.parentPath ?? e.path, e.name);
+    if (e.isFile() && e.name.endsWith(".node") && p.endsWith(`/build/Release/${e.name}`)) out.push(p);
+  }
+  return out.sort();
+}
+
 const isElf = async (path) => (await readFile(path)).subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
 
 // The library: dist/bin and dist/lib as built (dist/tests stays out).
@@ -100,10 +109,12 @@ await rm(join(dest, LIBDIR), { recursive: true, force: true });
 const libRoot = join(dest, LIBDIR);
 await copyTree(join(dist, "bin"), join(libRoot, "dist", "bin"), () => true);
 await copyTree(join(dist, "lib"), join(libRoot, "dist", "lib"), (rel, dir) => dir || rel.endsWith(".js"));
-const addonDir = "lib/signing/native/sha512/build/Release";
-if (existsSync(join(REPO, addonDir, "sha512_state.node"))) {
-  await mkdir(join(libRoot, "dist", addonDir), { recursive: true });
-  await copyFile(join(REPO, addonDir, "sha512_state.node"), join(libRoot, "dist", addonDir, "sha512_state.node"));
+// Our native addons (npm run build:native): lib/<dir>/native/…/build/Release/<name>.node, loaded relative to the
+// compiled module, so they go to the same path below dist/ (the loaders' first candidate).
+for (const addon of await nativeAddons(join(REPO, "lib"))) {
+  const rel = relative(REPO, addon);
+  await mkdir(join(libRoot, "dist", dirname(rel)), { recursive: true });
+  await copyFile(addon, join(libRoot, "dist", rel));
 }
 await write(
   join(LIBDIR, "package.json"),
@@ -190,8 +201,8 @@ for (const name of names) {
   else await link(`usr/share/man/man${section}/${name}.${section}.gz`, `${spec.name}.${section}.gz`);
   if (hasCompletion(spec)) await write(`usr/share/bash-completion/completions/${name}`, renderBashCompletion(spec));
 }
-if (renderConfigManPage) {
-  const text = renderConfigManPage(await readFile(join(REPO, "docs", "configuration.md"), "utf8"), { version: pkg.version, date });
+{
+  const text = renderConfigManPage(await readFile(join(REPO, CONFIG_PAGE.source), "utf8"), { version: pkg.version, date });
   await write(`usr/share/man/man${CONFIG_PAGE.section}/${CONFIG_PAGE.name}.${CONFIG_PAGE.section}.gz`, gzipSync(text, { level: 9 }));
 }
 

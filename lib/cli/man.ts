@@ -6,12 +6,20 @@
  * The packaging script (.ci/package.mjs) writes one page per executable; tests/cli/man.test.ts renders each with
  * `man --warnings` and compares its options with the table.
  */
+import { DEFAULT_CONFIG_PATHS } from "../config/load.js";
 import { EXIT_CODES } from "../errors.js";
 import { COMMON_OPTIONS, type CommandSpec, type OptionSpec } from "./command.js";
 import { allOptions } from "./parse.js";
 
-/** The page of the configuration format (written from docs/, not from a table). */
-export const CONFIG_PAGE = { name: "signstar.toml", section: 5 } as const;
+/** The page of the configuration format, rendered from docs/configuration.md (renderConfigManPage). */
+export const CONFIG_PAGE = {
+  name: "signstar.toml",
+  section: 5,
+  source: "docs/configuration.md",
+  summary: "the Signstar configuration file",
+  files: DEFAULT_CONFIG_PATHS.map((path) => ({ path, description: "the configuration, searched in this order" })),
+  seeAlso: ["signstar-config(1)", "signstar-configure-build(8)", "signstar-configure(8)"],
+} as const;
 
 export interface ManPageMeta {
   /** The package version, shown in the footer. */
@@ -159,4 +167,106 @@ export function renderManPage(spec: CommandSpec, meta: ManPageMeta): string {
   if (readsConfig && !refs.includes(configRef)) refs.push(configRef);
   out.push(".SH SEE ALSO", refs.map((r, i) => `${reference(r)}${i < refs.length - 1 ? "," : ""}`).join("\n"));
   return `${out.join("\n")}\n`;
+}
+
+/** Inline Markdown as roff: `code` and **bold** bold, [text](link) as its text, `\|` a pipe. */
+function inline(text: string): string {
+  const parts = text.replace(/\\\|/g, "|").split(/(`[^`]*`|\*\*[^*]+\*\*)/);
+  return parts
+    .map((p) => {
+      if (p.startsWith("`") && p.endsWith("`") && p.length >= 2) return bold(p.slice(1, -1));
+      if (p.startsWith("**") && p.endsWith("**")) return bold(p.slice(2, -2));
+      return roffText(p.replace(/\[([^\]]+)\]\([^)]+\)/g, "$1"));
+    })
+    .join("");
+}
+
+/** A roff text line from inline Markdown (a leading `.` or `'` kept as text). */
+function inlineLine(text: string): string {
+  const out = inline(text);
+  return /^[.']/.test(out) ? `\\&${out}` : out;
+}
+
+/** The cells of a Markdown table row (`| a | b \| c |`). */
+function cells(row: string): string[] {
+  return row
+    .trim()
+    .replace(/^\||\|$/g, "")
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim());
+}
+
+export interface MarkdownPage {
+  readonly name: string;
+  readonly section: number;
+  /** One line for NAME. */
+  readonly summary: string;
+  readonly files: readonly { readonly path: string; readonly description: string }[];
+  readonly seeAlso: readonly string[];
+}
+
+/**
+ * A man page from a Markdown document of docs/ (the one source of its text): the `#` title is dropped, the text
+ * before the first `##` is DESCRIPTION, each `##` a subsection of it; paragraphs, fenced code, and tables (a row
+ * per .TP: the first cell as the tag, the other cells under their column names). Anything else (lists, deeper
+ * headings, HTML) is refused, so a change to the document that this page could not show fails the build.
+ */
+export function renderMarkdownManPage(markdown: string, page: MarkdownPage, meta: ManPageMeta): string {
+  const out: string[] = [];
+  out.push(`.\\" Generated from docs/ Markdown by lib/cli/man.ts; do not edit.`);
+  out.push(`.TH ${page.name.toUpperCase().replace(/-/g, "\\-")} ${page.section} ${meta.date} ${quoted(`signstar ${meta.version}`)} "${MANUAL}"`);
+  out.push(".ad l", ".nh", ".SH NAME", line(`${page.name} - ${page.summary}`), ".SH DESCRIPTION");
+  const lines = markdown.replace(/\r\n/g, "\n").split("\n");
+  let i = 0;
+  let paragraph: string[] = [];
+  const flush = (): void => {
+    if (paragraph.length > 0) out.push(".PP", inlineLine(paragraph.join(" ")));
+    paragraph = [];
+  };
+  while (i < lines.length) {
+    const l = lines[i]!;
+    if (/^# /.test(l)) {
+      i++;
+    } else if (/^## /.test(l)) {
+      flush();
+      out.push(`.SS ${quoted(l.slice(3).replace(/`/g, ""))}`);
+      i++;
+    } else if (/^```/.test(l)) {
+      flush();
+      out.push(".PP", ".RS", ".nf");
+      for (i++; i < lines.length && !/^```/.test(lines[i]!); i++) out.push(line(lines[i]!));
+      out.push(".fi", ".RE");
+      i++;
+    } else if (/^\|/.test(l)) {
+      flush();
+      const head = cells(l);
+      if (!/^\|[-|: ]+\|?$/.test(lines[i + 1] ?? "")) throw new Error(`markdown man page: table without a separator row: ${l}`);
+      for (i += 2; i < lines.length && /^\|/.test(lines[i]!); i++) {
+        const row = cells(lines[i]!);
+        out.push(".TP", inlineLine(row[0] ?? ""));
+        if (head.length === 2) out.push(inlineLine(row[1] ?? ""));
+        else row.slice(1).forEach((c, k) => out.push(...(k > 0 ? [".br"] : []), inlineLine(`${head[k + 1]}: ${c}`)));
+      }
+    } else if (l.trim() === "") {
+      flush();
+      i++;
+    } else if (/^(#{3,} |[-*+] |\d+\. |<)/.test(l)) {
+      throw new Error(`markdown man page: cannot render "${l.slice(0, 60)}" (lists, deeper headings and HTML are not supported)`);
+    } else {
+      paragraph.push(l.trim());
+      i++;
+    }
+  }
+  flush();
+  if (page.files.length > 0) {
+    out.push(".SH FILES");
+    for (const f of page.files) out.push(".TP", italic(f.path).replace(/\//g, "/\\:"), line(f.description));
+  }
+  out.push(".SH SEE ALSO", page.seeAlso.map((r, k) => `${reference(r)}${k < page.seeAlso.length - 1 ? "," : ""}`).join("\n"));
+  return `${out.join("\n")}\n`;
+}
+
+/** signstar.toml(5) from the text of docs/configuration.md. */
+export function renderConfigManPage(markdown: string, meta: ManPageMeta): string {
+  return renderMarkdownManPage(markdown, CONFIG_PAGE, meta);
 }

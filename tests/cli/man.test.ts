@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { COMMON_OPTIONS, type CommandSpec } from "../../lib/cli/command.js";
 import { COMMANDS } from "../../lib/cli/commands/index.js";
 import { completionFunction, hasCompletion, renderBashCompletion } from "../../lib/cli/completion.js";
-import { CONFIG_PAGE, manSection, renderManPage, roffText } from "../../lib/cli/man.js";
+import { CONFIG_PAGE, manSection, renderConfigManPage, renderManPage, renderMarkdownManPage, roffText } from "../../lib/cli/man.js";
 import { allOptions } from "../../lib/cli/parse.js";
 import { EXIT_CODES } from "../../lib/errors.js";
 import { REPO_ROOT } from "../support/repo.js";
@@ -32,8 +32,12 @@ afterAll(async () => {
 
 /** The page rendered by man(1) as plain text, and what man and groff warned about. */
 async function man(spec: CommandSpec): Promise<{ text: string; warnings: string }> {
-  const file = join(dir, `${spec.name}.${manSection(spec)}`);
-  await writeFile(file, renderManPage(spec, META));
+  return manText(`${spec.name}.${manSection(spec)}`, renderManPage(spec, META));
+}
+
+async function manText(name: string, roff: string): Promise<{ text: string; warnings: string }> {
+  const file = join(dir, name);
+  await writeFile(file, roff);
   const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", MANWIDTH: "80", LANG: "C.UTF-8", MAN_KEEP_FORMATTING: "" };
   const r = await run("man", ["--warnings", "-l", file], { env: { ...env, MANPAGER: "cat", PAGER: "cat" } });
   expect(r.code, r.stderr).toBe(0);
@@ -108,6 +112,31 @@ describe("man pages", () => {
     expect(warnings).toBe("");
     expect(text).toContain("a\\b .c 'd");
     expect(section(text, "EXAMPLES")).toContain(".hidden --x");
+  });
+});
+
+describe("the configuration page", () => {
+  it(`${CONFIG_PAGE.name}(${CONFIG_PAGE.section}) is ${CONFIG_PAGE.source}: every heading, table row and paragraph, rendered without warnings`, async () => {
+    const markdown = readFileSync(join(REPO_ROOT, CONFIG_PAGE.source), "utf8");
+    const { text, warnings } = await manText(`${CONFIG_PAGE.name}.${CONFIG_PAGE.section}`, renderConfigManPage(markdown, META));
+    expect(warnings).toBe("");
+    for (const s of ["NAME", "DESCRIPTION", "FILES", "SEE ALSO"]) expect(text.split("\n")).toContain(s);
+    const flat = text.replace(/\s+/g, " ");
+    const plain = (md: string): string => md.replace(/\\\|/g, "|").replace(/`|\*\*/g, "").replace(/\[([^\]]+)\]\([^)]+\)/g, "$1").replace(/\s+/g, " ").trim();
+    const lines = markdown.split("\n");
+    lines.forEach((l, i) => {
+      const header = /^\|[-|: ]+$/.test(lines[i + 1] ?? "");
+      if (/^## /.test(l)) expect(text.split("\n")).toContain(`   ${plain(l.slice(3))}`);
+      else if (/^\|/.test(l) && !/^\|[-|: ]+$/.test(l) && !header) expect(flat).toContain(plain(l.slice(1).split(/(?<!\\)\|/)[0]!));
+    });
+    for (const paragraph of markdown.split(/\n\s*\n/).filter((p) => /^([A-Za-z]|`[^`])/.test(p))) expect(flat).toContain(plain(paragraph));
+  });
+
+  it("refuses Markdown it cannot show rather than dropping it", () => {
+    const page = { ...CONFIG_PAGE, files: [], seeAlso: [] };
+    expect(() => renderMarkdownManPage("# T\n\n- a list item\n", page, META)).toThrow(/cannot render/);
+    expect(() => renderMarkdownManPage("# T\n\n### deeper\n", page, META)).toThrow(/cannot render/);
+    expect(() => renderMarkdownManPage("| a | b |\n| c | d |\n", page, META)).toThrow(/separator/);
   });
 });
 

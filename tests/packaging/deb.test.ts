@@ -17,7 +17,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { COMMANDS } from "../../lib/cli/commands/index.js";
 import { hasCompletion } from "../../lib/cli/completion.js";
-import { manSection } from "../../lib/cli/man.js";
+import { CONFIG_PAGE, manSection } from "../../lib/cli/man.js";
 import { REPO_ROOT } from "../support/repo.js";
 import { run } from "../support/run.js";
 import { startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
@@ -112,9 +112,12 @@ describe("the Debian package", () => {
     expect(paths.filter((p) => p.startsWith("/etc/"))).toEqual([]);
     expect(paths.filter((p) => /\.ts$/.test(p) || p.includes("/dist/tests/"))).toEqual([]);
     for (const dev of Object.keys(pkg.devDependencies)) expect(paths).not.toContain(`/usr/lib/signstar/node_modules/${dev}/`);
-    // Every native addon is built for this architecture.
-    const addons = paths.filter((p) => p.endsWith(".node"));
-    expect(addons.length).toBeGreaterThanOrEqual(3);
+    expect(paths).toContain(`/usr/share/man/man${CONFIG_PAGE.section}/${CONFIG_PAGE.name}.${CONFIG_PAGE.section}.gz`);
+    // Our native addons where their loaders look (next to the compiled module), and the dependencies' addons.
+    const ours = readdirSync(join(REPO_ROOT, "lib"), { recursive: true, encoding: "utf8" }).filter((p) => /\/build\/Release\/[^/]+\.node$/.test(p));
+    expect(ours.length).toBeGreaterThan(0);
+    for (const addon of ours) expect(paths).toContain(`/usr/lib/signstar/dist/lib/${addon}`);
+    for (const dep of ["pkcs11js", "ssh2"]) expect(paths.some((p) => p.startsWith(`/usr/lib/signstar/node_modules/${dep}/`) && p.endsWith(".node")), dep).toBe(true);
   });
 
   it("lintian reports no errors", async () => {
@@ -140,6 +143,7 @@ describe("the installed package, as an operator uses it", () => {
 
   it("man finds every page and renders it without warnings; completions are where bash-completion looks", async () => {
     expect((await inside(["man", "-w", "signstar-configure"])).trim()).toBe("/usr/share/man/man8/signstar-configure.8.gz");
+    expect((await inside(["man", "-w", CONFIG_PAGE.name])).trim()).toBe(`/usr/share/man/man${CONFIG_PAGE.section}/${CONFIG_PAGE.name}.${CONFIG_PAGE.section}.gz`);
     for (const c of COMMANDS) {
       const r = await host!.run(["sh", "-c", `MANWIDTH=80 man --warnings ${manSection(c)} ${c.name} 2>&1 >/dev/null`], { env: ENV });
       expect(r.stdout, c.name).toBe("");
