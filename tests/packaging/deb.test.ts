@@ -120,6 +120,13 @@ describe("the Debian package", () => {
     for (const dep of ["pkcs11js", "ssh2"]) expect(paths.some((p) => p.startsWith(`/usr/lib/signstar/node_modules/${dep}/`) && p.endsWith(".node")), dep).toBe(true);
   });
 
+  it("has an Arch twin: packaging/arch/PKGBUILD installs the same tree, same version, same Node.js", async () => {
+    const pkgbuild = await readFile(join(REPO_ROOT, "packaging", "arch", "PKGBUILD"), "utf8");
+    expect(pkgbuild).toMatch(new RegExp(`^pkgver=${pkg.version.replace(/\./g, "\\.")}\\b`, "m"));
+    expect(pkgbuild).toContain(`'nodejs>=${(await exec("dpkg-deb", ["-f", deb, "Depends"])).stdout.match(/nodejs \(>= ([^)]+)\)/)![1]}'`);
+    expect(pkgbuild).toMatch(/^package\(\) \{\n(?:.*\n)*?\s+node packaging\/tree\.mjs --dest "\$pkgdir"/m);
+  });
+
   it("lintian reports no errors", async () => {
     const r = await run("lintian", ["--no-tag-display-limit", deb], { timeoutMs: 300_000 });
     const errors = r.stdout.split("\n").filter((l) => l.startsWith("E:"));
