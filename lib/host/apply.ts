@@ -1,5 +1,5 @@
 /** Carries out host actions in order: accounts, homes, files, stale-file removal. */
-import { mkdir, unlink } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, rename, symlink, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ensureCountersDir } from "../metrics/signature-counters.js";
 import { ensureHome, ensureStateDirs } from "../secrets/state-dirs.js";
@@ -7,6 +7,7 @@ import { hostLayout } from "../layout/host-layout.js";
 import { writeFileAtomic, syncDirectory } from "../os/atomic-file.js";
 import { requireUser } from "../os/accounts.js";
 import type { HostAction } from "./actions.js";
+import { SIGNER_DIR_MODE } from "./render.js";
 import { HostError } from "./errors.js";
 import { formatCommand, run } from "../os/run.js";
 import { errnoCode } from "../os/errno.js";
@@ -16,6 +17,30 @@ async function runChecked(argv: readonly string[]): Promise<void> {
   if (result.code !== 0) {
     throw new HostError(`The command exited with non-zero status ${String(result.code)} (${formatCommand(argv)}): ${result.stderr.trim().split("\n")[0] ?? ""}`);
   }
+}
+
+/** A symbolic link at `path` to `target`, replacing what is there in one rename. */
+async function replaceWithLink(path: string, target: string): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
+  await unlink(temp).catch(() => undefined);
+  await symlink(target, temp);
+  await rename(temp, path);
+  await syncDirectory(dirname(path));
+}
+
+/**
+ * The user's resident signer directory below /run (tmpfiles.d makes it at boot; this covers the running host):
+ * its parent root 0755, itself the user's 0700, never through a link.
+ */
+async function ensureSignerDir(path: string, owner: { readonly uid: number; readonly gid: number }): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  await mkdir(path, { mode: SIGNER_DIR_MODE }).catch((error: unknown) => {
+    if (errnoCode(error) !== "EEXIST") throw error;
+  });
+  const st = await lstat(path);
+  if (!st.isDirectory()) throw new HostError(`${path} exists but is not a directory`);
+  await chown(path, owner.uid, owner.gid);
+  await chmod(path, SIGNER_DIR_MODE);
 }
 
 export async function applyAction(action: HostAction): Promise<void> {
@@ -35,11 +60,13 @@ export async function applyAction(action: HostAction): Promise<void> {
       const leaves = (["secrets", "shares", "uploads"] as const).filter((leaf) => action.stateDirs[leaf]);
       for (const leaf of leaves) await ensureStateDirs(root, action.user, leaf, user);
       if (action.stateDirs.countersDir !== undefined) await ensureCountersDir(action.stateDirs.countersDir, user);
+      if (action.stateDirs.signerDir !== undefined) await ensureSignerDir(action.stateDirs.signerDir, user);
       return;
     }
     case "write-file":
       await mkdir(dirname(action.file.path), { recursive: true, mode: 0o755 });
-      await writeFileAtomic(action.file.path, action.file.content, { mode: action.file.mode });
+      if (action.file.linkTarget !== undefined) await replaceWithLink(action.file.path, action.file.linkTarget);
+      else await writeFileAtomic(action.file.path, action.file.content, { mode: action.file.mode });
       return;
     case "remove-file":
       try {

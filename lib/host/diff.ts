@@ -47,6 +47,12 @@ function fileChange(node: ObservedNode | undefined, content: string, mode: numbe
   return undefined;
 }
 
+function linkChange(node: ObservedNode | undefined, target: string): string | undefined {
+  if (!node || node.type === "missing") return "create";
+  if (node.type !== "link") return "replace";
+  return node.target === target ? undefined : "update";
+}
+
 function userActions(u: PlannedUser, root: string, observed: ObservedHost, actions: HostAction[]): void {
   const o = observed.users.get(u.name);
   if (!o?.passwd) {
@@ -84,7 +90,8 @@ export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptio
   const notes: string[] = [];
   if (opts.manageUsers) for (const u of plan.users) userActions(u, plan.root, observed, actions);
   for (const file of plan.files) {
-    const change = fileChange(observed.files.get(file.path), file.content, file.mode, opts.fileOwner);
+    const node = observed.files.get(file.path);
+    const change = file.linkTarget !== undefined ? linkChange(node, file.linkTarget) : fileChange(node, file.content, file.mode, opts.fileOwner);
     if (change) actions.push({ kind: "write-file", file, change });
   }
   const leftUsers = new Set<string>();

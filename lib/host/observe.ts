@@ -1,5 +1,5 @@
 /** Reads what exists now: managed files, Unix accounts, homes. */
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { groupExists, lookupPasswordField, lookupUser, type PasswdEntry } from "../os/accounts.js";
 import type { HostPlan } from "./plan.js";
@@ -10,7 +10,9 @@ const MAX_MANAGED_FILE = 256 * 1024;
 
 export interface ObservedNode {
   readonly path: string;
-  readonly type: "missing" | "file" | "directory" | "other";
+  readonly type: "missing" | "file" | "directory" | "link" | "other";
+  /** A symbolic link's target. */
+  readonly target?: string;
   readonly mode?: number;
   readonly uid?: number;
   readonly gid?: number;
@@ -44,6 +46,7 @@ export async function observeNode(path: string, withContent: boolean): Promise<O
   }
   const base = { path, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) return { ...base, type: "directory" };
+  if (st.isSymbolicLink()) return { ...base, type: "link", target: await readlink(path) };
   if (!st.isFile()) return { ...base, type: "other" };
   const content = withContent && st.size <= MAX_MANAGED_FILE ? await readFile(path, "utf8") : undefined;
   return { ...base, type: "file", ...(content !== undefined ? { content } : {}) };

@@ -4,7 +4,7 @@
  * and generated files refer to each other by those same paths, so a tree rendered below a root is usable in
  * place (tests run a second sshd on it). Image builds run configure-build inside the image (chroot) instead.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Config, Role, SystemUserId, UserMapping } from "../config/model.js";
 import { backendUsersOf, roleOf, sshAccessOf, userMappings } from "../config/mappings.js";
 import { hostLayout, managedFilePatterns, type ManagedFilePattern } from "../layout/host-layout.js";
@@ -24,7 +24,7 @@ export interface PlannedUser {
   readonly stateDirs: UserStateDirs;
 }
 
-export type PlannedFileKind = "hardening" | "tmpfiles" | "authorized_keys" | "sshd_dropin";
+export type PlannedFileKind = "hardening" | "tmpfiles" | "authorized_keys" | "sshd_dropin" | "unit_link";
 
 export interface PlannedFile {
   readonly path: string;
@@ -33,7 +33,12 @@ export interface PlannedFile {
   readonly kind: PlannedFileKind;
   /** The Signstar user the file belongs to (none for the hardening drop-in). */
   readonly user?: SystemUserId;
+  /** A symbolic link to this target instead of a file (`content` is empty): a unit enabled as systemctl enable does. */
+  readonly linkTarget?: string;
 }
+
+/** The template unit of the resident signers (systemd/signstar-signer@.socket, installed by the package). */
+export const SIGNER_SOCKET_TEMPLATE = "signstar-signer@.socket";
 
 export interface HostPlan {
   readonly root: string;
@@ -61,13 +66,14 @@ export function stateDirectories(layout: ReturnType<typeof hostLayout>): readonl
 }
 
 /** The directories a user's role needs below its home and elsewhere (what its tools read and write). */
-export function userStateDirs(mapping: UserMapping, countersDir: string): UserStateDirs {
+export function userStateDirs(mapping: UserMapping, countersDir: string, signerDir?: string): UserStateDirs {
   const role = roleOf(mapping);
   return {
     secrets: backendUsersOf(mapping).length > 0,
     shares: role === "share_holder",
     uploads: role === "backup_upload" || role === "update_upload",
     ...(role === "signing" ? { countersDir } : {}),
+    ...(role === "signing" && signerDir !== undefined ? { signerDir } : {}),
   };
 }
 
@@ -81,7 +87,8 @@ export function hostWideFiles(layout: ReturnType<typeof hostLayout>): readonly P
     { path: layout.hardeningDropIn, content: HARDENING_CONF, mode: 0o644, kind: "hardening" },
     {
       path: layout.stateTmpfiles,
-      content: stateDirectories(layout).map((dir) => `d ${dir} 0755 root root -\n`).join(""),
+      // The resident signers' base below /run (root 0755; one directory per signing user in its own entry).
+      content: [...stateDirectories(layout), dirname(layout.signersDir), layout.signersDir].map((dir) => `d ${dir} 0755 root root -\n`).join(""),
       mode: 0o644,
       kind: "tmpfiles",
     },
@@ -102,9 +109,15 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     const home = layout.home(name);
     const executable = FORCE_COMMANDS[role];
     const forceCommand = ssh && executable ? join(binDir, executable) : undefined;
-    const stateDirs = userStateDirs(mapping, layout.signatureCounters(name));
+    const stateDirs = userStateDirs(mapping, layout.signatureCounters(name), layout.signerDir(name));
     users.push({ name, role, home, shell: USER_SHELL, forceCommand, stateDirs });
     files.push({ path: layout.userTmpfiles(name), content: renderTmpfiles(name, layout, stateDirs), mode: 0o644, kind: "tmpfiles", user: name });
+    if (role === "signing") {
+      // Enabled as `systemctl enable signstar-signer@<user>.socket` would: a link in sockets.target.wants to the
+      // package's template (a live path: the link is read on the host, also when rendered below a root).
+      const linkTarget = join(hostLayout().systemdUnitDir, SIGNER_SOCKET_TEMPLATE);
+      files.push({ path: layout.signerSocketWants(name), content: "", mode: 0o777, kind: "unit_link", user: name, linkTarget });
+    }
     if (ssh && forceCommand) {
       const keysFile = layout.userAuthorizedKeys(name);
       files.push({ path: keysFile, content: renderAuthorizedKeys(ssh.sshAuthorizedKey), mode: 0o644, kind: "authorized_keys", user: name });

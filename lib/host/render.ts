@@ -16,7 +16,19 @@ export interface UserStateDirs {
   readonly uploads: boolean;
   /** The user's signature counter directory (signing users): user 0755. */
   readonly countersDir?: string;
+  /** The user's resident signer directory below /run (signing users): user 0700 (lib/signer/listen.ts). */
+  readonly signerDir?: string;
 }
+
+/** Mode of a signing user's /run/signstar/signer/<user>: only the user reaches its socket and fallback slots. */
+export const SIGNER_DIR_MODE = 0o700;
+
+/**
+ * sshd's MaxSessions for signing users: how many exec channels one connection may have open, i.e. how many of a
+ * `signstar-request-signature send FILE…` batch are in flight at once (its --parallel default is below this). The
+ * resident signer's own limits ([system] signing_concurrency, signing_queue) still bound the user as a whole.
+ */
+export const SIGNING_MAX_SESSIONS = 16;
 
 const octal = (mode: number): string => mode.toString(8).padStart(4, "0");
 
@@ -33,6 +45,7 @@ export function renderTmpfiles(user: string, layout: HostLayout, dirs: UserState
     lines.push(`d ${layout.userState(user, leaf)} ${octal(mode)} ${who} -`);
   }
   if (dirs.countersDir !== undefined) lines.push(`d ${dirs.countersDir} ${octal(COUNTERS_DIR_MODE)} ${user} ${user} -`);
+  if (dirs.signerDir !== undefined) lines.push(`d ${dirs.signerDir} ${octal(SIGNER_DIR_MODE)} ${user} ${user} -`);
   return `${HEADER}${lines.map((l) => `${l}\n`).join("")}`;
 }
 
@@ -85,6 +98,7 @@ export function renderSshdDropIn(user: string, role: Role, authorizedKeysFile: s
       "GatewayPorts no",
       "PermitListen none",
       "PermitOpen none",
+      ...(role === "signing" ? [`MaxSessions ${SIGNING_MAX_SESSIONS}`] : []),
     ]
       .map((line) => `    ${line}\n`)
       .join("")

@@ -21,6 +21,7 @@
  *   /etc/signstar/wireguard/                    the host's WireGuard key pair
  *   /etc/ssh/signstar-user-<user>.authorized_keys, /etc/ssh/sshd_config.d/{00-signstar-hardening,10-signstar-user-<user>}.conf
  *   /usr/lib/tmpfiles.d/{signstar,signstar-user-<user>}.conf
+ *   /etc/systemd/system/sockets.target.wants/signstar-signer@<user>.socket -> /usr/lib/systemd/system/signstar-signer@.socket
  */
 import { join } from "node:path";
 
@@ -48,6 +49,8 @@ const RUN = "/run/signstar";
 const SSH = "/etc/ssh";
 const SSHD_DROP_INS = "/etc/ssh/sshd_config.d";
 const TMPFILES = "/usr/lib/tmpfiles.d";
+const SYSTEMD_UNITS = "/usr/lib/systemd/system";
+const SOCKETS_WANTS = "/etc/systemd/system/sockets.target.wants";
 /** Below a user's home, each component root:root 0755. */
 const USER_STATE_CHAIN = [".local", "state", "signstar"] as const;
 
@@ -129,6 +132,12 @@ export interface HostLayout {
   signerSocket(user: string): string;
   /** /run/signstar/p11-kit/pkcs11: where p11-kit-signstar.socket listens. */
   readonly p11KitSocket: string;
+  /** /usr/lib/systemd/system: the package's units (signstar-signer@.socket …). */
+  readonly systemdUnitDir: string;
+  /** /etc/systemd/system/sockets.target.wants: enabled socket units (links). */
+  readonly socketsWantsDir: string;
+  /** /etc/systemd/system/sockets.target.wants/signstar-signer@<user>.socket: a signing user's signer, enabled. */
+  signerSocketWants(user: string): string;
 }
 
 /** The managed files of signstar-configure-build are recognised by these name patterns (stale ones are removed). */
@@ -189,6 +198,9 @@ export function hostLayout(root?: string): HostLayout {
     signerDir: (user) => at(join(RUN, "signer", user)),
     signerSocket: (user) => at(join(RUN, "signer", user, "socket")),
     p11KitSocket: at(join(RUN, "p11-kit", "pkcs11")),
+    systemdUnitDir: at(SYSTEMD_UNITS),
+    socketsWantsDir: at(SOCKETS_WANTS),
+    signerSocketWants: (user) => at(join(SOCKETS_WANTS, `signstar-signer@${user}.socket`)),
   };
 }
 
@@ -198,5 +210,6 @@ export function managedFilePatterns(layout: HostLayout): readonly ManagedFilePat
     { dir: layout.tmpfilesDir, prefix: "signstar-user-", suffix: ".conf" },
     { dir: layout.sshDir, prefix: "signstar-user-", suffix: ".authorized_keys" },
     { dir: layout.sshdDropInDir, prefix: "10-signstar-user-", suffix: ".conf" },
+    { dir: layout.socketsWantsDir, prefix: "signstar-signer@", suffix: ".socket" },
   ];
 }

@@ -100,6 +100,7 @@ describe("configureBuild managing Unix accounts", () => {
       `remove ${root}/usr/lib/tmpfiles.d/signstar-user-${signer}.conf ${gone}`,
       `remove ${root}/etc/ssh/signstar-user-${signer}.authorized_keys ${gone}`,
       `remove ${root}/etc/ssh/sshd_config.d/10-signstar-user-${signer}.conf ${gone}`,
+      `remove ${root}/etc/systemd/system/sockets.target.wants/signstar-signer@${signer}.socket ${gone}`,
     ]);
     expect(lines).toContain(
       `note: Unix user ${signer} is kept: it left the configuration, but accounts are never deleted automatically (remove it with: userdel ${signer})`,

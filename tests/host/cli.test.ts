@@ -71,7 +71,7 @@ describe("signstar-configure-build", () => {
     const out = join(dir, "render");
     const first = await cli(["--config", configFile, "--root", out, "--bin-dir", "/opt/signstar/bin"]);
     expect(first.code).toBe(0);
-    expect(first.stdout.split("\n").filter((l) => l.startsWith("create "))).toHaveLength(8);
+    expect(first.stdout.split("\n").filter((l) => l.startsWith("create "))).toHaveLength(9);
     const { readFile } = await import("node:fs/promises");
     expect(await readFile(join(out, `etc/ssh/sshd_config.d/10-signstar-user-${users.name("signer")}.conf`), "utf8")).toContain(
       "ForceCommand /opt/signstar/bin/signstar-download-signature\n",

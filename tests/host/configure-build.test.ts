@@ -1,4 +1,4 @@
-import { chmod, chown, lstat, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdtemp, readFile, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -28,7 +28,8 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
     const path = join(entry.parentPath, entry.name);
     const st = await lstat(path);
-    out[relative(dir, path)] = `${(st.mode & 0o7777).toString(8)} ${entry.isFile() ? await readFile(path, "utf8") : "<dir>"}`;
+    const what = entry.isFile() ? await readFile(path, "utf8") : entry.isSymbolicLink() ? `-> ${await readlink(path)}` : "<dir>";
+    out[relative(dir, path)] = `${(st.mode & 0o7777).toString(8)} ${what}`;
   }
   return out;
 }
@@ -46,6 +47,7 @@ describe("configureBuild --root", () => {
           ? [`create ${root}/usr/lib/tmpfiles.d/signstar-user-${u}.conf`]
           : [
               `create ${root}/usr/lib/tmpfiles.d/signstar-user-${u}.conf`,
+              ...(u.includes("signer") ? [`create ${root}/etc/systemd/system/sockets.target.wants/signstar-signer@${u}.socket`] : []),
               `create ${root}/etc/ssh/signstar-user-${u}.authorized_keys`,
               `create ${root}/etc/ssh/sshd_config.d/10-signstar-user-${u}.conf`,
             ],
@@ -58,8 +60,8 @@ describe("configureBuild --root", () => {
     );
     const snap = await snapshot(root);
     const files = Object.entries(snap).filter(([, v]) => !v.endsWith("<dir>"));
-    expect(files).toHaveLength(21);
-    for (const [, v] of files) expect(v.startsWith("644 ")).toBe(true);
+    expect(files).toHaveLength(23);
+    for (const [path, v] of files) expect(v.startsWith(path.includes("sockets.target.wants") ? "777 " : "644 "), path).toBe(true);
 
     const second = await render(hostConfig(ALL_ROLES));
     expect(actionLines(second)).toEqual(["nothing to do"]);
@@ -70,7 +72,7 @@ describe("configureBuild --root", () => {
     const lines = await render(hostConfig(ALL_ROLES), true);
     expect(await readdir(root)).toEqual([]);
     expect(lines[0]).toBe(`[dry-run] create ${root}/etc/ssh/sshd_config.d/00-signstar-hardening.conf`);
-    expect(actionLines(lines).at(-1)).toBe("[dry-run] 21 change(s) planned, nothing was changed");
+    expect(actionLines(lines).at(-1)).toBe("[dry-run] 23 change(s) planned, nothing was changed");
 
     await render(hostConfig(ALL_ROLES));
     const before = await snapshot(root);
@@ -119,7 +121,7 @@ describe("configureBuild --root", () => {
     const foreign = join(root, "etc/ssh/sshd_config.d/50-admin.conf");
     await writeFile(foreign, "PermitRootLogin no\n");
     const lines = await render(hostConfig({}));
-    expect(actionLines(lines)).toHaveLength(3);
+    expect(actionLines(lines)).toHaveLength(4);
     expect(await readFile(foreign, "utf8")).toBe("PermitRootLogin no\n");
   });
 

@@ -39,7 +39,8 @@ describe("computeHostPlan", () => {
     expect(file(plan, "/usr/lib/tmpfiles.d/signstar-user-signer1.conf")).toBe(
       `${HEADER}${chain("signer1")}` +
         "d /var/lib/signstar/home/signer1/.local/state/signstar/secrets 0711 root root -\n" +
-        "d /var/lib/signstar/metrics/signatures/signer1 0755 signer1 signer1 -\n",
+        "d /var/lib/signstar/metrics/signatures/signer1 0755 signer1 signer1 -\n" +
+        "d /run/signstar/signer/signer1 0700 signer1 signer1 -\n",
     );
     expect(file(plan, "/usr/lib/tmpfiles.d/signstar-user-share1.conf")).toBe(
       `${HEADER}${chain("share1")}d /var/lib/signstar/home/share1/.local/state/signstar/shares 0700 share1 share1 -\n`,
@@ -75,8 +76,11 @@ describe("computeHostPlan", () => {
         "    PermitUserRC no\n" +
         "    GatewayPorts no\n" +
         "    PermitListen none\n" +
-        "    PermitOpen none\n",
+        "    PermitOpen none\n" +
+        "    MaxSessions 16\n",
     );
+    // Other roles have sshd's default MaxSessions.
+    expect(file(plan, "/etc/ssh/sshd_config.d/10-signstar-user-backup1.conf")).not.toContain("MaxSessions");
   });
 
   it("gives hermetic metrics users only a tmpfiles.d entry, no SSH access", () => {
@@ -88,8 +92,14 @@ describe("computeHostPlan", () => {
   it("plans the hardening drop-in, identical to sshd/00-signstar-hardening.conf, and every file 0644", async () => {
     expect(file(plan, "/etc/ssh/sshd_config.d/00-signstar-hardening.conf")).toBe(HARDENING_CONF);
     expect(await readFile(new URL("../../sshd/00-signstar-hardening.conf", import.meta.url), "utf8")).toBe(HARDENING_CONF);
-    expect(new Set(plan.files.map((f) => f.mode))).toEqual(new Set([0o644]));
-    expect(plan.files).toHaveLength(2 + 7 + 6 * 2); // hardening + state tmpfiles, a tmpfiles entry per user, keys + drop-in per SSH user
+    const files = plan.files.filter((f) => f.kind !== "unit_link");
+    expect(new Set(files.map((f) => f.mode))).toEqual(new Set([0o644]));
+    expect(files).toHaveLength(2 + 7 + 6 * 2); // hardening + state tmpfiles, a tmpfiles entry per user, keys + drop-in per SSH user
+    // And one enabled resident signer socket per signing user, a link to the package's template unit.
+    expect(plan.files.filter((f) => f.kind === "unit_link").map((f) => [f.path, f.linkTarget])).toEqual([
+      ["/etc/systemd/system/sockets.target.wants/signstar-signer@signer1.socket", "/usr/lib/systemd/system/signstar-signer@.socket"],
+      ["/etc/systemd/system/sockets.target.wants/signstar-signer@pksigner1.socket", "/usr/lib/systemd/system/signstar-signer@.socket"],
+    ]);
   });
 
   it("puts ForceCommands below --bin-dir and every path (also inside files) below --root", () => {
@@ -98,6 +108,7 @@ describe("computeHostPlan", () => {
       "/tmp/img/etc/ssh/signstar-user-signer1.authorized_keys",
       "/tmp/img/etc/ssh/sshd_config.d/00-signstar-hardening.conf",
       "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf",
+      "/tmp/img/etc/systemd/system/sockets.target.wants/signstar-signer@signer1.socket",
       "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf",
       "/tmp/img/usr/lib/tmpfiles.d/signstar.conf",
     ]);
@@ -105,7 +116,9 @@ describe("computeHostPlan", () => {
       "d /tmp/img/var/lib/signstar 0755 root root -\n" +
         "d /tmp/img/var/lib/signstar/home 0755 root root -\n" +
         "d /tmp/img/var/lib/signstar/metrics 0755 root root -\n" +
-        "d /tmp/img/var/lib/signstar/metrics/signatures 0755 root root -\n",
+        "d /tmp/img/var/lib/signstar/metrics/signatures 0755 root root -\n" +
+        "d /tmp/img/run/signstar 0755 root root -\n" +
+        "d /tmp/img/run/signstar/signer 0755 root root -\n",
     );
     const dropIn = file(p, "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf");
     expect(dropIn).toContain("    AuthorizedKeysFile /tmp/img/etc/ssh/signstar-user-signer1.authorized_keys\n");

@@ -49,6 +49,7 @@ function toolDirs(layout: HostLayout, m: UserMapping): ToolDir[] {
   }
   const role = roleOf(m);
   if (role === "signing") out.push({ path: userCountersDir(layout.signatureCountersDir, user), owner: "user", mode: 0o755 });
+  if (role === "signing") out.push({ path: layout.signerDir(user), owner: "user", mode: 0o700 });
   if (role === "backup_upload" || role === "update_upload") out.push({ path: uploadsDirOf(user, layout.root), owner: "user", mode: 0o700 });
   if (role === "share_holder") out.push({ path: layout.userState(user, "shares"), owner: "user", mode: 0o700 });
   return out;
@@ -137,7 +138,7 @@ describe("the directories the tools read are the ones configure-build creates", 
       // Every created directory's parent is created too (or is the root prefix's own /run, /var/lib).
       for (const path of dirs.keys()) {
         const parent = dirname(path);
-        if (parent === layout.under("/var/lib")) continue;
+        if (parent === layout.under("/var/lib") || parent === layout.under("/run")) continue;
         expect(dirs.has(parent), `parent of ${path}`).toBe(true);
       }
     });
@@ -156,7 +157,10 @@ describe("the directories the tools read are the ones configure-build creates", 
       const mapping = { ...m, mapping: { ...m.mapping, systemUser: nobody.name } } as UserMapping;
       const plan = computeHostPlan(config, { root });
       const planned = plan.users.find((u) => u.name === m.mapping.systemUser)!;
-      const stateDirs = planned.stateDirs.countersDir !== undefined ? { ...planned.stateDirs, countersDir: layout.signatureCounters(nobody.name) } : planned.stateDirs;
+      const stateDirs =
+        planned.stateDirs.countersDir !== undefined
+          ? { ...planned.stateDirs, countersDir: layout.signatureCounters(nobody.name), signerDir: layout.signerDir(nobody.name) }
+          : planned.stateDirs;
       await applyAction({ kind: "ensure-home", user: nobody.name, root, path: layout.home(nobody.name), change: "create", stateDirs });
       for (const d of toolDirs(layout, mapping)) {
         const st = await lstat(d.path);
