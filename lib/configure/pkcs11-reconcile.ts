@@ -18,6 +18,7 @@ import { generatePassphrase } from "../secrets/passphrase.js";
 import { act, ConfigureError, info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { ensurePkcs11SigningKey } from "./pkcs11-keys.js";
+import { keepTokenAccess } from "./token-access.js";
 import { candidateSecrets, commitNextSecret, writeNextSecret, type RotationTarget, type SecretCopy } from "./secret-rotation.js";
 
 type SigningMapping = Extract<Pkcs11Mapping, { kind: "signing" }>;
@@ -40,7 +41,11 @@ function keyRefOfSelector(k: SigningMapping["key"]): string {
 export async function reconcilePkcs11(ctx: RunContext): Promise<void> {
   const section = ctx.config.pkcs11;
   if (section === undefined) return;
-  for (const { token, signing } of tokensOf(section.mappings).values()) await reconcileToken(ctx, section.module, token, signing);
+  for (const { token, signing } of tokensOf(section.mappings).values()) {
+    await reconcileToken(ctx, section.module, token, signing);
+    // On every run, changed or not: this run (or an earlier one, or an operator) may have written root-only files.
+    await keepTokenAccess(ctx, section.module, token);
+  }
 }
 
 function tokensOf(mappings: readonly Pkcs11Mapping[]): Map<string, { token: TokenSelector; signing: SigningMapping[] }> {

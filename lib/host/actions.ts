@@ -4,6 +4,7 @@ import type { UserStateDirs } from "./render.js";
 import { formatCommand } from "../os/run.js";
 
 export type HostAction =
+  | { readonly kind: "create-group"; readonly group: string; readonly commands: readonly (readonly string[])[] }
   | { readonly kind: "create-user"; readonly user: string; readonly commands: readonly (readonly string[])[] }
   | { readonly kind: "update-user"; readonly user: string; readonly changes: readonly string[]; readonly commands: readonly (readonly string[])[] }
   | {
@@ -20,6 +21,8 @@ export type HostAction =
 
 export function describeAction(action: HostAction): string {
   switch (action.kind) {
+    case "create-group":
+      return `create group ${action.group}: ${action.commands.map(formatCommand).join(" && ")}`;
     case "create-user":
       return `create user ${action.user}: ${action.commands.map(formatCommand).join(" && ")}`;
     case "update-user":

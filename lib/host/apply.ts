@@ -45,6 +45,7 @@ async function ensureSignerDir(path: string, owner: { readonly uid: number; read
 
 export async function applyAction(action: HostAction): Promise<void> {
   switch (action.kind) {
+    case "create-group":
     case "create-user":
     case "update-user":
       for (const argv of action.commands) await runChecked(argv);

@@ -5,6 +5,7 @@ import { HostError } from "./errors.js";
 import type { ObservedHost, ObservedNode } from "./observe.js";
 import type { HostPlan, PlannedUser } from "./plan.js";
 import { formatCommand } from "../os/run.js";
+import { TOKEN_GROUP_PREFIX } from "../config/token-access.js";
 
 export interface DiffOptions {
   /** Create/update Unix accounts and homes (live system); otherwise they are only reported. */
@@ -27,6 +28,7 @@ export function useraddCommand(u: PlannedUser, groupExists: boolean): string[] {
     "useradd",
     "--system",
     ...(groupExists ? ["--gid", u.name] : ["--user-group"]),
+    ...(u.groups.length > 0 ? ["--groups", u.groups.join(",")] : []),
     "--no-create-home",
     "--home-dir",
     u.home,
@@ -73,7 +75,20 @@ function userActions(u: PlannedUser, root: string, observed: ObservedHost, actio
       changes.push("password -> none (key authentication only)");
       args.push("--password", NO_PASSWORD);
     }
-    if (changes.length > 0) actions.push({ kind: "update-user", user: u.name, changes, commands: [["usermod", ...args, u.name]] });
+    const commands: string[][] = changes.length > 0 ? [["usermod", ...args, u.name]] : [];
+    // Token groups are added and, when the user no longer uses that token, taken away again; other groups the
+    // operator gave the user are left alone.
+    const missing = u.groups.filter((g) => !o.groups.includes(g));
+    const stale = o.groups.filter((g) => g.startsWith(TOKEN_GROUP_PREFIX) && !u.groups.includes(g));
+    if (missing.length > 0) {
+      changes.push(`groups +${missing.join(",+")}`);
+      commands.push(["usermod", "--append", "--groups", missing.join(","), u.name]);
+    }
+    for (const g of stale) {
+      changes.push(`groups -${g}`);
+      commands.push(["gpasswd", "--delete", u.name, g]);
+    }
+    if (changes.length > 0) actions.push({ kind: "update-user", user: u.name, changes, commands });
   }
   const home = observed.homes.get(u.name);
   // The home is root:root 0755 (the user must not be able to rename what root walks below it); the user's own
@@ -88,6 +103,11 @@ function userActions(u: PlannedUser, root: string, observed: ObservedHost, actio
 export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptions): HostChanges {
   const actions: HostAction[] = [];
   const notes: string[] = [];
+  if (opts.manageUsers) {
+    for (const g of plan.groups) {
+      if (observed.groups.get(g) !== true) actions.push({ kind: "create-group", group: g, commands: [["groupadd", "--system", g]] });
+    }
+  }
   if (opts.manageUsers) for (const u of plan.users) userActions(u, plan.root, observed, actions);
   for (const file of plan.files) {
     const node = observed.files.get(file.path);
@@ -104,6 +124,7 @@ export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptio
   }
   if (!opts.manageUsers && plan.users.length > 0) {
     notes.push("user accounts are not changed below --root; on the target system they need:");
+    for (const g of plan.groups) notes.push(`  groupadd --system ${g}  (unless it exists)`);
     for (const u of plan.users) notes.push(`  ${formatCommand(useraddCommand(u, false))}`);
   }
   return { actions, notes };

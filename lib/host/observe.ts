@@ -1,7 +1,7 @@
 /** Reads what exists now: managed files, Unix accounts, homes. */
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { groupExists, lookupPasswordField, lookupUser, type PasswdEntry } from "../os/accounts.js";
+import { groupExists, lookupPasswordField, lookupUser, supplementaryGroups, type PasswdEntry } from "../os/accounts.js";
 import type { HostPlan } from "./plan.js";
 import { errnoCode } from "../os/errno.js";
 
@@ -25,6 +25,8 @@ export interface ObservedUser {
   /** Shadow password field (`*`, `!`, a hash …). */
   readonly password: string | undefined;
   readonly groupExists: boolean;
+  /** Supplementary groups (membership lists of the group database). */
+  readonly groups: readonly string[];
 }
 
 export interface ObservedHost {
@@ -34,6 +36,8 @@ export interface ObservedHost {
   /** Only filled when user accounts are managed. */
   readonly users: ReadonlyMap<string, ObservedUser>;
   readonly homes: ReadonlyMap<string, ObservedNode>;
+  /** Whether each planned group exists (only filled when user accounts are managed). */
+  readonly groups: ReadonlyMap<string, boolean>;
 }
 
 export async function observeNode(path: string, withContent: boolean): Promise<ObservedNode> {
@@ -86,9 +90,12 @@ export async function observeHost(plan: HostPlan, manageUsers: boolean): Promise
         passwd,
         password: passwd ? await lookupPasswordField(u.name) : undefined,
         groupExists: await groupExists(u.name),
+        groups: passwd ? await supplementaryGroups(u.name) : [],
       });
       homes.set(u.name, await observeNode(u.home, false));
     }
   }
-  return { files, stale, users, homes };
+  const groups = new Map<string, boolean>();
+  if (manageUsers) for (const g of plan.groups) groups.set(g, await groupExists(g));
+  return { files, stale, users, homes, groups };
 }

@@ -7,9 +7,12 @@
 import { dirname, join } from "node:path";
 import type { Config, Role, SystemUserId, UserMapping } from "../config/model.js";
 import { backendUsersOf, roleOf, sshAccessOf, userMappings } from "../config/mappings.js";
+import { configuredTokens, tokenAccessGroups, tokenGroupName } from "../config/token-access.js";
 import { hostLayout, managedFilePatterns, type ManagedFilePattern } from "../layout/host-layout.js";
 import { HARDENING_CONF } from "./hardening.js";
 import { DEFAULT_BIN_DIR, FORCE_COMMANDS, USER_SHELL, checkSafePath } from "./force-commands.js";
+import { ExitCode } from "../errors.js";
+import { HostError } from "./errors.js";
 import { renderAuthorizedKeys, renderSshdDropIn, renderTmpfiles, type UserStateDirs } from "./render.js";
 
 export interface PlannedUser {
@@ -18,6 +21,8 @@ export interface PlannedUser {
   /** Home directory as it goes into passwd and tmpfiles.d (not created by useradd). */
   readonly home: string;
   readonly shell: string;
+  /** Supplementary groups: token access (lib/config/token-access.ts); sorted. */
+  readonly groups: readonly string[];
   /** Absolute path of the ForceCommand, or undefined for users without SSH access (hermetic metrics). */
   readonly forceCommand: string | undefined;
   /** Directories below the home the user's role needs (see renderTmpfiles). */
@@ -43,6 +48,8 @@ export const SIGNER_SOCKET_TEMPLATE = "signstar-signer@.socket";
 export interface HostPlan {
   readonly root: string;
   readonly users: readonly PlannedUser[];
+  /** Groups that must exist (the users' supplementary groups), sorted. */
+  readonly groups: readonly string[];
   readonly files: readonly PlannedFile[];
   /** Where stale files of users that left the configuration are looked for. */
   readonly managed: readonly ManagedFilePattern[];
@@ -110,7 +117,7 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     const executable = FORCE_COMMANDS[role];
     const forceCommand = ssh && executable ? join(binDir, executable) : undefined;
     const stateDirs = userStateDirs(mapping, layout.signatureCounters(name), layout.signerDir(name));
-    users.push({ name, role, home, shell: USER_SHELL, forceCommand, stateDirs });
+    users.push({ name, role, home, shell: USER_SHELL, groups: tokenAccessGroups(config, mapping), forceCommand, stateDirs });
     files.push({ path: layout.userTmpfiles(name), content: renderTmpfiles(name, layout, stateDirs), mode: 0o644, kind: "tmpfiles", user: name });
     if (role === "signing") {
       // Enabled as `systemctl enable signstar-signer@<user>.socket` would: a link in sockets.target.wants to the
@@ -130,11 +137,25 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
       });
     }
   }
+  checkTokenGroups(config);
   return {
     root,
     users,
+    groups: [...new Set(users.flatMap((u) => u.groups))].sort(),
     files,
     managed: managedFilePatterns(layout),
     sshdDropInDir: layout.sshdDropInDir,
   };
+}
+
+/** Two tokens must not share a group (the name is a 32-bit hash of the selector). */
+function checkTokenGroups(config: Config): void {
+  const seen = new Map<string, string>();
+  for (const token of configuredTokens(config)) {
+    const group = tokenGroupName(token);
+    const name = JSON.stringify(token);
+    const other = seen.get(group);
+    if (other !== undefined) throw new HostError(`tokens ${other} and ${name} map to the same group ${group}; rename one of them`, ExitCode.Config);
+    seen.set(group, name);
+  }
 }

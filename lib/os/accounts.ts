@@ -43,6 +43,31 @@ export async function groupExists(name: string): Promise<boolean> {
   return (await getent("group", name)) !== undefined;
 }
 
+/** The gid of a group, or undefined when it does not exist. */
+export async function groupId(name: string): Promise<number | undefined> {
+  const f = await getent("group", name);
+  if (f === undefined) return undefined;
+  const gid = Number(f[2]);
+  if (f[0] !== name || !Number.isSafeInteger(gid)) throw new OsError(`unexpected group entry for group "${name}"`);
+  return gid;
+}
+
+/**
+ * Names of the groups that list `name` as a member (its supplementary groups from the group database, not its
+ * primary group), sorted. `id -Gn` would add the primary group; the membership lists are what usermod edits.
+ */
+export async function supplementaryGroups(name: string): Promise<string[]> {
+  const argv = ["getent", "group"];
+  const result = await run(argv, { timeoutMs: 10_000, maxOutput: 4 * 1024 * 1024 });
+  if (result.code !== 0) throw new OsError(`${formatCommand(argv)} failed with status ${String(result.code)}: ${result.stderr.trim()}`);
+  const out: string[] = [];
+  for (const line of result.stdout.toString("utf8").split("\n")) {
+    const [group, , , members] = line.split(":");
+    if (group && members !== undefined && members.split(",").includes(name)) out.push(group);
+  }
+  return [...new Set(out)].sort();
+}
+
 /** Like lookupUser, but a missing user is an error naming it. */
 export async function requireUser(name: string): Promise<PasswdEntry> {
   const entry = await lookupUser(name);
