@@ -44,7 +44,7 @@ export async function reconcilePkcs11(ctx: RunContext): Promise<void> {
   for (const { token, signing } of tokensOf(section.mappings).values()) {
     await reconcileToken(ctx, section.module, token, signing);
     // On every run, changed or not: this run (or an earlier one, or an operator) may have written root-only files.
-    await keepTokenAccess(ctx, section.module, token);
+    await keepTokenAccess(ctx, section.module, token, signing.map((m) => m.systemUser));
   }
 }
 

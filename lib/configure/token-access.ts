@@ -15,7 +15,7 @@ import { lstat, readdir, chmod, chown } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { TokenSelector } from "../config/model.js";
 import { SOFTHSM_GROUP, moduleKind, tokenGroupName } from "../config/token-access.js";
-import { groupId } from "../os/accounts.js";
+import { groupId, supplementaryGroups } from "../os/accounts.js";
 import { readCheckedFile } from "../os/read-file.js";
 import { act, type RunContext } from "./context.js";
 
@@ -51,7 +51,11 @@ async function needed(path: string, gid: number, mode: number): Promise<Fix | un
 
 const name = (t: TokenSelector): string => ("label" in t ? `pkcs11 token label "${t.label}"` : `pkcs11 token serial "${t.serial}"`);
 
-export async function keepTokenAccess(ctx: RunContext, module: string, token: TokenSelector): Promise<void> {
+/**
+ * `users` are the token's signing users: when one of them is not in the token's group yet (configure-build has
+ * not run since the configuration changed), nothing is changed and a warning names the fix.
+ */
+export async function keepTokenAccess(ctx: RunContext, module: string, token: TokenSelector, users: readonly string[]): Promise<void> {
   if (moduleKind(module) !== "softhsm") return;
   const group = tokenGroupName(token);
   const gid = await groupId(group);
@@ -60,6 +64,12 @@ export async function keepTokenAccess(ctx: RunContext, module: string, token: To
     const missing = gid === undefined ? group : SOFTHSM_GROUP;
     ctx.out(`warning: ${name(token)}: group ${missing} does not exist, so its users cannot read the token; run signstar-configure-build first`);
     return;
+  }
+  for (const user of users) {
+    if (!(await supplementaryGroups(user)).includes(group)) {
+      ctx.out(`warning: ${name(token)}: user ${user} is not in group ${group}, so it cannot read the token; run signstar-configure-build first`);
+      return;
+    }
   }
   const confPath = ctx.env["SOFTHSM2_CONF"] ?? SOFTHSM_DEFAULT_CONF;
   const conf = await readCheckedFile(confPath, { what: "SoftHSM configuration", maxBytes: 64 * 1024, owner: 0, clearBits: 0o022 });

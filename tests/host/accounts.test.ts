@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { configureBuild } from "../../lib/host/configure-build.js";
+import { tokenGroupName } from "../../lib/config/token-access.js";
 import { TestUsers, lookup } from "../support/users.js";
 import { KEY_A, KEY_E, hostConfig } from "./fixtures.js";
 import type { Config } from "../../lib/config/model.js";
@@ -17,6 +18,8 @@ const roots: string[] = [];
 
 afterAll(async () => {
   await users.removeAll();
+  // The fixture's token (label "signstar") gets its access group on this machine (lib/config/token-access.ts).
+  await exec("groupdel", [tokenGroupName({ label: "signstar" })]).catch(() => undefined);
   for (const root of roots) await rm(root, { recursive: true, force: true });
 });
 
