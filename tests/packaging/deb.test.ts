@@ -9,7 +9,7 @@
  * file of the package but none of the host's keys, secrets or state.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,7 +22,7 @@ import { REPO_ROOT } from "../support/repo.js";
 import { run } from "../support/run.js";
 import { startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
 import { KEY_SETUPS } from "../support/signing-host.js";
-import { generateSshKey, type SshKey } from "../support/sshd.js";
+import { generateSshKey, runSsh, type SshKey } from "../support/sshd.js";
 
 const exec = promisify(execFile);
 const pkg = JSON.parse(await readFile(join(REPO_ROOT, "package.json"), "utf8")) as {
@@ -175,7 +175,30 @@ describe("the installed package, as an operator uses it", () => {
     // configure-build rewrote the host-wide tmpfiles.d entry the package ships: the same text, so dpkg sees no change.
     expect(await inside(["dpkg", "--verify", "signstar"])).toBe("");
     sshd = await host!.startSshd();
-    expect(sshd.port).toBeGreaterThan(0);
+  }, 300_000);
+
+  it("the package's client signs over sshd with the package's ForceCommand; gpg verifies with the certificate the host serves", async () => {
+    const data = join(work, "release.txt");
+    await writeFile(data, "signed through the installed package\n");
+    const client = await inside([
+      "/usr/bin/signstar-request-signature", "send", "--host", sshd.host, "--port", String(sshd.port), "--user", SIGNER,
+      "--identity", keys.get(SIGNER)!.privateKeyFile, "--known-hosts", sshd.knownHosts, data,
+    ]);
+    expect(client).toBe(`${data}.sig\n`);
+
+    const keyring = await runSsh({ sshd, user: CERTS, identity: keys.get(CERTS)!.privateKeyFile });
+    expect(keyring.code, keyring.stderr).toBe(0);
+    const gnupg = await mkdtemp(join(tmpdir(), "signstar-deb-gpg-"));
+    try {
+      const env = { ...process.env, GNUPGHOME: gnupg };
+      await writeFile(join(work, "keyring.asc"), keyring.stdout);
+      await exec("gpg", ["--batch", "--quiet", "--import", join(work, "keyring.asc")], { env });
+      const gpg = await exec("gpg", ["--batch", "--verify", `${data}.sig`, data], { env });
+      expect(gpg.stderr).toMatch(/Good signature from "Package test <pkg@signstar.test>"/);
+    } finally {
+      await exec("gpgconf", ["--homedir", gnupg, "--kill", "gpg-agent"]).catch(() => undefined);
+      await rm(gnupg, { recursive: true, force: true });
+    }
   }, 300_000);
 
   it("apt-get purge removes every file of the package and keeps the host's keys, secrets and state", async () => {
