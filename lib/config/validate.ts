@@ -78,6 +78,15 @@ function validateNetHsm(parts: ConfigParts, problems: Problems): void {
     problems,
     (url) => `URL ${q(url)}`,
   );
+  // Connections fail over in order: one "Unsafe" connection beside verified ones would let whoever can make the
+  // verified ones fail (or present a wrong certificate) steer the host to the unverified one, a downgrade.
+  const unsafe = n.connections.flatMap((c, i) => (c?.tlsSecurity.kind === "Unsafe" ? [i] : []));
+  if (unsafe.length > 0 && unsafe.length < n.connections.filter((c) => c !== undefined).length) {
+    problems.add(
+      `nethsm.connections[${unsafe[0]!}].tls_security`,
+      'is "Unsafe" while other connections verify the certificate: failover would downgrade to an unverified connection; use one TLS mode for all connections',
+    );
+  }
   if (n.mappings.length === 0) {
     problems.add("nethsm.mappings", "no user mappings");
     return;

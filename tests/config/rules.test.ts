@@ -137,6 +137,24 @@ describe("validation rules (native layout)", () => {
     expect(problemsOf(text, "x")).toEqual(first);
   });
 
+  it("refuses Unsafe beside verified connections: failover would downgrade (issue 17.8)", () => {
+    const base = fixture("nethsm-namespace-without-admin.ok");
+    const unsafe = 'connections = [{ url = "https://nethsm.example.org/api/v1/", tls_security = "Unsafe" }]';
+    expect(base).toContain(unsafe);
+    const mixed = base.replace(
+      unsafe,
+      'connections = [{ url = "https://a.example.org/api/v1/", tls_security = "Native" }, { url = "https://b.example.org/api/v1/", tls_security = "Unsafe" }]',
+    );
+    expect(problemsOf(mixed, "x")).toEqual([
+      'nethsm.connections[1].tls_security: is "Unsafe" while other connections verify the certificate: failover would downgrade to an unverified connection; use one TLS mode for all connections',
+    ]);
+    const allUnsafe = base.replace(
+      unsafe,
+      'connections = [{ url = "https://a.example.org/api/v1/", tls_security = "Unsafe" }, { url = "https://b.example.org/api/v1/", tls_security = "Unsafe" }]',
+    );
+    expect(problemsOf(allUnsafe, "x")).toEqual([]);
+  });
+
   it("locates TOML syntax errors", () => {
     expect(problemsOf("[system]\niteration = \n", "x")).toEqual(["line 2, column 13: invalid TOML: invalid value"]);
   });

@@ -50,6 +50,12 @@ export interface TransportOptions {
   /** Default 1 MiB. */
   readonly maxResponseBytes?: number;
   readonly observer?: ExchangeObserver;
+  /**
+   * Called when a connection presented a certificate that matches no configured fingerprint and the request
+   * fails over to the next connection (default: one warning line on stderr). A pin mismatch is a possible
+   * attack, never a silent failover.
+   */
+  readonly onPinMismatch?: (url: string, message: string) => void;
   /** Extra trust anchors for Native mode (tests only). */
   readonly extraCa?: readonly string[];
 }
@@ -58,6 +64,18 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 
+/**
+ * The REST API base of a connection URL: the NetHSM API lives below `/api/v1` (NetHSM OpenAPI, `servers`), so a
+ * URL naming only the host (`https://h:8443/`) or a path prefix of a proxy gets it appended; one already ending
+ * in `/api/v1` is used as is.
+ */
+export function apiBase(url: string): URL {
+  const base = new URL(url);
+  const path = base.pathname.replace(/\/+$/, "");
+  base.pathname = path.endsWith("/api/v1") ? path : `${path}/api/v1`;
+  return base;
+}
+
 class Endpoint {
   readonly agent: Agent;
   readonly base: URL;
@@ -65,7 +83,7 @@ class Endpoint {
     readonly connection: NetHsmConnection,
     opts: TransportOptions,
   ) {
-    this.base = new URL(connection.url);
+    this.base = apiBase(connection.url);
     this.agent = createAgent(connection.tlsSecurity, {
       connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       maxSockets: opts.maxSockets ?? 8,
@@ -83,6 +101,8 @@ interface Attempt {
   readonly connected: boolean;
   /** A reused keep-alive socket was closed by the server before it answered: retry once on the same connection. */
   readonly stale?: boolean;
+  /** The server's certificate matched no configured fingerprint. */
+  readonly pinMismatch?: boolean;
   readonly error: Error;
 }
 
@@ -116,6 +136,10 @@ export class NetHsmTransport {
       if (result.connected) throw result.error;
       lastError = result.error;
       failures.push(result.error.message);
+      if (result.pinMismatch === true && i + 1 < this.endpoints.length) {
+        const warn = this.opts.onPinMismatch ?? ((url: string, message: string) => void process.stderr.write(`warning: NetHSM ${url}: ${message}; failing over to the next connection\n`));
+        warn(ep.url, result.error.message.replace(/^.*?: /, ""));
+      }
     }
     if (this.endpoints.length === 1 && lastError) throw lastError;
     throw new NetHsmError(`all ${this.endpoints.length} NetHSM connections failed: ${failures.join("; ")}`, { cause: lastError });
@@ -192,7 +216,7 @@ export class NetHsmTransport {
       });
       r.on("error", (e: NodeJS.ErrnoException) => {
         if (e instanceof PinMismatchError) {
-          finish({ connected: false, error: new NetHsmConnectionError(ep.url, e.message) });
+          finish({ connected: false, pinMismatch: true, error: new NetHsmConnectionError(ep.url, e.message) });
           return;
         }
         const code = e.code ?? "";

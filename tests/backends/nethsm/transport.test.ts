@@ -113,6 +113,28 @@ describe("failover", () => {
     expect(c.transport.currentUrl).toBe(h.pinned.url);
   });
 
+  it("a pin mismatch that fails over is reported, never silent (issue 17.8)", async () => {
+    const seen: string[] = [];
+    const c = new NetHsmClient({
+      connections: [pin(h.standIn.url, "11".repeat(32)), h.pinned],
+      credentials: { user: "admin", passphrase: ADMIN },
+      onPinMismatch: (url, message) => seen.push(`${url} ${message}`),
+    });
+    try {
+      expect(await c.listUsers()).toEqual(["admin"]);
+    } finally {
+      c.close();
+    }
+    expect(seen).toEqual([`${h.standIn.url} connection failed: server certificate sha256 ${h.standIn.tls.fingerprint} matches no configured fingerprint`]);
+  });
+
+  it("the connection URL may name the API base or only the host (/api/v1 is appended) (issue 12.12)", async () => {
+    const bare = h.standIn.url.replace(/\/api\/v1$/, "/");
+    expect(bare).not.toContain("/api/v1");
+    expect(await h.client(undefined, [pin(bare, h.standIn.tls.fingerprint)]).state()).toBe("Operational");
+    expect(await h.client(undefined, [pin(`${h.standIn.url}/`, h.standIn.tls.fingerprint)]).state()).toBe("Operational");
+  });
+
   it("never fails over on an HTTP error status", async () => {
     const other = pin(unprovisioned.url, h.standIn.tls.fingerprint);
     const c = h.client({ user: "admin", passphrase: ADMIN }, [other, h.pinned]);
