@@ -5,5 +5,5 @@ import { runCommand } from "../lib/cli/shell.js";
 import { downloadSignature } from "../lib/tools/download-signature.js";
 
 runCommand(command, (ctx) =>
-  downloadSignature({ ...ctx.tool(), stdin: process.stdin, now: () => new Date(), countersDir: ctx.layout.signatureCountersDir }),
+  downloadSignature({ ...ctx.tool(), stdin: process.stdin, now: () => new Date(), countersDir: ctx.layout.signatureCountersDir, logWriterSocket: ctx.layout.logWriterSocket }),
 );

@@ -133,11 +133,24 @@ export interface NetHsmSection {
   readonly mappings: readonly NetHsmMapping[];
 }
 
+/** A signing log origin (C2SP tlog-checkpoint; also the log key's name): printable ASCII, no spaces or '+'. */
+export type LogOrigin = Branded<string, "LogOrigin">;
+
+/**
+ * `signing_log = { origin = "…" }`: every signature is appended to the verifiable signing log (docs/tlog.md)
+ * before it is returned; signing fails closed when its entry cannot be made durable.
+ */
+export interface SigningLogSetup {
+  readonly origin: LogOrigin;
+}
+
 export interface SystemSection {
   readonly iteration: number;
   readonly adminSecretHandling: AdminSecretHandling;
   readonly nonAdminSecretHandling: SecretHandling;
   readonly mappings: readonly SystemMapping[];
+  /** Absent: no signing log. */
+  readonly signingLog?: SigningLogSetup;
 }
 
 export interface Config {

@@ -12,6 +12,7 @@ import {
   authorizedKey,
   httpsUrl,
   keyId,
+  logOrigin,
   modulePath,
   netHsmUserId,
   parseAdminSecretHandling,
@@ -165,6 +166,13 @@ export function readNative(root: unknown, problems: Problems): ConfigParts {
       adminSecretHandling: t.required("admin_secret_handling", parseAdminSecretHandling),
       nonAdminSecretHandling: t.required("non_admin_secret_handling", prim(secretHandling)),
       mappings: mappings(t, systemMapping),
+      signingLog: t.optional("signing_log", (sv, sloc, sp) => {
+        const st = TableReader.open(sv, sloc, sp);
+        if (st === undefined) return undefined;
+        const origin = st.required("origin", prim(logOrigin));
+        st.finish();
+        return origin === undefined ? undefined : { origin };
+      }),
     };
     t.finish();
     return section;

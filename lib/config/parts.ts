@@ -9,6 +9,7 @@ import type {
   NetHsmMapping,
   Pkcs11Mapping,
   SecretHandling,
+  SigningLogSetup,
   SystemMapping,
 } from "./model.js";
 
@@ -19,6 +20,7 @@ export interface ConfigParts {
         readonly adminSecretHandling: AdminSecretHandling | undefined;
         readonly nonAdminSecretHandling: SecretHandling | undefined;
         readonly mappings: readonly (SystemMapping | undefined)[];
+        readonly signingLog?: SigningLogSetup | undefined;
       }
     | undefined;
   readonly nethsm:
@@ -57,6 +59,7 @@ export function assemble(parts: ConfigParts): Config | undefined {
       adminSecretHandling: s.adminSecretHandling,
       nonAdminSecretHandling: s.nonAdminSecretHandling,
       mappings: systemMappings,
+      ...(s.signingLog !== undefined ? { signingLog: s.signingLog } : {}),
     },
   };
   if (parts.nethsm !== undefined) {

@@ -13,6 +13,7 @@ import type {
   KeyMechanism,
   KeySetup,
   KeyType,
+  LogOrigin,
   NamespaceId,
   NetHsmUserId,
   Pkcs11KeySelector,
@@ -120,6 +121,16 @@ export function modulePath(s: string): string {
     throw new InvalidValue(`the module path ${q(s)} must be normalised (no "..", "." or repeated "/")`);
   }
   return s;
+}
+
+// ---------------------------------------------------------------- signing log
+
+/** A log origin, e.g. "signer.example.org/signstar-log" (the grammar of a C2SP signed-note key name, 1-255 chars). */
+export function logOrigin(s: string): LogOrigin {
+  if (!/^[\x21-\x2a\x2c-\x7e]{1,255}$/.test(s)) {
+    throw new InvalidValue(`the signing log origin ${q(s)} must be 1 to 255 printable ASCII characters without spaces or "+"`);
+  }
+  return s as LogOrigin;
 }
 
 // ---------------------------------------------------------------- secret handling

@@ -59,6 +59,7 @@ export function renderConfig(config: Config): string {
     `iteration = ${s.iteration}`,
     `admin_secret_handling = ${adminSecretHandling(s.adminSecretHandling)}`,
     `non_admin_secret_handling = ${tomlString(s.nonAdminSecretHandling)}`,
+    ...(s.signingLog !== undefined ? [`signing_log = ${inline([["origin", tomlString(s.signingLog.origin)]])}`] : []),
   );
   for (const m of s.mappings) {
     out.push("", "[[system.mappings]]", `[system.mappings.${m.kind}]`, ...access(m));

@@ -123,8 +123,13 @@ export interface LoggedSignature {
 export async function logSignature(
   log: SigningLog,
   sign: (notation: { readonly name: string; readonly value: string }) => Promise<{ readonly packet: Uint8Array; readonly key: string; readonly digest: string; readonly created: number }>,
+  expectedOrigin?: string,
 ): Promise<LoggedSignature> {
   const { index, origin } = await log.reserve();
+  if (expectedOrigin !== undefined && origin !== expectedOrigin) {
+    await log.release(index).catch(() => undefined);
+    throw new LogError(`the log writer keeps the log ${JSON.stringify(origin)}, but the configuration names ${JSON.stringify(expectedOrigin)}`);
+  }
   let signed;
   try {
     signed = await sign({ name: LOG_NOTATION, value: `${origin} ${index}` });

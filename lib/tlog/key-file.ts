@@ -35,9 +35,12 @@ export async function generateLogKeyFile(path: string, name: string, opts: LogKe
   return ed25519NoteSigner(name, seed);
 }
 
-/** Loads a key file (owner `uid`, default root; mode exactly 0600; a single link; at most 1 KiB). */
+/**
+ * Loads a key file: owner `uid` (default root), nobody but the owner may read it (0600 or 0400: a systemd
+ * credential is 0400), a single link, at most 1 KiB.
+ */
 export async function loadLogKeyFile(path: string, opts: { readonly uid?: number } = {}): Promise<NoteSigner> {
-  const { data } = await readCheckedFile(path, { what: "log key file", maxBytes: MAX_KEY_FILE_BYTES, owner: opts.uid ?? 0, mode: 0o600, singleLink: true, nonEmpty: true });
+  const { data } = await readCheckedFile(path, { what: "log key file", maxBytes: MAX_KEY_FILE_BYTES, owner: opts.uid ?? 0, clearBits: 0o177, singleLink: true, nonEmpty: true });
   const m = /^PRIVATE\+KEY\+([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+={0,2})\n?$/.exec(data.toString("latin1"));
   if (!m) throw new LogFormatError(`log key file ${path} is not a PRIVATE+KEY line`);
   const raw = Buffer.from(m[3]!, "base64");

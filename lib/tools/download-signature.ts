@@ -15,7 +15,10 @@ import { signingKeyLabel } from "../metrics/key-label.js";
 import { recordSignatureOutcome } from "../metrics/signature-counters.js";
 import { armor } from "../signing/openpgp/armor.js";
 import { parseCertificate, type OpenPgpCertificate } from "../signing/openpgp/certificate.js";
-import { signHasherState } from "../signing/openpgp/signature.js";
+import { toHex } from "../signing/openpgp/fingerprint.js";
+import { signHasherState, type Notation } from "../signing/openpgp/signature.js";
+import { connectSigningLog, logSignature, type SigningLog } from "../tlog/client.js";
+import { hostLayout } from "../layout/host-layout.js";
 import { MAX_REQUEST_BYTES, parseSigningRequest } from "../signing/request.js";
 import { createSigningResponse } from "../signing/response.js";
 import { refuseRoot, CallerError, type Caller } from "../caller/caller.js";
@@ -35,6 +38,10 @@ export interface DownloadSignatureInput {
   readonly countersDir?: string;
   /** Where the key comes from: opened for this request (default), or held by a resident signer (lib/signer). */
   readonly keys?: SigningKeys;
+  /** The log writer's socket when the configuration enables the signing log (default /run/signstar/log/writer.sock). */
+  readonly logWriterSocket?: string;
+  /** A connection to the log writer (the resident signer keeps one); default: connect to `logWriterSocket` per request. */
+  readonly signingLog?: () => Promise<SigningLog>;
 }
 
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -69,11 +76,30 @@ export async function downloadSignature(input: DownloadSignatureInput): Promise<
       caller,
       ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}),
     };
-    const signature = await (input.keys ?? perRequestKeys).withKey({ config, mapping: found, secret }, async (signingKey) => {
-      const certificate = await certificateOf(signingKey, key);
-      return signHasherState(request.state, signingKey, certificate, { created: input.now() });
-    });
-    return createSigningResponse(armor("SIGNATURE", signature));
+    const created = input.now();
+    const sign = (notations: readonly Notation[]) =>
+      (input.keys ?? perRequestKeys).withKey({ config, mapping: found, secret }, async (signingKey) => {
+        const certificate = await certificateOf(signingKey, key);
+        return { packet: await signHasherState(request.state, signingKey, certificate, { created, notations }), fingerprint: toHex(certificate.fingerprint).toLowerCase() };
+      });
+    const logSetup = config.system.signingLog;
+    if (logSetup === undefined) return createSigningResponse(armor("SIGNATURE", (await sign([])).packet));
+    // The signing log (docs/tlog.md): reserve → sign with the log notation → entry durable → only then answer.
+    const log = await (input.signingLog ?? (() => connectSigningLog(input.logWriterSocket ?? hostLayout().logWriterSocket)))();
+    try {
+      const logged = await logSignature(
+        log,
+        async (notation) => {
+          const s = await sign([notation]);
+          return { packet: s.packet, key: s.fingerprint, digest: Buffer.from(request.state.digest()).toString("hex"), created: Math.floor(created.getTime() / 1000) };
+        },
+        logSetup.origin,
+      );
+      audit.set({ log_index: logged.index });
+      return createSigningResponse(armor("SIGNATURE", logged.packet));
+    } finally {
+      log.close();
+    }
   });
 }
 

@@ -20,12 +20,14 @@ import { createNonAdminSecret } from "../../lib/secrets/non-admin.js";
 import { hostLayout } from "../../lib/layout/host-layout.js";
 import { createSoftHsm, type SoftHsm } from "./softhsm.js";
 import { generateSshKey, startSshd, type Sshd, type SshKey } from "./sshd.js";
-import { startSyslog, type SyslogListener } from "./syslog.js";
+import { memorySink, startSyslog, type SyslogListener } from "./syslog.js";
 import { Cleanups, hostDir, hostUsers, shareWithGroup, tokenGroup, writeWrappers } from "./host-kit.js";
 import type { TestUsers } from "./users.js";
 import { REPO_ROOT } from "./repo.js";
 import { ensureCountersDir } from "../../lib/metrics/signature-counters.js";
 import { lookup } from "./users.js";
+import { generateLogKeyFile } from "../../lib/tlog/key-file.js";
+import { startLogWriter, type RunningLogWriter } from "../../lib/tools/log-writer.js";
 
 const HOME_BASE = hostLayout().homeBase;
 
@@ -74,6 +76,7 @@ export interface SigningHost {
   readonly env: Readonly<Record<string, string>>;
   /** Where the signing tool counts signatures per user (metrics). */
   readonly countersDir: string;
+  readonly signingLog?: HostSigningLog;
   stop(): Promise<void>;
 }
 
@@ -86,6 +89,16 @@ export interface SigningHostOptions {
   /** NetHSM (stand-in) signers, one Unix user each. */
   readonly nethsmSigners?: readonly SignerKind[];
   readonly baseline?: boolean;
+  /** Enable the signing log: `signing_log` in the config, and the log writer (startLogWriter) on the host's socket. */
+  readonly signingLog?: boolean;
+}
+
+/** The host's signing log (with `signingLog: true`). */
+export interface HostSigningLog {
+  readonly origin: string;
+  readonly dir: string;
+  readonly verifierKey: string;
+  readonly running: RunningLogWriter;
 }
 
 export const NETHSM_ADMIN_PASSPHRASE = "stand-in-admin-passphrase";
@@ -123,6 +136,7 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
       "iteration = 1",
       'admin_secret_handling = "plaintext"',
       'non_admin_secret_handling = "plaintext"',
+      ...(opts.signingLog ? [`signing_log = { origin = "signstar.test/${users.prefix}log" }`] : []),
       "",
       "[[system.mappings]]",
       `wire_guard_download = { system_user = "${otherUser}", ssh_authorized_key = "${sshKeys.get(otherUser)!.publicKey}" }`,
@@ -237,6 +251,17 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
       SIGNSTAR_LOG_SOCKET: syslog.socket,
       SIGNSTAR_ROOT: stateRoot,
     };
+    let signingLog: HostSigningLog | undefined;
+    if (opts.signingLog) {
+      const origin = `signstar.test/${users.prefix}log`;
+      const keyFile = join(dir, "log.key");
+      const logKey = await generateLogKeyFile(keyFile, origin);
+      const layout = hostLayout(stateRoot);
+      const logSink = memorySink();
+      const running = await startLogWriter({ config: { path: configFile }, keyFile, logDir: layout.signingLogDir, socket: layout.logWriterSocket, env: {}, log: logSink });
+      cleanups.push(() => running.close());
+      signingLog = { origin, dir: layout.signingLogDir, verifierKey: logKey.verifierKey, running };
+    }
     const sshd = await startSshd({
       includes: [join(renderRoot, "etc/ssh/sshd_config.d/*.conf")],
       allowUsers: [...allSigners, otherUser, ...(baselineUser ? [baselineUser] : [])],
@@ -259,6 +284,7 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
       binDir,
       env,
       countersDir,
+      ...(signingLog ? { signingLog } : {}),
       stop: cleanup,
     };
   } catch (error) {

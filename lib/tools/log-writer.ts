@@ -1,0 +1,100 @@
+/**
+ * signstar-log-writer: the one process that appends to the signing log (docs/tlog.md). It runs as its own system
+ * user, owns the log directory, holds the log key (a root-only key file handed in by systemd's LoadCredential as
+ * `$CREDENTIALS_DIRECTORY/signstar-log-key`), and listens on /run/signstar/log/writer.sock (passed in by
+ * signstar-log-writer.socket, or bound itself). Only the configuration's signing users get in (SO_PEERCRED);
+ * their entries carry the user name the kernel reported.
+ */
+import { lstat, mkdir, chmod, unlink } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { dirname, join } from "node:path";
+import { loadConfig, type ConfigLocation } from "../config/load.js";
+import { isSigningMapping, userMappings } from "../config/mappings.js";
+import { ExitCode, SignstarError } from "../errors.js";
+import type { LogSink } from "../log/syslog.js";
+import { lookupUser } from "../os/accounts.js";
+import { loadLogKeyFile } from "../tlog/key-file.js";
+import { serveLog } from "../tlog/server.js";
+import { LogWriter } from "../tlog/writer.js";
+
+/** sd_listen_fds(3): the first passed descriptor. */
+const SD_LISTEN_FDS_START = 3;
+export const LOG_KEY_CREDENTIAL = "signstar-log-key";
+
+export interface LogWriterInput {
+  readonly config: ConfigLocation;
+  /** The key file; default `$CREDENTIALS_DIRECTORY/signstar-log-key`. */
+  readonly keyFile?: string;
+  /** The log directory (hostLayout's signingLogDir). */
+  readonly logDir: string;
+  /** The socket path to bind when systemd passed none (hostLayout's logWriterSocket). */
+  readonly socket: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: LogSink;
+  readonly batchWindowMs?: number;
+}
+
+export interface RunningLogWriter {
+  readonly writer: LogWriter;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+export async function startLogWriter(input: LogWriterInput): Promise<RunningLogWriter> {
+  const { config } = await loadConfig(input.config);
+  const setup = config.system.signingLog;
+  if (setup === undefined) throw new SignstarError("the configuration does not enable the signing log (signing_log in [system])", ExitCode.Config);
+  const credentials = input.env["CREDENTIALS_DIRECTORY"];
+  const keyFile = input.keyFile ?? (credentials !== undefined ? join(credentials, LOG_KEY_CREDENTIAL) : undefined);
+  if (keyFile === undefined) throw new SignstarError(`no log key: give --key or run under systemd with LoadCredential=${LOG_KEY_CREDENTIAL}:…`, ExitCode.Config);
+  const signer = await loadLogKeyFile(keyFile, { uid: process.getuid?.() ?? 0 });
+  if (signer.name !== setup.origin) {
+    throw new SignstarError(`the log key is for ${JSON.stringify(signer.name)}, but the configuration's signing log is ${JSON.stringify(setup.origin)}`, ExitCode.Config);
+  }
+  const users = new Map<number, string>();
+  for (const m of userMappings(config)) {
+    if (!isSigningMapping(m)) continue;
+    const entry = await lookupUser(m.mapping.systemUser);
+    if (entry !== undefined) users.set(entry.uid, entry.name);
+  }
+  const writer = await LogWriter.open({ dir: input.logDir, signer, ...(input.batchWindowMs !== undefined ? { batchWindowMs: input.batchWindowMs } : {}) });
+  const server = createServer();
+  serveLog(server, writer, {
+    userOf: (uid) => users.get(uid),
+    onRefused: (uid) => void input.log.write("warning", `signing log: refused a connection from uid ${uid}, which is not a signing user`).catch(() => undefined),
+  });
+  try {
+    await listen(server, input.socket, input.env);
+  } catch (error) {
+    await writer.close();
+    throw error;
+  }
+  await input.log.write("info", `signing log ${setup.origin}: ${writer.size} entries, listening; verifier key ${signer.verifierKey}`).catch(() => undefined);
+  return {
+    writer,
+    server,
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+      await writer.close();
+    },
+  };
+}
+
+async function listen(server: Server, path: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const passed = Number(env["LISTEN_FDS"] ?? "0") >= 1 && env["LISTEN_PID"] === String(process.pid);
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  if (!passed) {
+    // A socket left by a writer that died; anything else there is not ours to remove.
+    const old = await lstat(path).catch(() => undefined);
+    if (old?.isSocket()) await unlink(path);
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(passed ? { fd: SD_LISTEN_FDS_START } : { path, exclusive: true }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  // Everyone may connect; the peer check (SO_PEERCRED) decides who is served.
+  if (!passed) await chmod(path, 0o666);
+}
