@@ -1,26 +1,43 @@
 /**
- * The demo: signs README.md on the embedded default backend (SoftHSMv2) and verifies the signature with gpg
- * and sqop. As root it goes the real way — Unix users, sshd drop-ins from signstar-configure-build, a real
- * sshd on 127.0.0.1, our ssh2 client — and removes everything afterwards. Otherwise it signs in-process with
- * the same library path (token key, OpenPGP framing) and says so.
+ * The demo: the production flow on the embedded default backend (SoftHSMv2), as an operator runs it, then a
+ * client signing README.md and verifying the signature with gpg and sqop.
+ *
+ * It runs on a private host (tests/support/production-host.ts): /etc, /usr and /var are copy-on-write views of
+ * this machine, /run and /dev are fresh, the executables are linked into /usr/bin like the package installs
+ * them. Nothing is provisioned by the demo itself: the token, the key, its certificate, the Unix users, their
+ * secrets and sshd's drop-ins all come from signstar-configure-build and signstar-configure. When it ends, the
+ * private host and everything in it are gone.
  */
 import { execFile } from "node:child_process";
 import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { sendSigningRequest } from "../../lib/client/request-signature.js";
-import { openPkcs11SigningKey } from "../../lib/backends/pkcs11/index.js";
-import { ensurePkcs11SigningKey } from "../../lib/configure/pkcs11-keys.js";
-import { hashFile } from "../../lib/signing/file-hasher.js";
-import { armor } from "../../lib/signing/openpgp/armor.js";
-import { parseCertificate } from "../../lib/signing/openpgp/certificate.js";
-import { signHasherState } from "../../lib/signing/openpgp/signature.js";
-import { createSoftHsm } from "../support/softhsm.js";
-import { REPO_ROOT, startSigningHost } from "../support/signing-host.js";
+import { REPO_ROOT } from "../support/repo.js";
+import { startProductionHost, type ProductionHost } from "../support/production-host.js";
+import { generateSshKey, runSsh } from "../support/sshd.js";
 
 const exec = promisify(execFile);
-const step = (text: string): void => void process.stdout.write(`==> ${text}\n`);
+const say = (text: string): void => void process.stdout.write(`${text}\n`);
+const SIGNER = "signstar-signer";
+const CERTS = "signstar-certs";
+
+/** Fails with the tool's own stderr line when it does not exit 0; returns its stdout. */
+async function operator(host: ProductionHost, name: string, args: readonly string[] = []): Promise<string> {
+  const result = await host.tool(name, args);
+  if (result.code !== 0) throw new Error(`${name} exited ${result.code}: ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+/** The config an operator writes: the shipped example, with this demo's client keys and a key-certificates user. */
+async function demoConfig(signerKey: string, certsKey: string): Promise<string> {
+  const example = await readFile(join(REPO_ROOT, "config", "example-softhsm.toml"), "utf8");
+  const withKey = example.replace(/^ssh_authorized_key = ".*"$/m, `ssh_authorized_key = "${signerKey}"`);
+  return `${withKey}
+[[pkcs11.mappings]]
+key_certificates = { system_user = "${CERTS}", ssh_authorized_key = "${certsKey}" }
+`;
+}
 
 async function verify(certFile: string, sigFile: string, dataFile: string): Promise<void> {
   const gnupg = await mkdtemp(join(tmpdir(), "signstar-demo-gpg-"));
@@ -28,81 +45,68 @@ async function verify(certFile: string, sigFile: string, dataFile: string): Prom
     const env = { ...process.env, GNUPGHOME: gnupg };
     await exec("gpg", ["--batch", "--quiet", "--import", certFile], { env });
     const gpg = await exec("gpg", ["--batch", "--verify", sigFile, dataFile], { env });
-    const good = (gpg.stderr.split("\n").find((l) => l.includes("Good signature")) ?? "").replace(/^gpg: /, "");
-    step(`gpg --verify: ${good}`);
+    say(`   gpg --verify: ${(gpg.stderr.split("\n").find((l) => l.includes("Good signature")) ?? "").replace(/^gpg: /, "")}`);
     await exec("sh", ["-c", 'sqop verify "$1" "$2" < "$3"', "sh", sigFile, certFile, dataFile]);
-    step("sqop verify: OK");
+    say("   sqop verify: OK");
   } finally {
     await exec("gpgconf", ["--homedir", gnupg, "--kill", "gpg-agent"]).catch(() => undefined);
     await rm(gnupg, { recursive: true, force: true });
   }
 }
 
-async function overSsh(document: string): Promise<void> {
-  step("creating a SoftHSM token, an Ed25519 key on it with its OpenPGP certificate, a Unix user, its secret,");
-  step("sshd drop-ins (signstar-configure-build) and a real sshd on 127.0.0.1");
-  const host = await startSigningHost({ signers: ["ed25519"] });
-  try {
-    const signer = host.signers[0]!;
-    step(`host ready: sshd on 127.0.0.1:${host.sshd.port}, signer ${signer.user}, key ${signer.fingerprint}`);
-    step(`signstar-request-signature send: hashing ${document} and requesting a signature over SSH`);
-    const started = process.hrtime.bigint();
-    await sendSigningRequest({
-      host: host.sshd.host,
-      port: host.sshd.port,
-      user: signer.user,
-      identity: signer.sshKey.privateKeyFile,
-      knownHostsPath: host.sshd.knownHosts,
-      file: document,
-    });
-    step(`signature written to ${document}.sig in ${Math.round(Number(process.hrtime.bigint() - started) / 1e6)} ms`);
-    const audit = await host.syslog.waitFor(/outcome="ok"/);
-    step(`audit entry: ${audit.replace(/^<\d+>/, "")}`);
-    await verify(signer.certificateFile, `${document}.sig`, document);
-  } finally {
-    step("removing the demo users, sshd and token");
-    await host.stop();
-  }
-}
+async function demo(work: string): Promise<void> {
+  const client = join(work, "client");
+  await exec("mkdir", ["-m", "0700", client]);
+  const signerKey = await generateSshKey(client, "signer");
+  const certsKey = await generateSshKey(client, "certs");
+  const document = join(client, "README.md");
+  await copyFile(join(REPO_ROOT, "README.md"), document);
 
-async function inProcess(work: string, document: string): Promise<void> {
-  step("not root: signing in-process (same token, key and OpenPGP path; no sshd, no Unix users)");
-  const softhsm = await createSoftHsm({ tokens: [{ label: "signstar", userPin: "user-pin-123456" }] });
-  softhsm.activate();
+  say("== a private host: /etc, /usr, /var copy-on-write over this machine's; /run and /dev fresh");
+  const host = await startProductionHost();
   try {
-    const token = { label: "signstar" };
-    const key = { label: "demo-ed25519" };
-    const ensured = await ensurePkcs11SigningKey({
-      module: softhsm.module, token, key, userPin: softhsm.token.userPin, now: new Date(Date.now() - 60_000),
-      setup: { keyType: "Curve25519", keyMechanisms: ["EdDsaSignature"], signatureType: "EdDsa", openpgp: { userIds: ["Signstar demo <demo@signstar.test>"], version: 4 } },
-    });
-    step(`key on the token: ${ensured.fingerprint}`);
-    const certFile = join(work, "demo.cert.pgp");
-    await writeFile(certFile, ensured.certificate);
-    const state = await hashFile(document);
-    const signingKey = await openPkcs11SigningKey({ module: softhsm.module, token, key, pin: softhsm.token.userPin });
-    try {
-      const sig = await signHasherState(state, signingKey, parseCertificate(ensured.certificate), { created: new Date() });
-      await writeFile(`${document}.asc`, armor("SIGNATURE", sig));
-    } finally {
-      await signingKey.close();
-    }
-    step(`signature written to ${document}.asc`);
-    await verify(certFile, `${document}.asc`, document);
+    say("   Signstar's executables linked into /usr/bin, as the package installs them");
+    await host.writeConfig(await demoConfig(signerKey.publicKey, certsKey.publicKey));
+    say(`== the operator writes /etc/signstar/config.toml (config/example-softhsm.toml + a key-certificates user)`);
+    say(`$ signstar-config check\n   ${(await operator(host, "signstar-config", ["check"])).trim().split("\n").join("\n   ")}`);
+    await operator(host, "signstar-configure-build");
+    say(`$ signstar-configure-build\n   users ${SIGNER} and ${CERTS}, their authorized_keys, sshd drop-ins (validated), tmpfiles.d`);
+    const configured = (await operator(host, "signstar-configure")).trim();
+    say(`$ signstar-configure\n   ${configured.split("\n").slice(0, 8).join("\n   ")}`);
+    const sshd = await host.startSshd();
+    say(`$ sshd   (Debian's sshd_config with Signstar's drop-ins, on 127.0.0.1:${sshd.port})`);
+
+    say("== a client (another machine, in a real deployment)");
+    const started = process.hrtime.bigint();
+    const send = await exec("node", [
+      join(REPO_ROOT, "dist", "bin", "signstar-request-signature.js"), "send",
+      "--host", sshd.host, "--port", String(sshd.port), "--user", SIGNER,
+      "--identity", signerKey.privateKeyFile, "--known-hosts", sshd.knownHosts, document,
+    ]);
+    const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
+    say(`$ signstar-request-signature send --host 127.0.0.1 --user ${SIGNER} README.md\n   ${send.stdout.trim()} (${ms} ms, hashing included)`);
+    const keyring = await runSsh({ sshd, user: CERTS, identity: certsKey.privateKeyFile });
+    if (keyring.code !== 0) throw new Error(`the key-certificates user got exit ${keyring.code}: ${keyring.stderr.trim()}`);
+    const certFile = join(client, "keyring.asc");
+    await writeFile(certFile, keyring.stdout);
+    say(`$ ssh ${CERTS}@127.0.0.1 > keyring.asc\n   ${keyring.stdout.length} bytes: the signing key's OpenPGP certificate`);
+    await verify(certFile, `${document}.sig`, document);
+    const audit = await host.journal.waitFor(/outcome="ok"/);
+    say(`== the host's audit entry (syslog, via /dev/log)\n   ${audit.replace(/^<\d+>/, "")}`);
   } finally {
-    await softhsm.cleanup();
+    await host.stop();
+    say("== the private host is gone: users, token, secrets, sshd and drop-ins with it");
   }
 }
 
 async function main(): Promise<void> {
+  if (process.geteuid?.() !== 0) {
+    throw new Error("the demo needs root: it creates Unix users and runs sshd, inside a private mount namespace");
+  }
   const work = await mkdtemp(join(tmpdir(), "signstar-demo-"));
   try {
-    const document = join(work, "README.md");
-    await copyFile(join(REPO_ROOT, "README.md"), document);
-    step(`document: README.md (${(await readFile(document)).length} bytes), copied to ${work}`);
-    if (process.geteuid?.() === 0) await overSsh(document);
-    else await inProcess(work, document);
-    step("demo finished: the signature verifies");
+    await demo(work);
+    say("demo finished: the signature verifies with gpg and sqop");
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -43,6 +43,8 @@ export interface ProductionHost extends PrivateHost {
   tool(name: string, args?: readonly string[], opts?: RunOptions & { readonly user?: string }): Promise<RunResult>;
   /** Starts the host's sshd (once) on a free loopback port. */
   startSshd(): Promise<ProductionSshd>;
+  /** `systemctl reload ssh` on a booted host: SIGHUP, sshd re-reads its configuration and drop-ins. */
+  reloadSshd(): Promise<void>;
 }
 
 /** package.json's "bin": executable name → file in the checkout. */
@@ -135,6 +137,17 @@ export async function startProductionHost(opts: ProductionHostOptions = {}): Pro
       return host.run(argv, { timeoutMs: 120_000, ...runOpts });
     },
     startSshd,
+    async reloadSshd() {
+      if (sshd === undefined) throw new Error("sshd is not running");
+      sshd.child.kill("SIGHUP");
+      // sshd re-executes itself and listens again; wait until it answers.
+      const deadline = Date.now() + 10_000;
+      await new Promise((r) => setTimeout(r, 100));
+      while (!(await probe(sshd.info.port))) {
+        if (Date.now() > deadline) throw new Error("sshd did not come back after SIGHUP");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     async stop() {
       if (sshd !== undefined) sshd.child.kill("SIGTERM");
       await events.stop().catch(() => undefined);
