@@ -42,6 +42,7 @@ let sshd: ProductionSshd;
 let work: string;
 const keys = new Map<string, SshKey>();
 const shares = new Map<string, string>();
+let signed = 0;
 
 function config(signers: readonly Signer[]): string {
   const lines = [
@@ -83,7 +84,8 @@ function ssh(user: string, opts: { command?: string[]; input?: string } = {}) {
 
 /** The client signs a fresh file as `user`; returns the file and its signature. */
 async function sign(user: string): Promise<{ data: string; sig: string }> {
-  const data = join(work, `${user}.txt`);
+  signed += 1;
+  const data = join(work, `${user}-${signed}.txt`);
   await writeFile(data, `signed by ${user} at ${Date.now()}\n`);
   const r = await run(process.execPath, [CLIENT, "send", "--host", sshd.host, "--port", String(sshd.port), "--user", user,
     "--identity", keys.get(user)!.privateKeyFile, "--known-hosts", sshd.knownHosts, data]);
