@@ -98,3 +98,14 @@ async function listen(server: Server, path: string, env: NodeJS.ProcessEnv): Pro
   // Everyone may connect; the peer check (SO_PEERCRED) decides who is served.
   if (!passed) await chmod(path, 0o666);
 }
+
+/** signstar-log-writer's main: start, serve until `signal` aborts (SIGTERM), then finish pending appends and exit. */
+export async function runLogWriter(input: LogWriterInput & { readonly signal: AbortSignal }): Promise<number> {
+  const running = await startLogWriter(input);
+  await new Promise<void>((resolve) => {
+    if (input.signal.aborted) resolve();
+    else input.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  await running.close();
+  return ExitCode.Ok;
+}

@@ -14,6 +14,7 @@ import { command as downloadSecretShare } from "./signstar-download-secret-share
 import { command as downloadSignature } from "./signstar-download-signature.js";
 import { command as downloadWireGuard } from "./signstar-download-wireguard.js";
 import { command as signer } from "./signstar-signer.js";
+import { command as logWriter } from "./signstar-log-writer.js";
 import { command as requestSignature } from "./signstar-request-signature.js";
 import { command as uploadBackup } from "./signstar-upload-backup.js";
 import { command as uploadSecretShare } from "./signstar-upload-secret-share.js";
@@ -22,6 +23,7 @@ import { command as uploadUpdate } from "./signstar-upload-update.js";
 export const COMMANDS: readonly CommandSpec[] = [
   downloadSignature,
   signer,
+  logWriter,
   downloadBackup,
   uploadBackup,
   downloadMetrics,
