@@ -10,7 +10,7 @@ runCommand(
   (ctx) => {
     const o = ctx.options;
     return requestSignature({
-      file: ctx.positionals[0]!,
+      files: ctx.positionals,
       ...(ctx.subcommand === "send"
         ? {
             send: {
@@ -25,6 +25,8 @@ runCommand(
               force: o.force ?? false,
               timeout: o.timeout!,
               connectTimeout: o["connect-timeout"]!,
+              parallel: o.parallel!,
+              failFast: o["fail-fast"] ?? false,
             },
           }
         : {}),

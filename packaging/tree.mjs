@@ -116,13 +116,6 @@ for (const addon of await nativeAddons(join(REPO, "lib"))) {
   await mkdir(join(libRoot, "dist", dirname(rel)), { recursive: true });
   await copyFile(addon, join(libRoot, "dist", rel));
 }
-// The peer-credential addon (lib/os/unix-socket.ts loads it from dist/lib/os/native/build/Release), needed by
-// signstar-signer and the log writer.
-const socketAddonDir = "lib/os/native/build/Release";
-if (existsSync(join(REPO, socketAddonDir, "unix_socket.node"))) {
-  await mkdir(join(libRoot, "dist", socketAddonDir), { recursive: true });
-  await copyFile(join(REPO, socketAddonDir, "unix_socket.node"), join(libRoot, "dist", socketAddonDir, "unix_socket.node"));
-}
 await write(
   join(LIBDIR, "package.json"),
   `${JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, type: pkg.type, private: true }, null, 2)}\n`,

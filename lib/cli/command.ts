@@ -33,6 +33,8 @@ export interface PositionalSpec {
   /** As help and synopsis show it (FILE, BACKUP). */
   readonly name: string;
   readonly description: string;
+  /** The last positional may be given one or more times (`FILE…`). */
+  readonly variadic?: boolean;
 }
 
 export interface SubcommandSpec {

@@ -124,7 +124,10 @@ export function parseCommandLine<C extends CommandSpec>(spec: C, argv: readonly 
     if (!sub) throw new UsageError(`unknown command ${JSON.stringify(name)}`, synopsis);
     const extra = Object.keys(given).find((k) => !sub!.options.some((o) => o.name === k));
     if (extra !== undefined) throw new UsageError(`--${extra} does not apply to ${sub.name}`, synopsis);
-    if (rest.length !== sub.positionals.length) throw new UsageError(`${sub.name} takes ${sub.positionals.length} argument(s)`, synopsis);
+    const variadic = sub.positionals.at(-1)?.variadic === true;
+    if (variadic ? rest.length < sub.positionals.length : rest.length !== sub.positionals.length) {
+      throw new UsageError(`${sub.name} takes ${variadic ? "at least " : ""}${sub.positionals.length} argument(s)`, synopsis);
+    }
     positionals = rest;
   } else if (positionals.length !== (spec.positionals?.length ?? 0)) {
     throw new UsageError(`${spec.name} takes ${spec.positionals?.length ?? 0} argument(s)`, synopsis);

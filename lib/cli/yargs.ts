@@ -28,7 +28,7 @@ export function parseWithYargs<C extends CommandSpec>(spec: C, argv: readonly st
   for (const sub of subcommands) {
     const positionalNames = sub.positionals.map((p) => p.name);
     parser = parser.command(
-      [sub.name, ...positionalNames.map((n) => `<${n}>`)].join(" "),
+      [sub.name, ...sub.positionals.map((p) => `<${p.name}${p.variadic ? ".." : ""}>`)].join(" "),
       sub.summary,
       (y) => {
         let c = y;
@@ -45,7 +45,7 @@ export function parseWithYargs<C extends CommandSpec>(spec: C, argv: readonly st
       (a) => {
         const values: Record<string, unknown> = {};
         for (const o of [...spec.options, ...sub.options]) if (a[o.name] !== undefined) values[o.name] = a[o.name];
-        chosen = { name: sub.name, values, positionals: positionalNames.map((n) => String(a[n])) };
+        chosen = { name: sub.name, values, positionals: positionalNames.flatMap((n) => (Array.isArray(a[n]) ? a[n].map(String) : [String(a[n])])) };
       },
     );
   }

@@ -9,19 +9,20 @@
  * expect for `.sig`). With `armor`, the armored text exactly as the host sent it (plus a final newline) goes to
  * `FILE.asc`. `output` overrides the name in both cases.
  */
+import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { hashFile } from "../signing/file-hasher.js";
 import { clientOptionalFields, createSigningRequest } from "../signing/request.js";
 import { MAX_RESPONSE_BYTES, parseSigningResponse } from "../signing/response.js";
 import { dearmor } from "../signing/openpgp/armor.js";
 import type { Sha512State } from "../signing/sha512-state.js";
-import { SignstarError } from "../errors.js";
-import { ClientUsageError, HostKeyError, InvalidResponseError } from "./errors.js";
+import { ExitCode, SignstarError, describeError } from "../errors.js";
+import { ClientUsageError, HostKeyError, InvalidResponseError, RemoteError } from "./errors.js";
 import { agentAuth, loadIdentity, type SshAuth } from "./identity.js";
 import { entriesForHost, knownHostName, readKnownHosts } from "./known-hosts.js";
 import { checkOutputPath, defaultOutputPath, writeOutputAtomically } from "./output-file.js";
 import { checkSignatureForState, type SignatureInfo } from "./signature-check.js";
-import { runRemoteCommand } from "./ssh-transport.js";
+import { openSshSession, runRemoteCommand, type RemoteCallResult, type SshSession } from "./ssh-transport.js";
 
 export interface PrepareOptions {
   readonly now?: Date;
@@ -125,6 +126,18 @@ export async function sendSigningRequest(opts: SendOptions): Promise<SendResult>
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
 
+  return finishFile(output, armored, force, state, { stdout, stderr }, opts.signal);
+}
+
+/** Parses and checks the host's answer for a file's state and writes the signature: the last step of every request. */
+async function finishFile(
+  output: string,
+  armored: boolean,
+  force: boolean,
+  state: Sha512State,
+  { stdout, stderr }: RemoteCallResult,
+  signal: AbortSignal | undefined,
+): Promise<SendResult> {
   const response = parseSigningResponse(stdout);
   let binary: Uint8Array;
   try {
@@ -140,7 +153,136 @@ export async function sendSigningRequest(opts: SendOptions): Promise<SendResult>
   const data = armored
     ? Buffer.from(response.signature.endsWith("\n") ? response.signature : `${response.signature}\n`, "utf8")
     : binary;
-  opts.signal?.throwIfAborted();
+  signal?.throwIfAborted();
   await writeOutputAtomically(output, data, force);
   return { output, armored, response, signature, remoteNotice: stderr };
+}
+
+export interface BatchOptions extends Omit<SendOptions, "file" | "onProgress"> {
+  readonly files: readonly string[];
+  /** Requests in flight at once on the one connection (≤ the host's MaxSessions; configure-build sets 16). */
+  readonly parallel?: number;
+  /** Stop starting new files after the first failure. */
+  readonly failFast?: boolean;
+  /** Bytes hashed so far of all files, and the total (one progress bar for the batch). */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Told as each file finishes, in the order they finish. */
+  readonly onResult?: (result: BatchResult) => void;
+}
+
+export type BatchResult =
+  | { readonly file: string; readonly ok: true; readonly result: SendResult }
+  | { readonly file: string; readonly ok: false; readonly message: string; readonly exitCode: number };
+
+export const DEFAULT_PARALLEL = 8;
+export const MAX_PARALLEL = 64;
+/** The most files one `send` takes (each is one request; more go in another call). */
+export const MAX_BATCH_FILES = 100_000;
+
+/**
+ * `send FILE…`: every file over ONE SSH connection, one exec channel (one request, Signstar's wire format) per
+ * file, `parallel` in flight, so the hashing of the next files overlaps the signing of earlier ones. A file's
+ * failure is that file's result; the others go on unless `failFast`. A failure of the connection itself (host
+ * key, authentication, network) fails the whole batch before any file, as it would a single request.
+ * Results come back in the order of `files`.
+ */
+export async function sendSigningBatch(opts: BatchOptions): Promise<BatchResult[]> {
+  const { port } = validate({ ...opts, file: "" });
+  const parallel = opts.parallel ?? DEFAULT_PARALLEL;
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > MAX_PARALLEL) throw new ClientUsageError(`--parallel ${parallel} is not within 1..${MAX_PARALLEL}`);
+  if (opts.files.length === 0 || opts.files.length > MAX_BATCH_FILES) throw new ClientUsageError(`send takes 1 to ${MAX_BATCH_FILES} files`);
+  if (opts.output !== undefined && opts.files.length > 1) throw new ClientUsageError("--output names one file's signature; it cannot be used with several files");
+  const armored = opts.armor === true;
+  const force = opts.force === true;
+
+  const knownHosts = await readKnownHosts(opts.knownHostsPath);
+  if (!entriesForHost(knownHosts.entries, opts.host, port).some((e) => e.marker === null)) {
+    const skipped = knownHosts.skipped.length > 0 ? ` (${knownHosts.skipped.length} malformed lines skipped)` : "";
+    throw new HostKeyError("unknown", `host ${knownHostName(opts.host, port)} has no entry in ${opts.knownHostsPath}${skipped}`);
+  }
+  const auth: SshAuth =
+    opts.identity !== undefined
+      ? await loadIdentity(opts.identity)
+      : await agentAuth(typeof opts.agent === "string" ? opts.agent : undefined, opts.env ?? process.env);
+
+  // Sizes for the one progress bar (a file that cannot be read fails on its own below).
+  const sizes = await Promise.all(opts.files.map((f) => stat(f).then((s) => s.size, () => 0)));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const hashed = new Array<number>(opts.files.length).fill(0);
+  let hashedSum = 0;
+
+  const session = await openSshSession({
+    host: opts.host,
+    port,
+    user: opts.user,
+    auth,
+    knownHosts: knownHosts.entries,
+    knownHostsPath: opts.knownHostsPath,
+    maxStdoutBytes: opts.maxResponseBytes ?? MAX_RESPONSE_BYTES,
+    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const results = new Array<BatchResult | undefined>(opts.files.length);
+  let next = 0;
+  let stopped = false;
+  const one = async (index: number): Promise<BatchResult> => {
+    const file = opts.files[index]!;
+    try {
+      const output = defaultOutputPath(file, armored);
+      await checkOutputPath(opts.output ?? output, file, force);
+      const { state, json } = await hashedRequest(file, {
+        ...(opts.now ? { now: opts.now } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onProgress: (done) => {
+          hashedSum += done - hashed[index]!;
+          hashed[index] = done;
+          opts.onProgress?.(hashedSum, total);
+        },
+      });
+      const answer = await execRetryingBusy(session, Buffer.from(json, "utf8"), opts.signal);
+      return { file, ok: true, result: await finishFile(opts.output ?? output, armored, force, state, answer, opts.signal) };
+    } catch (error) {
+      opts.signal?.throwIfAborted();
+      const { message, exitCode } = describeError(error);
+      return { file, ok: false, message, exitCode };
+    }
+  };
+  const worker = async (): Promise<void> => {
+    while (!stopped && next < opts.files.length) {
+      const index = next++;
+      const result = await one(index);
+      results[index] = result;
+      opts.onResult?.(result);
+      if (!result.ok && opts.failFast) stopped = true;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(parallel, opts.files.length) }, worker));
+  } finally {
+    session.close();
+  }
+  return results.filter((r): r is BatchResult => r !== undefined);
+}
+
+/** How often, and how long at most, a batch request is tried again after the host said "busy, try again". */
+export const BUSY_RETRIES = 30;
+const BUSY_DELAY_MS = [20, 50, 100, 200, 400, 800] as const;
+
+/**
+ * One request of a batch. The host answers Busy (exit code 9) when the user's limits of concurrent and queued
+ * requests are reached or its resident signer stopped mid-request; the request is idempotent (a signature over
+ * the same state), so a batch tries it again after a growing pause, up to BUSY_RETRIES times.
+ */
+async function execRetryingBusy(session: SshSession, input: Uint8Array, signal: AbortSignal | undefined): Promise<RemoteCallResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await session.exec(input);
+    } catch (error) {
+      if (!(error instanceof RemoteError) || error.remoteExitCode !== ExitCode.Busy || attempt >= BUSY_RETRIES) throw error;
+      const base = BUSY_DELAY_MS[Math.min(attempt, BUSY_DELAY_MS.length - 1)]!;
+      await new Promise((resolve) => setTimeout(resolve, base + Math.floor(Math.random() * base)));
+      signal?.throwIfAborted();
+    }
+  }
 }

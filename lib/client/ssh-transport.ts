@@ -262,3 +262,99 @@ function authWhat(auth: SshAuth): string {
 function oneLineOf(text: string): string {
   return remoteMessage(text) || "unknown error";
 }
+
+/** One SSH connection for many requests (`send FILE…`): each `exec` is its own exec channel with the empty command. */
+export interface SshSession {
+  /** Runs the host's ForceCommand once with `input` on stdin; its own deadline (`timeoutMs`) and stdout bound. */
+  exec(input: Uint8Array): Promise<RemoteCallResult>;
+  close(): void;
+}
+
+export type SessionOptions = Omit<RemoteCallOptions, "input">;
+
+/**
+ * Connects and authenticates as runRemoteCommand does (same host key check, same errors) and keeps the connection
+ * for `exec` calls; several may run at once (sshd allows MaxSessions channels per connection; configure-build sets
+ * it for signing users). A failed connection fails every call in flight and every later one.
+ */
+export function openSshSession(opts: SessionOptions): Promise<SshSession> {
+  const limits = limitsOf({ ...opts, input: new Uint8Array() });
+  const { where } = limits;
+  return new Promise<SshSession>((resolve, reject) => {
+    const client = new ssh2.Client();
+    let hostVerdict: { verdict: HostKeyVerdict; key: Buffer } | undefined;
+    let ready = false;
+    let broken: Error | undefined;
+    const pending = new Set<(err: Error) => void>();
+    const fail = (err: Error): void => {
+      if (broken) return;
+      broken = err;
+      if (!ready) reject(err);
+      for (const p of pending) p(err);
+      pending.clear();
+      client.on("error", () => undefined);
+      client.destroy();
+    };
+    const hostVerifier = (key: Buffer): boolean => {
+      const verdict = hostKeyVerdict(opts.knownHosts, opts.host, opts.port, key);
+      hostVerdict = { verdict, key: Buffer.from(key) };
+      return verdict === "trusted";
+    };
+    const onAbort = (): void => {
+      const reason: unknown = opts.signal?.reason;
+      fail(reason instanceof Error ? reason : new ConnectionError(`${where}: aborted`));
+    };
+    client.on("error", (err: Error & { level?: string }) => fail(connectionFailure(err, { ...opts, input: new Uint8Array() }, limits, hostVerdict, ready)));
+    client.on("close", () => fail(new ConnectionError(`${where}: connection closed`)));
+    client.on("ready", () => {
+      ready = true;
+      resolve({
+        exec(input) {
+          return new Promise<RemoteCallResult>((res, rej) => {
+            if (broken) {
+              rej(broken);
+              return;
+            }
+            let settled = false;
+            const done = (err: Error | null, result?: RemoteCallResult): void => {
+              if (settled) return;
+              settled = true;
+              clearTimeout(timer);
+              pending.delete(onBroken);
+              if (err) rej(err);
+              else if (result) res(result);
+            };
+            const onBroken = (err: Error): void => done(err);
+            pending.add(onBroken);
+            const timer = setTimeout(() => done(new ConnectionError(`${where}: no complete answer within ${Math.round(limits.timeoutMs / 1000)} s`)), limits.timeoutMs);
+            client.exec("", (err: Error | undefined, stream: ClientChannel) => {
+              if (err) done(new ConnectionError(`${where}: the host refused to run the command: ${oneLineOf(err.message)}`, { cause: err }));
+              else
+                runOnChannel(stream, input, limits, (e, r) => {
+                  if (e) stream.destroy();
+                  done(e, r);
+                });
+            });
+          });
+        },
+        close() {
+          opts.signal?.removeEventListener("abort", onAbort);
+          broken ??= new ConnectionError(`${where}: session closed`);
+          client.on("error", () => undefined);
+          client.end();
+          setImmediate(() => client.destroy());
+        },
+      });
+    });
+    if (opts.signal?.aborted) {
+      onAbort();
+      return;
+    }
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      client.connect(connectConfig({ ...opts, input: new Uint8Array() }, limits, hostVerifier));
+    } catch (err) {
+      fail(new ConnectionError(`${where}: cannot start SSH: ${oneLineOf(err instanceof Error ? err.message : String(err))}`, { cause: err }));
+    }
+  });
+}

@@ -4,7 +4,7 @@
  * goes to stderr while hashing when stderr is a terminal; a notice the host printed on success goes there too.
  */
 import { progressBar, type ProgressBar, type ProgressStream } from "../client/progress.js";
-import { prepareRequest, sendSigningRequest } from "../client/request-signature.js";
+import { prepareRequest, sendSigningBatch, sendSigningRequest } from "../client/request-signature.js";
 
 export interface SendArguments {
   readonly host: string;
@@ -19,26 +19,34 @@ export interface SendArguments {
   /** Seconds. */
   readonly timeout: number;
   readonly connectTimeout: number;
+  /** Requests in flight on the one connection (several files). */
+  readonly parallel?: number;
+  readonly failFast?: boolean;
 }
 
 export interface RequestSignatureInput {
-  readonly file: string;
+  /** `prepare`: one; `send`: one or more. */
+  readonly files: readonly string[];
   /** `send`'s options; absent: `prepare`. */
   readonly send?: SendArguments;
   readonly signal: AbortSignal;
   /** Progress and the host's notice (the process's stderr). */
   readonly stderr: ProgressStream & { readonly isTTY?: boolean };
   readonly program: string;
+  /** Where `send FILE…` prints each written path as its file finishes. */
+  readonly stdout?: { write(text: string): unknown };
 }
 
-/** What to print on stdout. */
-export async function requestSignature(input: RequestSignatureInput): Promise<string> {
-  const bar: ProgressBar | undefined = input.stderr.isTTY ? progressBar(input.stderr, `hashing ${input.file}`) : undefined;
+/** What to print on stdout, or (several files, printed as they finish) the exit code. */
+export async function requestSignature(input: RequestSignatureInput): Promise<string | number> {
+  if (input.send !== undefined && input.files.length > 1) return sendMany(input, input.send);
+  const file = input.files[0]!;
+  const bar: ProgressBar | undefined = input.stderr.isTTY ? progressBar(input.stderr, `hashing ${file}`) : undefined;
   const progress = bar ? { onProgress: bar.onProgress } : {};
   try {
     const send = input.send;
     if (send === undefined) {
-      const json = await prepareRequest(input.file, { signal: input.signal, ...progress });
+      const json = await prepareRequest(file, { signal: input.signal, ...progress });
       return `${json}\n`;
     }
     const res = await sendSigningRequest({
@@ -47,7 +55,7 @@ export async function requestSignature(input: RequestSignatureInput): Promise<st
       user: send.user,
       ...(send.identity !== undefined ? { identity: send.identity } : { agent: true }),
       knownHostsPath: send.knownHosts,
-      file: input.file,
+      file,
       ...(send.output !== undefined ? { output: send.output } : {}),
       armor: send.armor,
       force: send.force,
@@ -59,6 +67,56 @@ export async function requestSignature(input: RequestSignatureInput): Promise<st
     bar?.finish();
     if (res.remoteNotice !== "") input.stderr.write(`${input.program}: host says: ${res.remoteNotice}\n`);
     return `${res.output}\n`;
+  } finally {
+    bar?.finish();
+  }
+}
+
+/**
+ * `send FILE…`: all files over one SSH connection (lib/client/request-signature.ts sendSigningBatch). stdout gets
+ * each written path as its file finishes; stderr one line per failed file, one progress bar for the batch (on a
+ * terminal) and a summary line. Exit code 0 when every file was signed, else the first failed file's.
+ */
+async function sendMany(input: RequestSignatureInput, send: SendArguments): Promise<number> {
+  const bar: ProgressBar | undefined = input.stderr.isTTY ? progressBar(input.stderr, `hashing ${input.files.length} files`) : undefined;
+  const say = (text: string): void => {
+    bar?.finish();
+    input.stderr.write(text);
+  };
+  let signed = 0;
+  let firstFailure: number | undefined;
+  try {
+    const results = await sendSigningBatch({
+      host: send.host,
+      port: send.port,
+      user: send.user,
+      ...(send.identity !== undefined ? { identity: send.identity } : { agent: true }),
+      knownHostsPath: send.knownHosts,
+      files: input.files,
+      ...(send.output !== undefined ? { output: send.output } : {}),
+      armor: send.armor,
+      force: send.force,
+      timeoutMs: send.timeout * 1000,
+      readyTimeoutMs: send.connectTimeout * 1000,
+      ...(send.parallel !== undefined ? { parallel: send.parallel } : {}),
+      ...(send.failFast ? { failFast: true } : {}),
+      signal: input.signal,
+      ...(bar ? { onProgress: bar.onProgress } : {}),
+      onResult: (r) => {
+        if (r.ok) {
+          signed++;
+          (input.stdout ?? process.stdout).write(`${r.result.output}\n`);
+          if (r.result.remoteNotice !== "") say(`${input.program}: ${r.file}: host says: ${r.result.remoteNotice}\n`);
+        } else {
+          firstFailure ??= r.exitCode;
+          say(`${input.program}: ${r.file}: ${r.message}\n`);
+        }
+      },
+    });
+    const failed = results.filter((r) => !r.ok).length;
+    const skipped = input.files.length - results.length;
+    say(`${input.program}: signed ${signed} of ${input.files.length} files${failed > 0 ? `, ${failed} failed` : ""}${skipped > 0 ? `, ${skipped} not tried (--fail-fast)` : ""}\n`);
+    return firstFailure ?? 0;
   } finally {
     bar?.finish();
   }

@@ -1,6 +1,7 @@
 import type { CommandSpec, OptionSpec } from "../command.js";
 
 const file = { name: "FILE", description: "the file to sign" };
+const files = { name: "FILE", description: "the files to sign (one or more)", variadic: true };
 const sendOptions = [
   { name: "host", type: "string", value: "HOST", required: true, description: "the signing host" },
   { name: "port", type: "number", value: "PORT", default: 22, description: "its SSH port" },
@@ -13,6 +14,8 @@ const sendOptions = [
   { name: "force", type: "boolean", default: false, description: "replace an existing output file" },
   { name: "timeout", type: "number", value: "SECONDS", default: 60, description: "overall time limit" },
   { name: "connect-timeout", type: "number", value: "SECONDS", default: 10, description: "limit for connecting, the SSH handshake and authentication" },
+  { name: "parallel", type: "number", value: "N", default: 8, description: "with several files: requests in flight on the one SSH connection (1 to 64; the host allows 16)" },
+  { name: "fail-fast", type: "boolean", default: false, description: "with several files: start no further file after the first failure" },
 ] as const satisfies readonly OptionSpec[];
 
 export const command = {
@@ -23,21 +26,24 @@ export const command = {
     "prepare hashes FILE and prints the signing request. send hashes FILE, sends the request over SSH (the host key checked against " +
     "--known-hosts), checks that the answer is one OpenPGP v4 SHA-512 signature over this file, and writes it to FILE.sig (binary), or " +
     "FILE.asc with --armor, or --output; it prints the path it wrote. The file never leaves this machine: the host sees only the hasher " +
-    "state. Errors are one line on stderr; nothing is printed on stdout and no output file is left behind.",
+    "state. Errors are one line on stderr; nothing is printed on stdout and no output file is left behind. With several files, send uses " +
+    "one SSH connection for all of them (one request per file, --parallel at once, hashing overlapping signing), prints each path as its " +
+    "file is signed, one line per failed file and a summary line on stderr, and exits 0 only if every file was signed (else with the first " +
+    "failed file's code); a failed file does not stop the others unless --fail-fast.",
   synopsis: [
     "prepare FILE",
-    "send --host HOST [--port 22] --user USER (--identity KEY | --agent) --known-hosts FILE [--output FILE] [--armor] [--force] [--timeout 60] [--connect-timeout 10] FILE",
+    "send --host HOST [--port 22] --user USER (--identity KEY | --agent) --known-hosts FILE [--output FILE] [--armor] [--force] [--timeout 60] [--connect-timeout 10] [--parallel 8] [--fail-fast] FILE…",
   ],
   options: [],
   subcommands: [
     { name: "prepare", summary: "hash FILE and print the signing request JSON", synopsis: "prepare FILE", options: [], positionals: [file] },
     {
       name: "send",
-      summary: "request a signature for FILE from a signing host over SSH",
+      summary: "request signatures for one or more files from a signing host over one SSH connection",
       synopsis:
-        "send --host HOST [--port 22] --user USER (--identity KEY | --agent) --known-hosts FILE [--output FILE] [--armor] [--force] [--timeout 60] [--connect-timeout 10] FILE",
+        "send --host HOST [--port 22] --user USER (--identity KEY | --agent) --known-hosts FILE [--output FILE] [--armor] [--force] [--timeout 60] [--connect-timeout 10] [--parallel 8] [--fail-fast] FILE…",
       options: sendOptions,
-      positionals: [file],
+      positionals: [files],
       oneOf: [["identity", "agent"]],
     },
   ],
