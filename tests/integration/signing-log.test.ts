@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -18,7 +18,11 @@ import { createSigningRequest } from "../../lib/signing/request.js";
 import { parseSigningResponse } from "../../lib/signing/response.js";
 import { LOG_NOTATION } from "../../lib/tlog/client.js";
 import { decodeEntry } from "../../lib/tlog/entry.js";
-import { parseVerifierKey } from "../../lib/tlog/note.js";
+import { ed25519NoteSigner, parseVerifierKey } from "../../lib/tlog/note.js";
+import { checkSignatureInLog } from "../../lib/client/log-check.js";
+import { signCheckpoint } from "../../lib/tlog/checkpoint.js";
+import { LogVerifyError } from "../../lib/tlog/errors.js";
+import { loadLogKeyFile } from "../../lib/tlog/key-file.js";
 import { directoryFetch, fetchCheckpoint, verifyEntryInclusion } from "../../lib/tlog/reader.js";
 import { buildGoVerifier, goVerify } from "../support/go-tlog-verifier.js";
 import { exitCodeOf } from "../support/run.js";
@@ -99,6 +103,40 @@ describe("signing with the signing log", () => {
       expect(goResult.stdout).toMatch(/^ok entry/);
     });
   }
+
+  it("the client's check: notation, inclusion, the packet and digest, consistency with the last checkpoint it saw; a fork is caught", async () => {
+    const s = host.signers.find((x) => x.kind === "ed25519")!;
+    const log = host.signingLog!;
+    const known = join(work, "known-checkpoints");
+    const signOnce = async (name: string): Promise<{ packet: Uint8Array; digest: Uint8Array }> => {
+      const file = join(work, name);
+      await writeFile(file, randomBytes(5000));
+      const state = await hashFile(file);
+      const result = await runSsh({ sshd: host.sshd, user: s.user, identity: s.sshKey.privateKeyFile, input: createSigningRequest(state, { "file-name": "payload" }) });
+      expect(result.code).toBe(0);
+      return { packet: dearmor(parseSigningResponse(result.stdout).signature).data, digest: state.digest() };
+    };
+    const fetch = directoryFetch(log.dir);
+    const first = await signOnce("check-1.bin");
+    const r1 = await checkSignatureInLog({ fetch, verifierKey: log.verifierKey, signature: first.packet, digest: first.digest, knownCheckpointsDir: known });
+    expect(r1.consistentWith).toBeUndefined();
+    expect(r1.entry.user).toBe(s.user);
+    const second = await signOnce("check-2.bin");
+    const r2 = await checkSignatureInLog({ fetch, verifierKey: log.verifierKey, signature: second.packet, digest: second.digest, knownCheckpointsDir: known });
+    expect(r2.consistentWith).toBe(r1.checkpoint.size);
+    expect(r2.index).toBeGreaterThan(r1.index);
+    await expect(checkSignatureInLog({ fetch, verifierKey: log.verifierKey, signature: second.packet, digest: first.digest })).rejects.toThrow(/another file digest/);
+
+    // A fork: a checkpoint of the same size signed by the log key over another root, remembered as "last seen".
+    const logKey = await loadLogKeyFile(join(host.dir, "log.key"));
+    const forked = await signCheckpoint({ ...r2.checkpoint, root: new Uint8Array(32).fill(7) }, logKey);
+    const [knownFile] = await readdir(known);
+    await writeFile(join(known, knownFile!), forked);
+    await expect(checkSignatureInLog({ fetch, verifierKey: log.verifierKey, signature: second.packet, knownCheckpointsDir: known })).rejects.toThrow(/fork/);
+    // A wrong key: another log's verifier key.
+    const other = ed25519NoteSigner(log.origin, new Uint8Array(32).fill(1));
+    await expect(checkSignatureInLog({ fetch, verifierKey: other.verifierKey, signature: second.packet })).rejects.toThrow(LogVerifyError);
+  });
 
   it("fails closed when the log writer is not there: no signature, one line on stderr", async () => {
     const s = host.signers.find((x) => x.kind === "ed25519")!;
