@@ -12,7 +12,8 @@ import { applyAction } from "./apply.js";
 import { diffHost } from "./diff.js";
 import { observeHost } from "./observe.js";
 import { computeHostPlan, type HostPlan } from "./plan.js";
-import { SSHD, checkSshdConfig } from "./sshd-check.js";
+import { SSHD, checkSshdConfig, unpinnedClientEnv } from "./sshd-check.js";
+import { PINNED_ENV } from "./render.js";
 
 export interface ConfigureBuildOptions {
   readonly config: Config;
@@ -69,6 +70,7 @@ export async function configureBuild(opts: ConfigureBuildOptions): Promise<Confi
   else if (plan.root === "" && actions.some((a) => touchesSshdConfig(a, plan))) {
     allNotes.push("reload sshd to apply changed drop-ins (systemctl reload ssh)");
   }
+  if (!opts.dryRun && plan.root === "" && (await executable(SSHD))) allNotes.push(...(await clientEnvNotes(plan)));
   for (const note of allNotes) opts.out(`note: ${note}`);
   return { plan, actions, notes: allNotes };
 }
@@ -76,4 +78,30 @@ export async function configureBuild(opts: ConfigureBuildOptions): Promise<Confi
 function touchesSshdConfig(action: HostAction, plan: HostPlan): boolean {
   const path = action.kind === "write-file" ? action.file.path : action.kind === "remove-file" ? action.path : "";
   return path.startsWith(`${plan.sshdDropInDir}/`);
+}
+
+/**
+ * Issue: Debian's `AcceptEnv LANG LC_*` hands client-chosen locales to the ForceCommand (Node.js crashes on some
+ * before any audit entry). The drop-ins pin them (render.ts PINNED_ENV); this asks the live sshd whether the pin
+ * is in effect for each Signstar user and names what still gets through.
+ */
+async function clientEnvNotes(plan: HostPlan): Promise<string[]> {
+  const notes: string[] = [];
+  for (const u of plan.users) {
+    if (u.forceCommand === undefined) continue;
+    let loose: string[];
+    try {
+      loose = await unpinnedClientEnv(u.name, PINNED_ENV);
+    } catch (error) {
+      notes.push(`warning: the client environment of user ${u.name} could not be checked: ${(error as Error).message}`);
+      continue;
+    }
+    if (loose.length > 0) {
+      notes.push(
+        `warning: sshd -T -C user=${u.name} accepts client environment variables ${loose.join(" ")} that reach its ForceCommand unpinned ` +
+          "(remove them from AcceptEnv, or the SetEnv of an earlier Match block for this user, which wins over the drop-in's)",
+      );
+    }
+  }
+  return notes;
 }

@@ -79,7 +79,21 @@ export function renderAuthorizedKeys(key: AuthorizedKey): string {
   return `${HEADER}${options} ${key.keyType} ${key.blob}${comment}\n`;
 }
 
-/** The per-user sshd drop-in: key file, fixed command, no TTY, no forwarding of any kind. */
+/**
+ * The environment every Signstar user's session gets whatever the client sends. Debian's sshd_config has
+ * `AcceptEnv LANG LC_*`, and Node.js 20's ICU dereferences NULL on a locale such as LANG=/nonexistent before any
+ * of our code runs (exit 139, no audit entry). sshd applies SetEnv after the variables it accepted from the
+ * client, so these values win (sshd_config(5), SetEnv; session.c do_setup_env). LC_ALL overrides every other
+ * LC_* variable. sshd uses only the first SetEnv line of the Match blocks that apply to a connection (and a
+ * Match block's replaces the global SetEnv), so an earlier Match block with its own SetEnv for the user would
+ * disable this one: configure-build checks with `sshd -T -C user=…` and warns.
+ */
+export const PINNED_ENV: readonly (readonly [string, string])[] = [
+  ["LANG", "C.UTF-8"],
+  ["LC_ALL", "C.UTF-8"],
+];
+
+/** The per-user sshd drop-in: key file, fixed command, pinned locale, no TTY, no forwarding of any kind. */
 export function renderSshdDropIn(user: string, role: Role, authorizedKeysFile: string, forceCommand: string): string {
   return (
     `${HEADER}# Signstar user "${user}" (role ${role}).\n` +
@@ -87,6 +101,7 @@ export function renderSshdDropIn(user: string, role: Role, authorizedKeysFile: s
     [
       `AuthorizedKeysFile ${authorizedKeysFile}`,
       `ForceCommand ${forceCommand}`,
+      `SetEnv ${PINNED_ENV.map(([k, v]) => `${k}=${v}`).join(" ")}`,
       "PermitTTY no",
       "DisableForwarding yes",
       "AllowTcpForwarding no",

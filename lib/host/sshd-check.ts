@@ -64,3 +64,39 @@ export async function checkSshdConfig(opts: { includes?: readonly string[]; cont
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Client environment variables sshd would pass to `user`'s ForceCommand unpinned: `sshd -T -C user=…` (the live
+ * configuration, evaluated for that user as sshd evaluates it) lists `acceptenv` patterns and the effective
+ * `setenv`. LANG and LC_* are harmless once the session's own SetEnv pins LANG and LC_ALL (./render.ts
+ * PINNED_ENV); any other accepted pattern, or all of them when the pin is not in effect, is returned.
+ */
+export async function unpinnedClientEnv(user: string, pinned: readonly (readonly [string, string])[]): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), "signstar-sshd-env-"));
+  try {
+    const ids = unprivileged();
+    const hostKey = join(dir, "host_ed25519");
+    const keygen = await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey], { timeoutMs: 15_000 });
+    if (keygen.code !== 0) throw new HostError(`ssh-keygen failed: ${keygen.stderr.trim()}`);
+    if (ids.uid !== undefined) for (const path of [dir, hostKey, `${hostKey}.pub`]) await chown(path, ids.uid, ids.gid ?? ids.uid);
+    // A readable host key, so that sshd -T gets past loading keys when it cannot read the host's own.
+    const result = await runSshdCheck(["-T", "-C", `user=${user},host=localhost,addr=127.0.0.1`, "-o", `HostKey=${hostKey}`]);
+    if (result.code !== 0) throw new HostError(`sshd -T -C user=${user} failed: ${result.stderr.trim().split("\n")[0] ?? ""}`, ExitCode.Config);
+    const accepted: string[] = [];
+    const set = new Map<string, string>();
+    for (const line of result.stdout.toString("utf8").split("\n")) {
+      const [keyword, ...rest] = line.trim().split(/\s+/);
+      if (keyword === "acceptenv") accepted.push(...rest);
+      if (keyword === "setenv") {
+        for (const pair of rest) {
+          const eq = pair.indexOf("=");
+          if (eq > 0) set.set(pair.slice(0, eq), pair.slice(eq + 1));
+        }
+      }
+    }
+    const inForce = pinned.every(([k, v]) => set.get(k) === v);
+    return accepted.filter((pattern) => !inForce || !(pattern === "LANG" || /^LC_[A-Za-z0-9_*?]*$/.test(pattern)));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -66,6 +66,7 @@ describe("computeHostPlan", () => {
         "Match User signer1\n" +
         "    AuthorizedKeysFile /etc/ssh/signstar-user-signer1.authorized_keys\n" +
         "    ForceCommand /usr/bin/signstar-download-signature\n" +
+        "    SetEnv LANG=C.UTF-8 LC_ALL=C.UTF-8\n" +
         "    PermitTTY no\n" +
         "    DisableForwarding yes\n" +
         "    AllowTcpForwarding no\n" +

@@ -9,10 +9,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { run } from "./run.js";
 
@@ -96,10 +96,40 @@ export function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
+/**
+ * The included drop-ins with `env` added to every `SetEnv` line. Signstar's per-user Match blocks pin the locale
+ * with SetEnv, and sshd replaces the global SetEnv with a Match block's, so the test environment (SIGNSTAR_CONFIG
+ * …) must be in the Match blocks too. sshd reads its configuration, includes and all, once at start (and hands
+ * it to each re-executed child), so copies taken now are what it would have read.
+ */
+async function includesWithEnv(dir: string, includes: readonly string[], env: Readonly<Record<string, string>>): Promise<string[]> {
+  const pairs = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ");
+  const out: string[] = [];
+  const copies = join(dir, "includes");
+  await mkdir(copies, { mode: 0o755 });
+  for (const [i, pattern] of includes.entries()) {
+    const name = basename(pattern);
+    const files = name.includes("*")
+      ? (await readdir(dirname(pattern)).catch(() => [] as string[]))
+          .filter((f) => new RegExp(`^${name.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`).test(f))
+          .sort()
+          .map((f) => join(dirname(pattern), f))
+      : [pattern];
+    for (const file of files) {
+      const text = (await readFile(file, "utf8")).replace(/^(\s*SetEnv .*)$/gm, `$1 ${pairs}`);
+      const copy = join(copies, `${String(i).padStart(3, "0")}-${basename(file)}`);
+      await writeFile(copy, text, { mode: 0o644 });
+      out.push(copy);
+    }
+  }
+  return out;
+}
+
 export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   await mkdir("/run/sshd", { recursive: true, mode: 0o755 }); // privilege separation directory
   const dir = await mkdtemp(join(tmpdir(), "signstar-sshd-"));
   try {
+    const includes = opts.env && Object.keys(opts.env).length ? await includesWithEnv(dir, opts.includes ?? [], opts.env) : (opts.includes ?? []);
     const hostKey = join(dir, "ssh_host_ed25519_key");
     await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
     const hostPublicKey = (await readFile(`${hostKey}.pub`, "utf8")).trim().split(" ").slice(0, 2).join(" ");
@@ -123,7 +153,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
         ...(opts.env && Object.keys(opts.env).length
           ? [`SetEnv ${Object.entries(opts.env).map(([k, v]) => `${k}=${v}`).join(" ")}`]
           : []),
-        ...(opts.includes ?? []).map((p) => `Include ${p}`),
+        ...includes.map((p) => `Include ${p}`),
         opts.extraConfig ?? "",
       ].join("\n");
       await writeFile(configFile, `${config}\n`, { mode: 0o600 });
