@@ -1,5 +1,6 @@
 /** Reads the native TOML layout (`[system]`, `[nethsm]`, `[pkcs11]`) into ConfigParts, recording located problems. */
 import type {
+  AdminSecretHandling,
   MetricsBackendUsers,
   NetHsmConnection,
   NetHsmMapping,
@@ -30,6 +31,31 @@ import { TableReader, complete, int, list, prim, variant, type Parser } from "./
 
 /** Most mappings a section may hold. */
 export const MAX_MAPPINGS = 1000;
+
+const NETHSM_KINDS = ["admin", "backup", "metrics", "hermetic_metrics", "signing", "backup_upload", "update_upload", "key_certificates"] as const;
+type NetHsmKind = (typeof NETHSM_KINDS)[number];
+
+/**
+ * What a layout allows beyond the shared structure: the native TOML layout allows everything; Signstar's V4 YAML
+ * (lib/config/signstar-yaml.ts) has the same structure with fewer sections and mapping kinds, another spelling of
+ * the fingerprints key and Signstar's own SSS bounds.
+ */
+export interface Dialect {
+  readonly pkcs11: boolean;
+  readonly nethsmKinds: readonly NetHsmKind[];
+  readonly fingerprintsKey: "fingerprints" | "Fingerprints";
+  readonly adminSecretHandling: Parser<AdminSecretHandling>;
+  /** The problem for a section or mapping kind this dialect lacks (`what` is e.g. `the mapping kind backup_upload`). */
+  readonly lacks: (what: string) => string;
+}
+
+export const NATIVE_DIALECT: Dialect = {
+  pkcs11: true,
+  nethsmKinds: NETHSM_KINDS,
+  fingerprintsKey: "fingerprints",
+  adminSecretHandling: parseAdminSecretHandling,
+  lacks: (what) => `${what} is not allowed here`,
+};
 
 function sshAccess(t: TableReader): SshAccess | undefined {
   const systemUser = t.required("system_user", prim(systemUserId));
@@ -62,11 +88,13 @@ export const metricsBackendUsers: Parser<MetricsBackendUsers> = table((t) => {
   return metricsUser === undefined || operatorUsers === undefined ? undefined : { metricsUser, operatorUsers };
 });
 
-const NETHSM_KINDS = ["admin", "backup", "metrics", "hermetic_metrics", "signing", "backup_upload", "update_upload", "key_certificates"] as const;
-
-const netHsmMapping: Parser<NetHsmMapping> = (v, loc, problems) => {
+const netHsmMapping = (dialect: Dialect): Parser<NetHsmMapping> => (v, loc, problems) => {
   const m = variant(v, loc, problems, NETHSM_KINDS);
   if (m === undefined) return undefined;
+  if (!dialect.nethsmKinds.includes(m.kind)) {
+    problems.add(m.location, dialect.lacks(`the mapping kind ${m.kind}`));
+    return undefined;
+  }
   switch (m.kind) {
     case "admin": {
       const backendUser = prim(netHsmUserId)(m.value, m.location, problems);
@@ -119,9 +147,9 @@ const netHsmMapping: Parser<NetHsmMapping> = (v, loc, problems) => {
   }
 };
 
-const connection: Parser<NetHsmConnection> = table((t) => {
+const connection = (dialect: Dialect): Parser<NetHsmConnection> => table((t) => {
   const url = t.required("url", prim(httpsUrl));
-  const tlsSecurity = t.required("tls_security", tlsSecurityParser("fingerprints"));
+  const tlsSecurity = t.required("tls_security", tlsSecurityParser(dialect.fingerprintsKey));
   return url === undefined || tlsSecurity === undefined ? undefined : { url, tlsSecurity };
 });
 
@@ -154,8 +182,8 @@ function mappings<T>(t: TableReader, parse: Parser<T>): (T | undefined)[] {
   return t.optional("mappings", list(parse, { max: MAX_MAPPINGS })) ?? [];
 }
 
-/** Reads the native layout; `root` is the parsed TOML document. */
-export function readNative(root: unknown, problems: Problems): ConfigParts {
+/** Reads the native layout (or a `dialect` of it); `root` is the parsed document. */
+export function readNative(root: unknown, problems: Problems, dialect: Dialect = NATIVE_DIALECT): ConfigParts {
   const top = TableReader.open(root, "", problems);
   if (top === undefined) return { system: undefined, nethsm: undefined, pkcs11: undefined };
   const system = top.required("system", (v, loc, p) => {
@@ -163,7 +191,7 @@ export function readNative(root: unknown, problems: Problems): ConfigParts {
     if (t === undefined) return undefined;
     const section = {
       iteration: t.required("iteration", int(0, 0xffff_ffff)),
-      adminSecretHandling: t.required("admin_secret_handling", parseAdminSecretHandling),
+      adminSecretHandling: t.required("admin_secret_handling", dialect.adminSecretHandling),
       nonAdminSecretHandling: t.required("non_admin_secret_handling", prim(secretHandling)),
       mappings: mappings(t, systemMapping),
       signingLog: t.optional("signing_log", (sv, sloc, sp) => {
@@ -181,13 +209,17 @@ export function readNative(root: unknown, problems: Problems): ConfigParts {
     const t = TableReader.open(v, loc, p);
     if (t === undefined) return undefined;
     const section = {
-      connections: t.optional("connections", list(connection, { max: 64 })) ?? [],
-      mappings: mappings(t, netHsmMapping),
+      connections: t.optional("connections", list(connection(dialect), { max: 64 })) ?? [],
+      mappings: mappings(t, netHsmMapping(dialect)),
     };
     t.finish();
     return section;
   });
-  const pkcs11 = top.optional("pkcs11", (v, loc, p) => {
+  if (!dialect.pkcs11 && top.has("pkcs11")) {
+    top.take("pkcs11");
+    problems.add(top.at("pkcs11"), dialect.lacks("the section pkcs11"));
+  }
+  const pkcs11 = !dialect.pkcs11 ? undefined : top.optional("pkcs11", (v, loc, p) => {
     const t = TableReader.open(v, loc, p);
     if (t === undefined) return undefined;
     const section = { module: t.required("module", prim(modulePath)), mappings: mappings(t, pkcs11Mapping) };

@@ -16,9 +16,12 @@ export class InvalidValue extends SignstarError {
 /** A configuration file is missing or invalid; `problems` lists everything found (may be empty for I/O errors). */
 export class ConfigError extends SignstarError {
   readonly problems: readonly Problem[];
-  constructor(message: string, problems: readonly Problem[] = [], options?: { cause?: unknown }) {
+  /** The file the problems are in (set by fromProblems). */
+  readonly origin: string | undefined;
+  constructor(message: string, problems: readonly Problem[] = [], options?: { cause?: unknown; origin?: string }) {
     super(message, ExitCode.Config, options);
     this.problems = problems;
+    this.origin = options?.origin;
   }
 
   /** `<origin>: N problems; first: <loc>: <msg>` */
@@ -26,7 +29,7 @@ export class ConfigError extends SignstarError {
     const first = problems[0];
     const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
     const summary = first === undefined ? `${origin}: invalid configuration` : `${origin}: ${count}; first: ${formatProblem(first)}`;
-    return new ConfigError(summary, problems);
+    return new ConfigError(summary, problems, { origin });
   }
 }
 

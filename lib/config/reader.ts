@@ -23,6 +23,7 @@ export function describe(v: unknown): string {
   if (Array.isArray(v)) return "an array";
   if (v instanceof Date) return "a date";
   if (isTable(v)) return "a table";
+  if (v === null) return "an empty value";
   return "an unsupported value";
 }
 

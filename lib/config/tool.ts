@@ -5,7 +5,7 @@
  */
 import { ExitCode } from "../errors.js";
 import { pkcs11BackendUser, type Config, type Role, type TokenSelector, type UserMapping } from "./model.js";
-import { findConfigFile, parseAnyConfig, readConfigText, type ConfigLocation } from "./load.js";
+import { locateConfig, type ConfigLocation, type Layout } from "./load.js";
 import { roleOf, userMappings } from "./mappings.js";
 import { ConfigError, formatProblem } from "./problems.js";
 import { renderConfig } from "./render.js";
@@ -62,8 +62,14 @@ function describeMapping(u: UserMapping): string {
 }
 
 /** Human summary of a valid configuration: sections, then users per role. */
-export function summarizeConfig(config: Config, origin: string, layout: "native" | "signstar"): string {
-  const lines: string[] = [`${origin}: valid (${layout === "native" ? "native layout" : "Signstar layout, converted"})`];
+const LAYOUT_NAMES: Readonly<Record<Layout, string>> = {
+  native: "native layout",
+  signstar: "Signstar layout, converted",
+  "signstar-yaml": "Signstar V4 YAML, converted",
+};
+
+export function summarizeConfig(config: Config, origin: string, layout: Layout): string {
+  const lines: string[] = [`${origin}: valid (${LAYOUT_NAMES[layout]})`];
   const s = config.system;
   const ash = s.adminSecretHandling;
   const admin = ash.kind === "shamirs-secret-sharing" ? `shamirs-secret-sharing (${ash.numberOfShares} shares, threshold ${ash.threshold})` : ash.kind;
@@ -99,21 +105,21 @@ export type Command = "check" | "convert";
 
 /** Runs `check` or `convert` on the configuration found via `location`. */
 export async function signstarConfigCommand(command: Command, location: ConfigLocation): Promise<ToolOutput> {
-  const file = await findConfigFile(location);
-  const text = await readConfigText(file);
-  let parsed;
+  let located;
   try {
-    parsed = parseAnyConfig(text, file);
+    located = await locateConfig(location);
   } catch (e) {
-    if (e instanceof ConfigError && e.problems.length > 0) return problemsOutput(e, file);
+    if (e instanceof ConfigError && e.problems.length > 0) return problemsOutput(e, e.origin ?? "configuration");
     throw e;
   }
-  const nativeProblems = parsed.layout === "signstar" ? parsed.conversion.problems : [];
+  const { parsed, path: file } = located;
+  const twinNote = located.note === undefined ? "" : `${located.note}\n`;
+  const nativeProblems = parsed.layout === "native" ? [] : parsed.conversion.problems;
   if (command === "check") {
     if (nativeProblems.length > 0) return problemsOutput(ConfigError.fromProblems(file, nativeProblems), file);
-    return { stdout: summarizeConfig(parsed.config, file, parsed.layout), stderr: "", exitCode: ExitCode.Ok };
+    return { stdout: summarizeConfig(parsed.config, file, parsed.layout), stderr: twinNote, exitCode: ExitCode.Ok };
   }
   const warnings = nativeProblems.map((p) => `warning: ${formatProblem(p)}\n`).join("");
   const note = nativeProblems.length > 0 ? "warning: the converted configuration needs the changes above before use\n" : "";
-  return { stdout: renderConfig(parsed.config), stderr: warnings + note, exitCode: ExitCode.Ok };
+  return { stdout: renderConfig(parsed.config), stderr: twinNote + warnings + note, exitCode: ExitCode.Ok };
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,6 +86,29 @@ describe("signstar-config (compiled)", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("number_of_shares = 1, threshold = 1");
     expect(r.stderr.split("\n")[0]).toMatch(/^warning: system\.admin_secret_handling \(after conversion\): Shamir's Secret Sharing needs at least 2 shareholders/);
+  });
+
+  it("convert turns Signstar's V4 YAML into native TOML that checks clean; a yubihsm2 section is one line", () => {
+    const yaml = "tests/fixtures/config-yaml/all-kinds.yaml";
+    const r = run(["convert", "--config", yaml]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(run(["check", "--config", yaml]).stdout.split("\n")[0]).toBe(`${yaml}: valid (Signstar V4 YAML, converted)`);
+    const dir = mkdtempSync(path.join(os.tmpdir(), "signstar-config-bin-"));
+    try {
+      const toml = path.join(dir, "config.toml");
+      writeFileSync(toml, r.stdout);
+      const check = run(["check", "--config", toml]);
+      expect(check.stderr).toBe("");
+      expect(check.status).toBe(0);
+      expect(check.stdout.split("\n")[0]).toBe(`${toml}: valid (native layout)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const yubi = run(["check", "--config", "tests/fixtures/config-yaml/yubihsm2.yaml"]);
+    expect(yubi.status).toBe(4);
+    expect(yubi.stdout).toBe("");
+    expect(yubi.stderr.trimEnd().split("\n")[1]).toMatch(/^yubihsm2: Signstar's YubiHSM2 backend \(yubihsm2\) is not supported here; supported backends: /);
   });
 
   it("usage errors exit 2", () => {

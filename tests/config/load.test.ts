@@ -24,19 +24,25 @@ function place(p: string, content = example): string {
 }
 
 describe("config file search order", () => {
-  it("is /etc > /run > /usr/local/share > /usr/share", async () => {
+  it("is /etc > /run > /usr/local/share > /usr/share, config.toml and config.yaml in each", async () => {
     expect(DEFAULT_CONFIG_PATHS).toEqual([
       "/etc/signstar/config.toml",
+      "/etc/signstar/config.yaml",
       "/run/signstar/config.toml",
+      "/run/signstar/config.yaml",
       "/usr/local/share/signstar/config.toml",
+      "/usr/local/share/signstar/config.yaml",
       "/usr/share/signstar/config.toml",
+      "/usr/share/signstar/config.yaml",
     ]);
     const found: string[] = [];
-    for (const p of [...DEFAULT_CONFIG_PATHS].reverse()) {
+    // From the lowest priority up, one file per directory, alternating TOML and YAML names.
+    const order = ["/usr/share/signstar/config.yaml", "/usr/local/share/signstar/config.toml", "/run/signstar/config.yaml", "/etc/signstar/config.toml"];
+    for (const p of order) {
       place(p);
       found.push(await findConfigFile({ root, env: {} }));
     }
-    expect(found).toEqual([...DEFAULT_CONFIG_PATHS].reverse().map((p) => path.join(root, p)));
+    expect(found).toEqual(order.map((p) => path.join(root, p)));
   });
 
   it("skips a directory in place of a file", async () => {

@@ -1,5 +1,5 @@
 /** Option, environment and file entries several command tables share (paths from lib/layout, never spelled here). */
-import { CONFIG_ENV, DEFAULT_CONFIG_PATHS } from "../../config/load.js";
+import { CONFIG_ENV, DEFAULT_CONFIG_DIRS, DEFAULT_CONFIG_PATHS } from "../../config/load.js";
 import { hostLayout } from "../../layout/host-layout.js";
 import type { CommandSpec, OptionSpec } from "../command.js";
 
@@ -10,7 +10,9 @@ export const CONFIG_OPTION = {
   short: "c",
   type: "string",
   value: "FILE",
-  description: `the configuration file (default: ${CONFIG_ENV}, else the first of ${DEFAULT_CONFIG_PATHS.join(", ")})`,
+  description:
+    `the configuration file, native TOML or Signstar's V4 YAML told apart by content (default: ${CONFIG_ENV}, else config.toml ` +
+    `or config.yaml in the first of ${DEFAULT_CONFIG_DIRS.join(", ")} holding one)`,
 } as const satisfies OptionSpec;
 
 /** The ForceCommands take --config without the short name (sshd passes no arguments; it is for local runs). */
@@ -39,7 +41,10 @@ export const ENV_PKCS11: readonly Entry[] = [
   { name: "P11_KIT_SERVER_ADDRESS", description: `the p11-kit server p11-kit-client.so talks to (default unix:path=${live.p11KitSocket})` },
 ];
 
-export const FILES_CONFIG: readonly FileEntry[] = DEFAULT_CONFIG_PATHS.map((path) => ({ path, description: "the configuration, searched in this order" }));
+export const FILES_CONFIG: readonly FileEntry[] = DEFAULT_CONFIG_PATHS.map((path) => ({
+  path,
+  description: "the configuration, searched in this order (a directory holding both: they must agree, the TOML file is used)",
+}));
 export const FILE_SECRETS: FileEntry = {
   path: `${live.userState("<user>", "secrets")}/<backend-user>.{txt,creds}[.next]`,
   description: "the calling user's backend secrets (owner the user, mode 0600); .next while signstar-configure rotates one",
