@@ -69,8 +69,10 @@ export async function findConfigFiles(opts: ConfigLocation = {}): Promise<{ path
     if (hasToml) return { path: toml };
     if (hasYaml) return { path: yaml };
   }
-  const candidates = DEFAULT_CONFIG_PATHS.map((p) => underRoot(opts.root, p));
-  throw new ConfigError(`no configuration file found (searched ${candidates.join(", ")}; set --config or ${CONFIG_ENV})`);
+  const candidates = DEFAULT_CONFIG_DIRS.map((d) => underRoot(opts.root, `${d}/${CONFIG_FILE_NAMES[0]}`));
+  throw new ConfigError(
+    `no configuration file found (searched ${candidates.join(", ")}, each also as ${CONFIG_FILE_NAMES[1]}; set --config or ${CONFIG_ENV})`,
+  );
 }
 
 /** The configuration file to use (the TOML one where a directory holds both); see findConfigFiles. */

@@ -64,8 +64,8 @@ describe("config file search order", () => {
     const err = await findConfigFile({ root, env: {} }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).exitCode).toBe(ExitCode.Config);
-    const searched = DEFAULT_CONFIG_PATHS.map((p) => path.join(root, p)).join(", ");
-    expect((err as Error).message).toBe(`no configuration file found (searched ${searched}; set --config or SIGNSTAR_CONFIG)`);
+    const searched = DEFAULT_CONFIG_PATHS.filter((p) => p.endsWith(".toml")).map((p) => path.join(root, p)).join(", ");
+    expect((err as Error).message).toBe(`no configuration file found (searched ${searched}, each also as config.yaml; set --config or SIGNSTAR_CONFIG)`);
   });
 
   it("loads and parses the file found", async () => {
