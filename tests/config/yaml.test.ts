@@ -44,7 +44,7 @@ describe("Signstar V4 YAML: every mapping kind", () => {
     ]);
     // The folded (`>-`) key reads as the one-line key.
     expect(config.system.mappings[0]!.sshAuthorizedKey.line).toBe(KEYS.k1);
-    expect(config.nethsm?.connections.map((c) => c.tlsSecurity.kind)).toEqual(["Unsafe", "Fingerprints", "Native"]);
+    expect(config.nethsm?.connections.map((c) => c.tlsSecurity.kind)).toEqual(["Fingerprints", "Fingerprints"]);
     expect(config.nethsm?.mappings.map((m) => m.kind)).toEqual([
       "admin",
       "admin",
@@ -98,6 +98,7 @@ describe("Signstar V4 YAML: the traps", () => {
     expect(config.system.mappings[0]!.systemUser).toBe("no");
     const [admin, signing] = config.nethsm!.mappings;
     expect(admin).toEqual({ kind: "admin", backendUser: "y" });
+    expect(config.nethsm?.connections[0]?.tlsSecurity).toEqual({ kind: "Native" });
     expect(signing).toMatchObject({ kind: "signing", backendUser: "yes", signingKeyId: "off", tag: "on", systemUser: "on" });
     // true/false are booleans in YAML 1.2 too, and are not strings.
     expect(problems(`${SYSTEM}  mappings:\n    - wire_guard_download: {system_user: true, ssh_authorized_key: ${KEYS.k1}}\n`)).toEqual([
