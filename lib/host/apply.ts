@@ -7,7 +7,8 @@ import { hostLayout } from "../layout/host-layout.js";
 import { writeFileAtomic, syncDirectory } from "../os/atomic-file.js";
 import { requireUser } from "../os/accounts.js";
 import type { HostAction } from "./actions.js";
-import { SIGNER_DIR_MODE } from "./render.js";
+import { SHARE_UPLOAD_DIR_MODE, SIGNER_DIR_MODE } from "./render.js";
+import { ensureDir } from "../os/fs.js";
 import { HostError } from "./errors.js";
 import { formatCommand, run } from "../os/run.js";
 import { errnoCode } from "../os/errno.js";
@@ -62,6 +63,10 @@ export async function applyAction(action: HostAction): Promise<void> {
       for (const leaf of leaves) await ensureStateDirs(root, action.user, leaf, user);
       if (action.stateDirs.countersDir !== undefined) await ensureCountersDir(action.stateDirs.countersDir, user);
       if (action.stateDirs.signerDir !== undefined) await ensureSignerDir(action.stateDirs.signerDir, user);
+      if (action.stateDirs.shareUploadDir !== undefined) {
+        await ensureDir(dirname(action.stateDirs.shareUploadDir), 0o755);
+        await ensureDir(action.stateDirs.shareUploadDir, SHARE_UPLOAD_DIR_MODE, user.uid, user.gid);
+      }
       return;
     }
     case "write-file":

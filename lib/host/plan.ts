@@ -73,7 +73,7 @@ export function stateDirectories(layout: ReturnType<typeof hostLayout>): readonl
 }
 
 /** The directories a user's role needs below its home and elsewhere (what its tools read and write). */
-export function userStateDirs(mapping: UserMapping, countersDir: string, signerDir?: string): UserStateDirs {
+export function userStateDirs(mapping: UserMapping, countersDir: string, signerDir?: string, shareUploadDir?: string): UserStateDirs {
   const role = roleOf(mapping);
   return {
     secrets: backendUsersOf(mapping).length > 0,
@@ -81,6 +81,7 @@ export function userStateDirs(mapping: UserMapping, countersDir: string, signerD
     uploads: role === "backup_upload" || role === "update_upload",
     ...(role === "signing" ? { countersDir } : {}),
     ...(role === "signing" && signerDir !== undefined ? { signerDir } : {}),
+    ...(role === "share_holder" && shareUploadDir !== undefined ? { shareUploadDir } : {}),
   };
 }
 
@@ -94,8 +95,9 @@ export function hostWideFiles(layout: ReturnType<typeof hostLayout>): readonly P
     { path: layout.hardeningDropIn, content: HARDENING_CONF, mode: 0o644, kind: "hardening" },
     {
       path: layout.stateTmpfiles,
-      // The resident signers' base below /run (root 0755; one directory per signing user in its own entry).
-      content: [...stateDirectories(layout), dirname(layout.signersDir), layout.signersDir].map((dir) => `d ${dir} 0755 root root -\n`).join(""),
+      // The bases below /run (root 0755) of the resident signers' and the share holders' upload directories (one
+      // per user, in its own entry): /run is empty after every boot.
+      content: [...stateDirectories(layout), dirname(layout.signersDir), layout.signersDir, layout.shareUploadsDir].map((dir) => `d ${dir} 0755 root root -\n`).join(""),
       mode: 0o644,
       kind: "tmpfiles",
     },
@@ -116,7 +118,7 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     const home = layout.home(name);
     const executable = FORCE_COMMANDS[role];
     const forceCommand = ssh && executable ? join(binDir, executable) : undefined;
-    const stateDirs = userStateDirs(mapping, layout.signatureCounters(name), layout.signerDir(name));
+    const stateDirs = userStateDirs(mapping, layout.signatureCounters(name), layout.signerDir(name), layout.shareUploadDir(name));
     users.push({ name, role, home, shell: USER_SHELL, groups: tokenAccessGroups(config, mapping), forceCommand, stateDirs });
     files.push({ path: layout.userTmpfiles(name), content: renderTmpfiles(name, layout, stateDirs), mode: 0o644, kind: "tmpfiles", user: name });
     if (role === "signing") {

@@ -18,7 +18,15 @@ export interface UserStateDirs {
   readonly countersDir?: string;
   /** The user's resident signer directory below /run (signing users): user 0700 (lib/signer/listen.ts). */
   readonly signerDir?: string;
+  /**
+   * The share holder's upload directory below /run/signstar/share-uploads (tmpfs: uploaded shares never reach a
+   * disk): the holder 0755, made at every boot, so a holder can upload right after a reboot (lib/spool/shares.ts).
+   */
+  readonly shareUploadDir?: string;
 }
+
+/** Mode of a share holder's upload directory (as lib/spool/shares.ts ensureUploadDirs makes it). */
+export const SHARE_UPLOAD_DIR_MODE = 0o755;
 
 /** Mode of a signing user's /run/signstar/signer/<user>: only the user reaches its socket and fallback slots. */
 export const SIGNER_DIR_MODE = 0o700;
@@ -46,6 +54,7 @@ export function renderTmpfiles(user: string, layout: HostLayout, dirs: UserState
   }
   if (dirs.countersDir !== undefined) lines.push(`d ${dirs.countersDir} ${octal(COUNTERS_DIR_MODE)} ${user} ${user} -`);
   if (dirs.signerDir !== undefined) lines.push(`d ${dirs.signerDir} ${octal(SIGNER_DIR_MODE)} ${user} ${user} -`);
+  if (dirs.shareUploadDir !== undefined) lines.push(`d ${dirs.shareUploadDir} ${octal(SHARE_UPLOAD_DIR_MODE)} ${user} ${user} -`);
   return `${HEADER}${lines.map((l) => `${l}\n`).join("")}`;
 }
 

@@ -298,7 +298,7 @@ async function requireTmpfs(dir: string, root: string): Promise<void> {
   if (root !== "/" && root !== "") return;
   const fs = await statfs(dir);
   if (fs.type !== TMPFS_MAGIC) {
-    throw new ShareError("storage", `${dir} is not on tmpfs; uploaded shares must never reach a disk`, ExitCode.Secret);
+    throw new ShareError("storage", `${dir} is not on tmpfs; uploaded shares must never reach a disk: mount a tmpfs on /run (systemd does at boot), then run systemd-tmpfiles --create`, ExitCode.Secret);
   }
 }
 
@@ -346,7 +346,7 @@ export async function storeUpload(
     st = await lstat(dir);
   } catch (error) {
     if (isMissing(error)) {
-      throw new ShareError("storage", `the upload directory ${dir} does not exist; ask the operator to run signstar-configure`, ExitCode.Config);
+      throw new ShareError("storage", `the upload directory ${dir} does not exist; ask the operator to run systemd-tmpfiles --create (signstar-configure-build's tmpfiles.d entries make it at boot)`, ExitCode.Config);
     }
     throw error;
   }

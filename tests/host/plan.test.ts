@@ -43,7 +43,8 @@ describe("computeHostPlan", () => {
         "d /run/signstar/signer/signer1 0700 signer1 signer1 -\n",
     );
     expect(file(plan, "/usr/lib/tmpfiles.d/signstar-user-share1.conf")).toBe(
-      `${HEADER}${chain("share1")}d /var/lib/signstar/home/share1/.local/state/signstar/shares 0700 share1 share1 -\n`,
+      `${HEADER}${chain("share1")}d /var/lib/signstar/home/share1/.local/state/signstar/shares 0700 share1 share1 -\n` +
+        "d /run/signstar/share-uploads/share1 0755 share1 share1 -\n",
     );
     expect(file(plan, "/usr/lib/tmpfiles.d/signstar-user-backup1.conf")).toBe(
       `${HEADER}${chain("backup1")}d /var/lib/signstar/home/backup1/.local/state/signstar/secrets 0711 root root -\n`,
@@ -119,7 +120,8 @@ describe("computeHostPlan", () => {
         "d /tmp/img/var/lib/signstar/metrics 0755 root root -\n" +
         "d /tmp/img/var/lib/signstar/metrics/signatures 0755 root root -\n" +
         "d /tmp/img/run/signstar 0755 root root -\n" +
-        "d /tmp/img/run/signstar/signer 0755 root root -\n",
+        "d /tmp/img/run/signstar/signer 0755 root root -\n" +
+        "d /tmp/img/run/signstar/share-uploads 0755 root root -\n",
     );
     const dropIn = file(p, "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf");
     expect(dropIn).toContain("    AuthorizedKeysFile /tmp/img/etc/ssh/signstar-user-signer1.authorized_keys\n");
