@@ -41,7 +41,9 @@ import {
   deliverShare,
   downloadState,
   ensureUploadDirs,
+  publishShareStatus,
   readUndownloadedShare,
+  unconfirmedHolders,
   removePublicShareSet,
   wipeAllUploads,
   writePublicShareSet,
@@ -299,6 +301,10 @@ export async function finishAdminSecret(ctx: RunContext, loaded: AdminSecretInfo
     if (set !== undefined) {
       const states = await Promise.all(set.holders.map(async (h) => `${h.user}: ${await downloadState(ctx.root, h.user, set.record.setId)}`));
       info(ctx, `share set ${set.record.setId} (${set.record.threshold}-of-${set.record.shares}): ${states.join(", ")}`);
+      const { status, warning } = await publishShareStatus(ctx.root, set, ctx.now());
+      const open = unconfirmedHolders(status);
+      if (open.length > 0) info(ctx, `unconfirmed shareholders (their shares are on this host until they confirm; deadline ${status.deadline}): ${open.join(", ")}`);
+      if (warning !== undefined) ctx.warn(warning);
     }
   } else {
     await removePublicShareSet(ctx.root);

@@ -23,6 +23,8 @@ export interface RunContext {
   readonly now: () => Date;
   /** One line of progress or plan (stdout of signstar-configure). */
   readonly out: (line: string) => void;
+  /** A loud warning (stderr of signstar-configure, so the journal and the operator see it). */
+  readonly warn: (line: string) => void;
   readonly env: NodeJS.ProcessEnv;
   readonly credsOptions: CredsOptions;
   /** config.system.iteration is greater than the last applied one: objects removed from the config are removed. */

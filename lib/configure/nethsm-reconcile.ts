@@ -32,6 +32,7 @@ import { act, ConfigureError, info, requireAdmin, type RunContext } from "./cont
 import { crashPoint } from "./crash.js";
 import { hostLayout } from "../layout/host-layout.js";
 import { commitNextSecret, writeNextSecret, type RotationTarget, type SecretCopy } from "./secret-rotation.js";
+import { takeUploadedBackup, takeUploadedUpdate, type BackupSummary, type Uploaded } from "../spool/uploads.js";
 
 interface WantedUser {
   readonly id: string;
@@ -110,6 +111,91 @@ async function withClient<T>(conn: readonly NetHsmConnection[], credentials: Cre
 /** What the NetHSM part of a run leaves for the backup after it: the backup user and the passphrase set in this run. */
 export interface NetHsmReconciled {
   readonly backupUser?: { readonly user: string; readonly passphrase: string };
+  /** Uploads applied in this run: removed after the run succeeded (a crashed run applies them again). */
+  readonly applied?: readonly { consume(): Promise<void> }[];
+}
+
+/** The upload users of a role with their uids (the upload must be owned by one of them). */
+async function uploadUsers(ctx: RunContext, kind: "backup_upload" | "update_upload"): Promise<{ name: string; uid: number }[]> {
+  const out: { name: string; uid: number }[] = [];
+  for (const m of ctx.config.nethsm?.mappings ?? []) {
+    if (m.kind === kind) out.push({ name: m.systemUser, uid: (await requireUser(m.systemUser)).uid });
+  }
+  return out;
+}
+
+/** The newest uploaded backup (signstar-upload-backup), if any; structure checked, the device checks the rest. */
+export async function uploadedBackup(ctx: RunContext): Promise<Uploaded<BackupSummary> | undefined> {
+  const users = await uploadUsers(ctx, "backup_upload");
+  return users.length === 0 ? undefined : takeUploadedBackup({ users, root: ctx.root });
+}
+
+/**
+ * Restores an uploaded backup with the admin credentials' backup passphrase: on an Unprovisioned device a full
+ * restore (the device is then Locked and is unlocked with the unlock passphrase), on an Operational one a
+ * partial restore as `admin` (users, keys, namespaces; Locked when the backup has another domain key). The
+ * reconciliation that follows brings users, passphrases and keys back in line with the config.
+ */
+async function restoreUploadedBackup(ctx: RunContext, conn: readonly NetHsmConnection[], state: string, backup: Uploaded<BackupSummary>): Promise<string> {
+  const creds = requireAdmin(ctx, "restoring the uploaded NetHSM backup");
+  const n = creds.nethsm;
+  if (n === undefined) throw new ConfigureError("the admin credentials have no NetHSM part");
+  const what = `NetHSM: restore the backup uploaded by ${backup.user} at ${backup.uploadedAt.toISOString()} (sha256 ${backup.sha256.slice(0, 16)}…, ${state === "Unprovisioned" ? "full restore" : "partial restore"})`;
+  if (ctx.dryRun) {
+    ctx.out(`plan: ${what}`);
+    return state;
+  }
+  try {
+    if (state === "Unprovisioned") {
+      await withClient(conn, undefined, (c) => c.restore(backup.bytes, { backupPassphrase: n.backupPassphrase, systemTime: ctx.now() }));
+    } else {
+      await withClient(conn, { user: "admin", passphrase: adminPassphrase(creds, "admin") }, (c) => c.restore(backup.bytes, { backupPassphrase: n.backupPassphrase, systemTime: ctx.now() }));
+    }
+  } catch (error) {
+    if (error instanceof NetHsmHttpError && error.status === 400) {
+      throw new ConfigureError(`the NetHSM refused the backup uploaded by ${backup.user} (${error.message}); it stays uploaded, nothing else was changed`, 7);
+    }
+    throw error;
+  }
+  ctx.out(`done: ${what}`);
+  crashPoint("apply:after-restore", ctx.env);
+  const after = await withClient(conn, undefined, (c) => c.state());
+  if (after === "Locked") {
+    await act(ctx, "NetHSM: unlock (after the restore)", async () => withClient(conn, undefined, (c) => c.unlock(n.unlockPassphrase)));
+  }
+  return withClient(conn, undefined, (c) => c.state());
+}
+
+/**
+ * Applies an uploaded update image (signstar-upload-update) as `admin`: upload, then commit; any failure
+ * cancels the pending update. An update left uploaded by a crashed run (409) is cancelled and uploaded again.
+ */
+async function applyUploadedUpdate(ctx: RunContext, conn: readonly NetHsmConnection[], creds: AdminCredentials): Promise<{ consume(): Promise<void> } | undefined> {
+  const users = await uploadUsers(ctx, "update_upload");
+  if (users.length === 0) return undefined;
+  const update = await takeUploadedUpdate({ users, root: ctx.root });
+  if (update === undefined) return undefined;
+  let notes = "";
+  await act(ctx, `NetHSM: apply the update ${update.info.version} uploaded by ${update.user} (upload, commit; cancel on failure)`, async () => {
+    await withClient(conn, { user: "admin", passphrase: adminPassphrase(creds, "admin") }, async (c) => {
+      try {
+        try {
+          notes = await c.uploadUpdate(update.bytes);
+        } catch (error) {
+          if (!isHttp(error, 409)) throw error;
+          await c.cancelUpdate();
+          notes = await c.uploadUpdate(update.bytes);
+        }
+        crashPoint("apply:after-update-upload", ctx.env);
+        await c.commitUpdate();
+      } catch (error) {
+        await c.cancelUpdate().catch(() => undefined);
+        throw new ConfigureError(`the NetHSM did not apply the update uploaded by ${update.user} (${error instanceof Error ? error.message : String(error)}); the pending update was cancelled and the upload kept`, 7);
+      }
+    });
+  });
+  if (notes !== "") info(ctx, `NetHSM: release notes of ${update.info.version}: ${notes.split("\n")[0]!.slice(0, 200)}`);
+  return ctx.dryRun ? undefined : update;
 }
 
 /** Unprovisioned → provision, Locked → unlock; returns the state found. Other states need service. */
@@ -306,7 +392,21 @@ export async function reconcileNetHsm(ctx: RunContext): Promise<NetHsmReconciled
   const section = ctx.config.nethsm;
   if (section === undefined) return {};
   const conn = section.connections;
-  const state = await bringOperational(ctx, conn);
+  const applied: { consume(): Promise<void> }[] = [];
+  const backup = await uploadedBackup(ctx);
+  let state: string;
+  if (backup !== undefined) {
+    const found = await withClient(conn, undefined, (c) => c.state());
+    state = found === "Unprovisioned" || found === "Operational" ? await restoreUploadedBackup(ctx, conn, found, backup) : found;
+    if (!ctx.dryRun) applied.push(backup);
+    if (ctx.dryRun && found === "Unprovisioned") {
+      info(ctx, "NetHSM: users, namespaces and keys are planned once the backup is restored");
+      return {};
+    }
+    state = await bringOperational(ctx, conn);
+  } else {
+    state = await bringOperational(ctx, conn);
+  }
   if (ctx.dryRun && state !== "Operational") {
     info(ctx, "NetHSM: users, namespaces and keys are planned once the device is operational");
     return {};
@@ -314,6 +414,12 @@ export async function reconcileNetHsm(ctx: RunContext): Promise<NetHsmReconciled
   const creds = requireAdmin(ctx, "reconciling the NetHSM users and keys");
   const n = creds.nethsm;
   if (n === undefined) throw new ConfigureError("the admin credentials have no NetHSM part");
+  const update = await applyUploadedUpdate(ctx, conn, creds);
+  if (update !== undefined) {
+    applied.push(update);
+    // The device reboots into the new software after the commit (NetHSM: Locked unless unattended boot is on).
+    await bringOperational(ctx, conn);
+  }
   const admins = new Administrators(openNetHsmClient(conn, { user: "admin", passphrase: adminPassphrase(creds, "admin") }), conn, n);
   try {
     await ensureBackupPassphrase(ctx, admins.system, n.backupPassphrase);
@@ -325,9 +431,9 @@ export async function reconcileNetHsm(ctx: RunContext): Promise<NetHsmReconciled
     await ensureCertificates(ctx, conn, admins, keys, secrets);
     const keep = new Set<string>([...users.keys(), ...n.administrators.map((a) => a.name), ...n.namespaceAdministrators.map((a) => a.name)]);
     await removeStale(ctx, admins, existing, keep, keys);
-    const backup = section.mappings.find((m) => m.kind === "backup");
-    const passphrase = backup?.kind === "backup" ? secrets.get(backup.backendUser) : undefined;
-    return backup?.kind === "backup" && passphrase !== undefined ? { backupUser: { user: backup.backendUser, passphrase } } : {};
+    const backupMapping = section.mappings.find((m) => m.kind === "backup");
+    const passphrase = backupMapping?.kind === "backup" ? secrets.get(backupMapping.backendUser) : undefined;
+    return { ...(backupMapping?.kind === "backup" && passphrase !== undefined ? { backupUser: { user: backupMapping.backendUser, passphrase } } : {}), applied };
   } finally {
     admins.close();
   }

@@ -34,6 +34,8 @@ export interface BackendFacts {
   readonly tokens: readonly TokenFact[];
   /** The NetHSM's state (`GET /health/state`), when the config has a NetHSM. */
   readonly nethsmState?: string;
+  /** Who uploaded a NetHSM backup that this run restores (it needs the admin secret it was made with). */
+  readonly backupUploadedBy?: string;
 }
 
 export function tokenName(t: TokenSelector): string {
@@ -59,7 +61,8 @@ export async function checkPreconditions(ctx: RunContext): Promise<BackendFacts>
   }
   const tokens = await probeTokens(ctx);
   const nethsmState = ctx.config.nethsm !== undefined ? await probeNetHsm(ctx.config.nethsm.connections) : undefined;
-  return { tokens, ...(nethsmState !== undefined ? { nethsmState } : {}) };
+  const backup = ctx.config.nethsm !== undefined ? await (await import("./nethsm-reconcile.js")).uploadedBackup(ctx) : undefined;
+  return { tokens, ...(nethsmState !== undefined ? { nethsmState } : {}), ...(backup !== undefined ? { backupUploadedBy: backup.user } : {}) };
 }
 
 async function probeTokens(ctx: RunContext): Promise<TokenFact[]> {
@@ -121,6 +124,7 @@ export async function proveAdminSecret(ctx: RunContext, facts: BackendFacts, loa
   const setUp = [
     ...facts.tokens.filter((t) => t.admin && t.present).map((t) => t.name),
     ...(facts.nethsmState !== undefined && facts.nethsmState !== "Unprovisioned" ? [`the NetHSM (state ${facts.nethsmState})`] : []),
+    ...(facts.backupUploadedBy !== undefined ? [`the NetHSM backup uploaded by ${facts.backupUploadedBy}`] : []),
   ];
   if (ctx.admin.kind === "absent") {
     if (!loaded.stored && setUp.length > 0) {

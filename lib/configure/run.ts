@@ -23,7 +23,7 @@ import { crashPoint } from "./crash.js";
 import { hostLayout } from "../layout/host-layout.js";
 import { reconcilePkcs11, requireAdminForPkcs11 } from "./pkcs11-reconcile.js";
 import { checkPreconditions, proveAdminSecret } from "./preflight.js";
-import { wipeExpiredUploads, ensureUploadDirs } from "../spool/shares.js";
+import { wipeExpiredUploads, ensureUploadDirs, publishShareStatus } from "../spool/shares.js";
 
 export interface ConfigureOptions {
   readonly config: ConfigLocation;
@@ -31,6 +31,8 @@ export interface ConfigureOptions {
   readonly dryRun?: boolean;
   readonly now?: () => Date;
   readonly out: (line: string) => void;
+  /** Loud warnings (default: stderr). */
+  readonly warn?: (line: string) => void;
   readonly env?: NodeJS.ProcessEnv;
   readonly credsOptions?: CredsOptions;
 }
@@ -72,6 +74,7 @@ export async function configure(opts: ConfigureOptions): Promise<void> {
     dryRun: opts.dryRun ?? false,
     now: opts.now ?? (() => new Date()),
     out: opts.out,
+    warn: opts.warn ?? ((line) => void process.stderr.write(`signstar-configure: ${line}\n`)),
     env: opts.env ?? process.env,
     credsOptions: opts.credsOptions ?? {},
     iterationIncreased: previous !== undefined && config.system.iteration > previous.iteration,
@@ -102,15 +105,23 @@ export async function configure(opts: ConfigureOptions): Promise<void> {
     await writeState(root, { iteration: config.system.iteration, appliedAt: ctx.now().toISOString() });
   }
   if (nethsm && reconciled) await nethsm.backupNetHsm(ctx, reconciled);
+  // Applied uploads (restored backup, committed update) go only now: a run killed before re-applies them.
+  for (const u of reconciled?.applied ?? []) await u.consume();
   info(ctx, "configuration applied");
 }
 
 /** For the systemd timer: wipe expired (or stale) uploaded shares and keep the upload directories in place. */
-export async function wipeExpiredShares(opts: { root?: string; now?: () => Date; out: (line: string) => void }): Promise<number> {
+export async function wipeExpiredShares(opts: { root?: string; now?: () => Date; out: (line: string) => void; warn?: (line: string) => void }): Promise<number> {
   const root = opts.root ?? "/";
   const store = shareStore(root);
   const set = await store.readShareSet();
-  const n = await wipeExpiredUploads(root, set, (opts.now ?? (() => new Date()))().getTime());
+  const now = (opts.now ?? (() => new Date()))();
+  const n = await wipeExpiredUploads(root, set, now.getTime());
+  if (set !== undefined) {
+    // Every minute: the metrics see who has not confirmed, and the journal gets the warning after the deadline.
+    const { warning } = await publishShareStatus(root, set, now);
+    if (warning !== undefined) (opts.warn ?? ((line: string) => void process.stderr.write(`signstar-configure: ${line}\n`)))(warning);
+  }
   if (set !== undefined) {
     const { requireUser } = await import("../os/accounts.js");
     const owners = [];

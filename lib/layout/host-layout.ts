@@ -10,6 +10,7 @@
  *     metrics/signatures/<user>/                per signing user signature counters (lib/metrics)
  *     shares/ (record.json)                     root-only share store (lib/secrets/share-store.ts)
  *     share-set.json                            public part of the share set (lib/spool/shares.ts)
+ *     share-status.json                         unconfirmed holders and the confirmation deadline (public, no secret)
  *     configure/state.json  backups/  creds/    signstar-configure's state, NetHSM backups, admin credentials
  *     log/                                      the signing log (to come)
  *   /run/signstar/                              tmpfs
@@ -84,6 +85,8 @@ export interface HostLayout {
   readonly shareRecord: string;
   /** /var/lib/signstar/share-set.json: the public part of the share set (the share tools read it). */
   readonly publicShareSet: string;
+  /** /var/lib/signstar/share-status.json: which holders have not confirmed their share (configure and the timer write it, metrics read it). */
+  readonly shareStatus: string;
   /** /run/signstar/share-uploads (tmpfs). */
   readonly shareUploadsDir: string;
   /** /run/signstar/share-uploads/<user> */
@@ -175,6 +178,7 @@ export function hostLayout(root?: string): HostLayout {
     shareStoreDir: at(join(STATE, "shares")),
     shareRecord: at(join(STATE, "shares", "record.json")),
     publicShareSet: at(join(STATE, "share-set.json")),
+    shareStatus: at(join(STATE, "share-status.json")),
     shareUploadsDir: at(join(RUN, "share-uploads")),
     shareUploadDir: (user) => at(join(RUN, "share-uploads", user)),
     shareUploadFile: (user) => at(join(RUN, "share-uploads", user, "share")),

@@ -75,6 +75,72 @@ export async function writePublicShareSet(root: string, set: StoredShareSet): Pr
 
 export async function removePublicShareSet(root: string): Promise<void> {
   await wipeFile(hostLayout(root).publicShareSet);
+  await wipeFile(hostLayout(root).shareStatus);
+}
+
+/**
+ * How long staged and downloaded-but-unconfirmed shares may stay on the host before every signstar-configure
+ * run and every run of the share-wipe timer warns (stderr, so the journal has it). Until the holders confirm,
+ * their shares are files on the host's disk; a disk image or backup taken while a threshold of them is there
+ * yields the admin secret (docs/shares.md, "At rest").
+ */
+export const SHARE_CONFIRM_DEADLINE_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** share-status.json: public (0644), no secret: which holders have not confirmed, and the deadline. */
+export interface ShareStatus {
+  readonly setId: string;
+  readonly createdAt: string;
+  readonly deadline: string;
+  readonly holders: readonly { readonly user: string; readonly index: number; readonly state: DownloadState }[];
+}
+
+/** Root: the state of every holder's share of `set` (pending, claimed = downloaded, not confirmed, fetched). */
+export async function shareStatus(root: string, set: StoredShareSet): Promise<ShareStatus> {
+  const created = Date.parse(set.record.createdAt);
+  const holders = [];
+  for (const h of set.holders) holders.push({ user: h.user, index: h.index, state: await downloadState(root, h.user, set.record.setId) });
+  return {
+    setId: set.record.setId,
+    createdAt: set.record.createdAt,
+    deadline: new Date((Number.isFinite(created) ? created : 0) + SHARE_CONFIRM_DEADLINE_MS).toISOString(),
+    holders,
+  };
+}
+
+/** The holders whose share is still on the host (staged, or downloaded but not confirmed). */
+export function unconfirmedHolders(status: ShareStatus): string[] {
+  return status.holders.filter((h) => h.state === "pending" || h.state === "claimed").map((h) => `${h.user} (${h.state === "pending" ? "not downloaded" : "downloaded, not confirmed"})`);
+}
+
+/** Root: writes share-status.json (for the metrics user) and returns the warning line when the deadline passed. */
+export async function publishShareStatus(root: string, set: StoredShareSet, now: Date): Promise<{ status: ShareStatus; warning?: string }> {
+  const status = await shareStatus(root, set);
+  const path = hostLayout(root).shareStatus;
+  await mkdir(join(path, ".."), { recursive: true, mode: 0o755 });
+  await writeFileAtomic(path, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644, uid: 0, gid: 0 });
+  const open = unconfirmedHolders(status);
+  if (open.length === 0 || now.getTime() <= Date.parse(status.deadline)) return { status };
+  return {
+    status,
+    warning: `WARNING: share set ${status.setId} was staged at ${status.createdAt} and ${open.length} share(s) are still on this host after the deadline ${status.deadline}: ${open.join(", ")}; a copy of this disk holds them: ask the holders to download and confirm their shares`,
+  };
+}
+
+/** The metrics user's view: share-status.json if present (owner root, not writable by others). */
+export async function readShareStatus(root: string): Promise<ShareStatus | undefined> {
+  const path = hostLayout(root).shareStatus;
+  let text: string;
+  try {
+    text = (await readCheckedFile(path, { what: "share status", maxBytes: MAX_PUBLIC_BYTES, owner: 0, clearBits: 0o022 })).data.toString("utf8");
+  } catch (error) {
+    if (error instanceof FileReadError && error.problem.kind === "open" && error.problem.code === "ENOENT") return undefined;
+    throw error;
+  }
+  const doc = JSON.parse(text) as Partial<ShareStatus>;
+  if (typeof doc.setId !== "string" || typeof doc.deadline !== "string" || typeof doc.createdAt !== "string" || !Array.isArray(doc.holders)) {
+    throw badPublic(path, "not a share status");
+  }
+  return doc as ShareStatus;
 }
 
 function badPublic(path: string, what: string): ShareError {

@@ -25,6 +25,7 @@ import type { Caller } from "../caller/caller.js";
 import { callerSecret, requireRole } from "../caller/role.js";
 import { openWithUserSecret } from "../backends/index.js";
 import type { NetHsmClient } from "../backends/nethsm/index.js";
+import { readShareStatus } from "../spool/shares.js";
 import { hostLayout } from "../layout/host-layout.js";
 
 export const METRICS_REQUEST_TIMEOUT_MS = 10_000;
@@ -207,6 +208,18 @@ async function hostCounters(c: Collector, config: Config, root: string | undefin
   }
 }
 
+/** Shamir share holders whose share is still on the host (share-status.json, written by configure and the wipe timer). */
+async function shareFigures(c: Collector, root: string | undefined): Promise<void> {
+  const e = c.e;
+  await source(c, { source: "share_status" }, async () => {
+    const status = await readShareStatus(root ?? "/");
+    if (status === undefined) return;
+    const unconfirmed = e.family("signstar_share_unconfirmed", "gauge", "A holder whose share is still on the host: 1 staged or downloaded but not confirmed, 0 confirmed");
+    for (const h of status.holders) e.set(unconfirmed, { set: status.setId, holder: h.user, state: h.state }, h.state === "pending" || h.state === "claimed" ? 1 : 0);
+    e.set(e.family("signstar_share_confirm_deadline_timestamp_seconds", "gauge", "Unix time after which unconfirmed shares are warned about"), { set: status.setId }, Math.floor(Date.parse(status.deadline) / 1000));
+  });
+}
+
 export async function downloadMetrics(input: DownloadMetricsInput): Promise<string> {
   const { caller, log } = input;
   const started = Date.now();
@@ -223,6 +236,7 @@ export async function downloadMetrics(input: DownloadMetricsInput): Promise<stri
     for (const op of users.operatorUsers) await keyMetrics(c, config, op, input);
     await tokenMetrics(c, config);
     await hostCounters(c, config, input.root);
+    await shareFigures(c, input.root);
     const now = input.now();
     e.set(e.family("signstar_metrics_timestamp_seconds", "gauge", "Unix time at which these metrics were collected"), {}, Math.floor(now.getTime() / 1000));
     e.set(e.family("signstar_metrics_duration_seconds", "gauge", "Time it took to collect these metrics"), {}, (Date.now() - started) / 1000);

@@ -16,6 +16,8 @@ import { confirmationCode } from "../../lib/secrets/share-claim.js";
 import { startSharesHost, type SharesHost } from "../support/shares-host.js";
 import { pinOf, signOverSsh } from "./helpers.js";
 import { runSignalled } from "../support/run.js";
+import { readShareStatus, SHARE_CONFIRM_DEADLINE_MS } from "../../lib/spool/shares.js";
+import { wipeExpiredShares } from "../../lib/configure/run.js";
 import { REPO_ROOT } from "../support/signing-host.js";
 
 /** signstar-configure with only the given arguments (no --config, no SIGNSTAR_CONFIG). */
@@ -192,6 +194,35 @@ describe("12.2 / 12.3: preconditions before shares; a dry run sees the uploads",
     expect(await listing(hostLayout(host.root).shareStoreDir)).toEqual(before.store);
     expect(await readFile(hostLayout(host.root).shareRecord, "utf8")).toBe(before.record);
     expect(await pinOf(host, "alice")).toBe(pin);
+  });
+});
+
+describe("17.6: unconfirmed shareholders are shown, published for the metrics, and warned about after the deadline", () => {
+  it("configure lists the holders whose shares are still on the host; the timer warns once the deadline passed", async () => {
+    await host.writeConfig({ iteration: 1, signers: ["alice"] });
+    const r = await host.configure();
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const [h1, h2, h3] = host.holders.map((h) => h.user);
+    expect(r.stdout).toMatch(
+      new RegExp(`^info: unconfirmed shareholders \\(their shares are on this host until they confirm; deadline \\S+\\): ${h1} \\(not downloaded\\), ${h2} \\(not downloaded\\), ${h3} \\(not downloaded\\)$`, "m"),
+    );
+    const d = await host.ssh(host.holders[0]!);
+    await host.ssh(host.holders[0]!, { command: ["confirm", confirmationCode(d.stdout.trim())] });
+    await host.ssh(host.holders[1]!); // downloaded, not confirmed
+    const status = await readShareStatus(host.root);
+    expect(status?.holders.map((h) => h.state)).toEqual(["pending", "pending", "pending"]); // as of the last run
+    const warnings: string[] = [];
+    const late = new Date(Date.parse(status!.createdAt) + SHARE_CONFIRM_DEADLINE_MS + 60_000);
+    await wipeExpiredShares({ root: host.root, now: () => late, out: () => undefined, warn: (l) => warnings.push(l) });
+    expect(warnings).toEqual([
+      `WARNING: share set ${status!.setId} was staged at ${status!.createdAt} and 2 share(s) are still on this host after the deadline ${status!.deadline}: ${h2} (downloaded, not confirmed), ${h3} (not downloaded); a copy of this disk holds them: ask the holders to download and confirm their shares`,
+    ]);
+    expect((await readShareStatus(host.root))?.holders.map((h) => h.state)).toEqual(["fetched", "claimed", "pending"]);
+    const st = await stat(hostLayout(host.root).shareStatus);
+    expect([st.mode & 0o777, st.uid]).toEqual([0o644, 0]);
+    // Before the deadline: no warning.
+    await wipeExpiredShares({ root: host.root, now: () => new Date(Date.parse(status!.createdAt) + 60_000), out: () => undefined, warn: (l) => warnings.push(l) });
+    expect(warnings).toHaveLength(1);
   });
 });
 

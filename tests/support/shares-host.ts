@@ -9,6 +9,9 @@
  * unique prefix there).
  */
 import { execFile } from "node:child_process";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { requireUser } from "../../lib/os/accounts.js";
+import { ensureStateDirs } from "../../lib/secrets/state-dirs.js";
 import { chmod, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -81,6 +84,8 @@ export interface SharesHost {
   readonly standIn?: StandIn;
   readonly connection?: NetHsmConnection;
   readonly signers: ReadonlyMap<string, HostUser & { kind: SignerKind }>;
+  /** NetHSM only: the backup_upload and update_upload users (in every config) and the update signing key. */
+  readonly uploaders?: { readonly backup: string; readonly update: string; readonly updateKey: KeyObject; readonly keys: readonly string[] };
   /** A signing-capable user that is never a shareholder (for "non-shareholder upload"). */
   readonly env: Readonly<Record<string, string>>;
   /** Writes the config (sshd drop-ins were rendered once for all users at start). */
@@ -129,13 +134,23 @@ export async function startSharesHost(opts: { signers: readonly SignerSpec[]; ba
     let standIn: StandIn | undefined;
     let connection: NetHsmConnection | undefined;
     let backupUser: string | undefined;
+    let uploaders: { backup: string; update: string; updateKey: KeyObject; keys: string[] } | undefined;
     if (backend === "nethsm") {
-      standIn = await startStandIn({ rateLimitMs: 0 });
+      const vendor = generateKeyPairSync("rsa", { modulusLength: 2048 });
+      standIn = await startStandIn({ rateLimitMs: 0, updateKey: vendor.publicKey });
       const s = standIn;
       cleanups.push(() => s.close());
       connection = { url: httpsUrl(standIn.url), tlsSecurity: { kind: "Fingerprints", sha256: [standIn.tls.fingerprint] } };
       backupUser = users.name("backup");
       await users.add("backup", { home: join(HOME_BASE, backupUser), createHome: true });
+      uploaders = { backup: users.name("bupload"), update: users.name("uupload"), updateKey: vendor.privateKey, keys: [] };
+      for (const [suffix, name] of [["bupload", uploaders.backup], ["uupload", uploaders.update]] as const) {
+        await users.add(suffix, { home: join(HOME_BASE, name), createHome: true });
+        // What configure-build's tmpfiles.d entry makes: the upload user's own uploads/ directory.
+        const entry = await requireUser(name);
+        await ensureStateDirs(undefined, name, "uploads", entry);
+        uploaders.keys.push((await generateSshKey(keysDir, name)).publicKey);
+      }
     }
     const configFile = join(dir, "config.toml");
     const renderRoot = join(dir, "render");
@@ -167,6 +182,12 @@ export async function startSharesHost(opts: { signers: readonly SignerSpec[]; ba
       "",
       "[[nethsm.mappings]]",
       `backup = { backend_user = "backup1", system_user = "${backupUser!}", ssh_authorized_key = "${BACKUP_KEY}" }`,
+      "",
+      "[[nethsm.mappings]]",
+      `backup_upload = { system_user = "${uploaders!.backup}", ssh_authorized_key = "${uploaders!.keys[0]!}" }`,
+      "",
+      "[[nethsm.mappings]]",
+      `update_upload = { system_user = "${uploaders!.update}", ssh_authorized_key = "${uploaders!.keys[1]!}" }`,
       ...spec.signers.flatMap((name) => {
         const s = signers.get(name);
         if (s === undefined) throw new Error(`unknown signer ${name}`);
@@ -243,6 +264,10 @@ export async function startSharesHost(opts: { signers: readonly SignerSpec[]; ba
       for (const u of [...holders, ...signers.values()]) {
         await rm(join(HOME_BASE, u.user, ".local"), { recursive: true, force: true });
       }
+      for (const name of uploaders ? [uploaders.backup, uploaders.update] : []) {
+        await rm(join(HOME_BASE, name, ".local"), { recursive: true, force: true });
+        await ensureStateDirs(undefined, name, "uploads", await requireUser(name));
+      }
     };
 
     await shareWithGroup(softhsm.tokenDir, group);
@@ -259,6 +284,7 @@ export async function startSharesHost(opts: { signers: readonly SignerSpec[]; ba
       ...(standIn ? { standIn } : {}),
       ...(connection ? { connection } : {}),
       signers,
+      ...(uploaders ? { uploaders } : {}),
       env,
       writeConfig,
       configure,
