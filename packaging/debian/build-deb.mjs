@@ -154,7 +154,8 @@ await writeFile(join(scratch, "debian", "control"), `Source: ${NAME}\n\nPackage:
 const shlibs = elf.length === 0 ? "" : sh("dpkg-shlibdeps", ["-O", "--ignore-missing-info", "--warnings=0", ...elf], { cwd: scratch, stdio: ["ignore", "pipe", "pipe"] }).replace(/^shlibs:Depends=/, "");
 await rm(scratch, { recursive: true, force: true });
 
-const units = (await readdir(join(REPO, "systemd"))).filter((u) => !u.includes("@.")).sort();
+// prerm stops every unit, and every running instance of a template (systemctl matches the quoted patterns).
+const units = (await readdir(join(REPO, "systemd"))).sort().map((u) => (u.includes("@.") ? `'${u.replace("@.", "@*.")}'` : u));
 const installedKiB = Number(sh("du", ["-sk", "--apparent-size", stage]).split(/\s+/)[0]);
 const control = [
   `Package: ${NAME}`,
