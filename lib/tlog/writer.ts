@@ -15,7 +15,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { syncDirectory } from "../os/atomic-file.js";
 import { errnoCode, isMissing } from "../os/errno.js";
@@ -70,6 +70,8 @@ interface Slot {
 }
 
 const TMP_DIR = ".tmp";
+/** The writer's figures (LogWriterStats as JSON) for the metrics export, beside the log. */
+export const STATS_FILE = "writer-stats.json";
 const LOCK_FILE = ".lock";
 const FILE_MODE = 0o644;
 const DIR_MODE = 0o755;
@@ -93,6 +95,7 @@ export class LogWriter {
   #flushing: Promise<void> | undefined;
   #failure: LogError | undefined;
   #closed = false;
+  #statsWrittenMs = 0;
   #stats = { lastCheckpointMs: undefined as number | undefined, batches: 0, appendedEntries: 0, appendLatencySumMs: 0 };
 
   private constructor(opts: LogWriterOptions, state: { size: number; edge: Uint8Array[][]; bundle: Uint8Array[]; checkpoint: Uint8Array }) {
@@ -201,6 +204,8 @@ export class LogWriter {
     while (this.#failure === undefined && this.#slots.size > 0) {
       await (this.#flushing ?? this.#flush());
     }
+    this.#statsWrittenMs = 0;
+    await this.#writeStats(this.#now());
     await unlink(join(this.#dir, LOCK_FILE)).catch(() => undefined);
   }
 
@@ -268,6 +273,7 @@ export class LogWriter {
       }
       this.#stats.batches++;
       this.#stats.appendedEntries += count;
+      await this.#writeStats(now);
     })();
     const settled: Promise<void> = run.catch(() => undefined).finally(() => {
       this.#flushing = undefined;
@@ -278,6 +284,22 @@ export class LogWriter {
     });
     this.#flushing = settled;
     return settled;
+  }
+
+  /**
+   * The writer's figures for the metrics export (signstar-download-metrics reads STATS_FILE), at most once a
+   * second and without fsync: they are monitoring, not log data (and no log path names them, so they are not served).
+   */
+  async #writeStats(now: number): Promise<void> {
+    if (now - this.#statsWrittenMs < 1000) return;
+    this.#statsWrittenMs = now;
+    const temp = join(this.#dir, TMP_DIR, `stats.${randomBytes(4).toString("hex")}`);
+    try {
+      await writeFile(temp, `${JSON.stringify(this.stats())}\n`, { mode: FILE_MODE });
+      await rename(temp, join(this.#dir, STATS_FILE));
+    } catch {
+      await unlink(temp).catch(() => undefined);
+    }
   }
 
   #checkpointFor(size: number, root: Uint8Array): Checkpoint {

@@ -27,6 +27,7 @@ import { openWithUserSecret } from "../backends/index.js";
 import type { NetHsmClient } from "../backends/nethsm/index.js";
 import { readShareStatus } from "../spool/shares.js";
 import { hostLayout } from "../layout/host-layout.js";
+import { readLogStatus } from "../tlog/status.js";
 
 export const METRICS_REQUEST_TIMEOUT_MS = 10_000;
 const MAX_KEYS_PER_OPERATOR = 1000;
@@ -220,6 +221,25 @@ async function shareFigures(c: Collector, root: string | undefined): Promise<voi
   });
 }
 
+/** The signing log's size and last checkpoint time (its checkpoint file) and the writer's append figures. */
+async function signingLogMetrics(c: Collector, root: string | undefined): Promise<void> {
+  const dir = hostLayout(root).signingLogDir;
+  const e = c.e;
+  const entries = e.family("signstar_signing_log_entries", "gauge", "Entries in the signing log's last checkpoint");
+  const checkpointTime = e.family("signstar_signing_log_checkpoint_timestamp_seconds", "gauge", "Unix time the signing log's checkpoint was last written");
+  const appended = e.family("signstar_signing_log_appended_entries_total", "counter", "Entries the running log writer appended (void entries included)");
+  const latency = e.family("signstar_signing_log_append_latency_seconds_total", "counter", "Sum over appended signature entries of the time from commit to durable");
+  const batches = e.family("signstar_signing_log_batches_total", "counter", "Batches (fsync rounds, one checkpoint each) of the running log writer");
+  await source(c, { source: "signing_log" }, async () => {
+    const status = await readLogStatus(dir);
+    e.set(entries, {}, status.size);
+    e.set(checkpointTime, {}, Math.floor(status.checkpointMtimeMs / 1000));
+    if (status.writer.appendedEntries !== undefined) e.set(appended, {}, status.writer.appendedEntries);
+    if (status.writer.appendLatencySumMs !== undefined) e.set(latency, {}, status.writer.appendLatencySumMs / 1000);
+    if (status.writer.batches !== undefined) e.set(batches, {}, status.writer.batches);
+  });
+}
+
 export async function downloadMetrics(input: DownloadMetricsInput): Promise<string> {
   const { caller, log } = input;
   const started = Date.now();
@@ -237,6 +257,7 @@ export async function downloadMetrics(input: DownloadMetricsInput): Promise<stri
     await tokenMetrics(c, config);
     await hostCounters(c, config, input.root);
     await shareFigures(c, input.root);
+    if (config.system.signingLog !== undefined) await signingLogMetrics(c, input.root);
     const now = input.now();
     e.set(e.family("signstar_metrics_timestamp_seconds", "gauge", "Unix time at which these metrics were collected"), {}, Math.floor(now.getTime() / 1000));
     e.set(e.family("signstar_metrics_duration_seconds", "gauge", "Time it took to collect these metrics"), {}, (Date.now() - started) / 1000);

@@ -12,6 +12,7 @@ import { decodeEntry, encodeEntry } from "../../lib/tlog/entry.js";
 import { LogError, LogVerifyError } from "../../lib/tlog/errors.js";
 import { ed25519NoteSigner, parseVerifierKey } from "../../lib/tlog/note.js";
 import { directoryFetch, fetchCheckpoint, verifyConsistency, verifyEntryInclusion } from "../../lib/tlog/reader.js";
+import { readLogStatus } from "../../lib/tlog/status.js";
 import { LogWriter } from "../../lib/tlog/writer.js";
 import { buildGoVerifier, goVerify } from "../support/go-tlog-verifier.js";
 import { testEntry } from "./entries.js";
@@ -136,6 +137,24 @@ describe("LogWriter", () => {
     await expect(LogWriter.open({ dir, signer: other })).rejects.toThrow(/does not verify with the log key/);
     await writeFile(join(dir, "tile/0/000.p/20"), new Uint8Array(20 * 32));
     await expect(LogWriter.open({ dir, signer })).rejects.toThrow(LogError);
+  });
+});
+
+describe("the log's status for the metrics export", () => {
+  it("reads the checkpoint's size and time and the writer's figures", async () => {
+    const dir = join(root, "status");
+    const w = await LogWriter.open({ dir, signer });
+    await appendAll(w, 0, 5);
+    w.reserve("tlogtest");
+    await w.close();
+    const status = await readLogStatus(dir);
+    expect(status.size).toBe(6);
+    expect(status.checkpointMtimeMs).toBeGreaterThan(Date.now() - 600_000);
+    expect(status.writer.appendedEntries).toBe(6);
+    expect(status.writer.batches).toBeGreaterThanOrEqual(1);
+    expect(status.writer.appendLatencySumMs).toBeGreaterThanOrEqual(0);
+    await writeFile(join(dir, "checkpoint"), "garbage");
+    await expect(readLogStatus(dir)).rejects.toThrow(/malformed/);
   });
 });
 
