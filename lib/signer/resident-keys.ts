@@ -9,7 +9,8 @@
  *   rotated (or is rotating) the secret, and the new one is proven against the backend by the re-open;
  * - when the mapping or its backend section in the configuration changed (the configuration is read per request);
  * - after a backend error (a restarted NetHSM, a re-inserted token, a refused login): the request is retried once
- *   on a fresh key, so a request does not fail for what a re-open cures.
+ *   on a fresh key, so a request does not fail for what a re-open cures. A refused login is also tried once more:
+ *   it can lose a race with a rotation (current read before the backend changed, `.next` after the rename).
  * A key being replaced is closed only when the requests using it are done, and the next key is opened only after
  * that (PKCS#11 login state is shared by a process's sessions: an old session's logout must not hit the new one).
  * A hung module is bounded by the PKCS#11 watchdog (lib/backends/pkcs11/watchdog.ts: it kills this process;
@@ -37,7 +38,15 @@ export class ResidentKeys implements SigningKeys {
 
   async withKey<T>(request: KeyRequest, use: (key: SigningKey) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const held = await this.#acquire(request);
+      let held: Held;
+      try {
+        held = await this.#acquire(request);
+      } catch (error) {
+        // A login can lose a race with a rotation (its current file read before the backend changed, its .next
+        // read after the rename): the files are read anew on the second try.
+        if (attempt > 0 || !reopenCures(error)) throw error;
+        continue;
+      }
       try {
         return await use(held.key);
       } catch (error) {

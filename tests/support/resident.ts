@@ -9,7 +9,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chown, lstat, mkdir, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { hostLayout } from "../../lib/layout/host-layout.js";
-import type { SigningHost } from "./signing-host.js";
+
+/** What the helpers need of a test host (signing-host.ts, shares-host.ts). */
+export interface ForwarderHost {
+  /** Where the host's ForceCommand wrappers are. */
+  readonly binDir: string;
+  /** The sessions' environment (SIGNSTAR_ROOT, if any, decides where /run/signstar/signer is). */
+  readonly env: Readonly<Record<string, string>>;
+}
 import { REPO_ROOT } from "./repo.js";
 import { lookup } from "./users.js";
 import { waitExit } from "./sshd.js";
@@ -17,13 +24,13 @@ import { waitExit } from "./sshd.js";
 export const FORWARDER = join(REPO_ROOT, "dist/bin/signstar-download-signature");
 
 /** Makes signstar-download-signature of the host the forwarder, and every signing user's signer directory. */
-export async function useForwarder(host: SigningHost): Promise<void> {
+export async function useForwarder(host: ForwarderHost & { readonly signers: Iterable<{ readonly user: string }> }): Promise<void> {
   const wrapper = join(host.binDir, "signstar-download-signature");
   await rm(wrapper, { force: true });
   await symlink(FORWARDER, wrapper);
   const layout = hostLayout(host.env["SIGNSTAR_ROOT"]);
   await mkdir(layout.signersDir, { recursive: true, mode: 0o755 });
-  for (const s of host.signers) {
+  for (const s of [...host.signers]) {
     const entry = await lookup(s.user);
     if (!entry) throw new Error(`no user ${s.user}`);
     await mkdir(layout.signerDir(s.user), { recursive: true, mode: 0o700 });
@@ -40,7 +47,7 @@ export interface Resident {
 }
 
 /** Starts signstar-signer as `user` and waits until its socket accepts connections. */
-export async function startResident(host: SigningHost, user: string, env: Record<string, string> = {}): Promise<Resident> {
+export async function startResident(host: ForwarderHost, user: string, env: Record<string, string> = {}): Promise<Resident> {
   const layout = hostLayout(host.env["SIGNSTAR_ROOT"]);
   const socket = layout.signerSocket(user);
   await rm(socket, { force: true });
@@ -71,4 +78,10 @@ export async function startResident(host: SigningHost, user: string, env: Record
       await rm(socket, { force: true });
     },
   };
+}
+
+/** Removes the signer directories useForwarder made (on the live /run when the host has no SIGNSTAR_ROOT). */
+export async function removeSignerDirs(host: ForwarderHost, users: Iterable<string>): Promise<void> {
+  const layout = hostLayout(host.env["SIGNSTAR_ROOT"]);
+  for (const user of users) await rm(layout.signerDir(user), { recursive: true, force: true });
 }

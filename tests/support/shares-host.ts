@@ -73,6 +73,8 @@ export interface ConfigureResult {
 export interface SharesHost {
   readonly dir: string;
   readonly root: string;
+  /** The ForceCommand wrappers. */
+  readonly binDir: string;
   readonly configFile: string;
   readonly users: TestUsers;
   readonly softhsm: SoftHsm;
@@ -274,6 +276,7 @@ export async function startSharesHost(opts: { signers: readonly SignerSpec[]; ba
     return {
       dir,
       root,
+      binDir,
       configFile,
       users,
       softhsm,
