@@ -236,10 +236,9 @@ describe("the forwarder without a resident signer", () => {
       holders.push(h);
     }
     try {
-      for (;;) {
-        const r = await run("flock", ["--nonblock", join(dir, "queue.0"), "true"]);
-        if (r.code !== 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      // Both slots must be held before the forwarder tries them (the holders start concurrently).
+      for (const name of ["run.0", "queue.0"]) {
+        while ((await run("flock", ["--nonblock", join(dir, name), "true"])).code === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       }
       const busy = await forward(user, "x", env);
       expect(busy).toEqual({ code: ExitCode.Busy, stdout: "", stderr: "signstar-download-signature: busy: too many signing requests of this user at once; try again later\n" });
