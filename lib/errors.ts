@@ -67,9 +67,21 @@ export class UsageError extends SignstarError {
   }
 }
 
-/** Collapse whitespace so every error is exactly one line. */
+/**
+ * The one sanitiser of every message that reaches stderr (every SignstarError passes through it): line breaks
+ * (CR, LF, U+0085 NEL, U+2028, U+2029) collapse to one space so an error is exactly one line, and every other
+ * control character (C0, DEL, C1) and bidirectional override is shown escaped (`\x1b`, `\u202e`), so text from a
+ * file name, a request or a remote host cannot move the cursor, rewrite the terminal or reorder what root reads.
+ */
 export function oneLine(text: string): string {
-  return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
+  return text
+    .replace(/\s*[\r\n\u0085\u2028\u2029]+\s*/g, " ")
+    .trim()
+    .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+      if (c === "\t") return " ";
+      const n = c.charCodeAt(0);
+      return n < 0x100 ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
+    });
 }
 
 /** Errors of a stream whose peer went away (the SSH client, a forwarder). */

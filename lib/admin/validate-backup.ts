@@ -36,7 +36,7 @@ async function readPassphraseFile(path: string): Promise<string> {
     const p = e.problem;
     const message =
       p.kind === "open"
-        ? `cannot open the passphrase file ${path}: ${p.code ?? "error"}`
+        ? `cannot open the passphrase file ${path}: ${p.reason}`
         : p.kind === "type"
           ? `the passphrase file ${path} is not a regular file`
           : `the passphrase file ${path} has ${p.kind === "size" ? p.size : 0} bytes (1 to ${MAX_PASSPHRASE_FILE_BYTES} allowed)`;

@@ -33,7 +33,7 @@ export async function readWireGuardPublicKey(root?: string): Promise<string> {
         ? `${path} is not a WireGuard public key file`
         : p.code === "ENOENT"
           ? `the WireGuard public key ${path} does not exist (is signstar-wireguard-keygen.service enabled?)`
-          : `cannot read ${path}: ${p.code ?? "error"}`,
+          : `cannot read ${path}: ${p.reason}`,
       ExitCode.Config,
     );
   }

@@ -11,7 +11,7 @@
  * Nothing here is heavier than what every server-side executable loads anyway.
  */
 import type { ConfigLocation } from "../config/load.js";
-import { ExitCode, SignstarError, VANISHED, describeError } from "../errors.js";
+import { ExitCode, SignstarError, VANISHED, describeError, oneLine } from "../errors.js";
 
 export { describeError };
 import { hostLayout, rootFromEnv, type HostLayout } from "../layout/host-layout.js";
@@ -60,7 +60,7 @@ function report(program: string, message: string): void {
   if (reported) return;
   reported = true;
   try {
-    process.stderr.write(`${program}: ${message}\n`);
+    process.stderr.write(`${program}: ${oneLine(message)}\n`);
   } catch {
     // stderr is gone too: nothing left to tell.
   }

@@ -36,6 +36,11 @@ export function parseWithYargs<C extends CommandSpec>(spec: C, argv: readonly st
         for (const o of sub.options) c = c.option(o.name, yargsOption(o));
         for (const o of sub.options) for (const other of o.conflicts ?? []) c = c.conflicts(o.name, other);
         return c.check((a) => {
+          // yargs collects a repeated option into an array; every option here takes one value (`--host a --host b`
+          // would otherwise reach the tool as an array).
+          for (const o of [...spec.options, ...sub.options]) {
+            if (Array.isArray(a[o.name])) throw new Error(`--${o.name} is given more than once; give it once`);
+          }
           for (const group of sub.oneOf ?? []) {
             if (!group.some((n) => a[n] !== undefined && a[n] !== false)) throw new Error(`one of ${group.map((n) => `--${n}`).join(" and ")} is required`);
           }

@@ -22,13 +22,8 @@ export async function loadIdentity(path: string): Promise<SshAuth> {
   const { data, stat } = await readCheckedFile(path, { what: "identity file", maxBytes: MAX_IDENTITY_BYTES, followSymlinks: true }).catch((e: unknown) => {
     throw clientFileError(e);
   });
-  const { mode, uid } = stat;
-  const myUid = typeof process.getuid === "function" ? process.getuid() : -1;
-  if (uid === myUid && (mode & 0o077) !== 0) {
-    throw new ClientConfigError(
-      `identity file ${path} is accessible by others (mode ${(mode & 0o777).toString(8).padStart(4, "0")}); chmod 600 it`,
-    );
-  }
+  // What the file holds is said first: a public key (`--identity key.pub`, mode 0644 as ssh-keygen writes it) is
+  // the wrong file, and telling its owner to chmod it would mislead.
   const parsed = ssh2.utils.parseKey(data);
   if (parsed instanceof Error) {
     if (/passphrase/i.test(parsed.message)) {
@@ -39,7 +34,18 @@ export async function loadIdentity(path: string): Promise<SshAuth> {
     throw new ClientConfigError(`identity file ${path} is not a supported SSH private key`);
   }
   const key = Array.isArray(parsed) ? (parsed as unknown[])[0] : parsed;
-  if (!isPrivate(key)) throw new ClientConfigError(`identity file ${path} holds no private key`);
+  if (!isPrivate(key)) {
+    throw new ClientConfigError(
+      `identity file ${path} holds no private key${/\.pub$/.test(path) ? ` (it is a public key; give ${path.slice(0, -4)})` : ""}`,
+    );
+  }
+  const { mode, uid } = stat;
+  const myUid = typeof process.getuid === "function" ? process.getuid() : -1;
+  if (uid === myUid && (mode & 0o077) !== 0) {
+    throw new ClientConfigError(
+      `identity file ${path} is accessible by others (mode ${(mode & 0o777).toString(8).padStart(4, "0")}); chmod 600 it`,
+    );
+  }
   return { kind: "identity", path, privateKey: data };
 }
 

@@ -129,6 +129,32 @@ export async function sendSigningRequest(opts: SendOptions): Promise<SendResult>
   return finishFile(output, armored, force, state, { stdout, stderr }, opts.signal);
 }
 
+/** How many bytes of an answer that is not a signing response are shown. */
+export const SHOWN_ANSWER_BYTES = 64;
+
+/**
+ * The signing response in the host's answer. An answer that is not even shaped like one (another role's
+ * ForceCommand, a login shell's banner) is named as such with its first bytes, not as a JSON syntax error; the
+ * bytes are quoted and, like every message, stripped of control characters (lib/errors.ts oneLine).
+ */
+function parseAnswer(stdout: Buffer): { version: string; signature: string } {
+  try {
+    return parseSigningResponse(stdout);
+  } catch (err) {
+    const text = stdout.toString("utf8");
+    const shaped = /^\s*\{/.test(text) && /"(signature|version)"\s*:/.test(text);
+    if (!(err instanceof SignstarError) || shaped) throw err;
+    const shown =
+      stdout.length === 0
+        ? "nothing on stdout"
+        : `${stdout.length} bytes beginning ${JSON.stringify(stdout.subarray(0, SHOWN_ANSWER_BYTES).toString("utf8"))}`;
+    throw new InvalidResponseError(
+      `the host did not answer with a signing response (is the user's ForceCommand signstar-download-signature?); it sent ${shown}`,
+      { cause: err },
+    );
+  }
+}
+
 /** Parses and checks the host's answer for a file's state and writes the signature: the last step of every request. */
 async function finishFile(
   output: string,
@@ -138,7 +164,7 @@ async function finishFile(
   { stdout, stderr }: RemoteCallResult,
   signal: AbortSignal | undefined,
 ): Promise<SendResult> {
-  const response = parseSigningResponse(stdout);
+  const response = parseAnswer(stdout);
   let binary: Uint8Array;
   try {
     binary = dearmor(response.signature).data;

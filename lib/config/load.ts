@@ -1,4 +1,5 @@
 /** Finding, reading and parsing the configuration file (native layout, or Signstar's layout converted). */
+import { oneLine } from "../errors.js";
 import { open } from "node:fs/promises";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { underRoot } from "../layout/host-layout.js";
@@ -149,7 +150,7 @@ export async function readConfigText(file: string): Promise<string> {
     ({ data } = await readCheckedFile(file, { what: "the configuration file", maxBytes: MAX_CONFIG_BYTES, followSymlinks: true }));
   } catch (e) {
     if (!(e instanceof FileReadError)) throw e;
-    const message = e.problem.kind === "open" ? `cannot read the configuration file ${file}: ${e.problem.code ?? "error"}` : e.message;
+    const message = e.problem.kind === "open" ? `cannot read the configuration file ${file}: ${e.problem.reason}` : e.message;
     throw new ConfigError(message, [], { cause: e });
   }
   try {
@@ -204,6 +205,6 @@ export async function locateConfig(opts: ConfigLocation = {}): Promise<{ parsed:
 export async function loadConfig(opts: ConfigLocation = {}): Promise<{ config: Config; path: string }> {
   const { parsed, path, note } = await locateConfig(opts);
   if (parsed.layout !== "native" && parsed.conversion.problems.length > 0) throw ConfigError.fromProblems(path, parsed.conversion.problems);
-  if (note !== undefined) (opts.note ?? ((line: string) => void process.stderr.write(`${line}\n`)))(note);
+  if (note !== undefined) (opts.note ?? ((line: string) => void process.stderr.write(`${oneLine(line)}\n`)))(note);
   return { config: parsed.config, path };
 }

@@ -118,7 +118,7 @@ function secretFileProblem(path: string, uid: number, p: FileProblem): string {
       if (p.code === "ELOOP") return `secret file ${path} is a symbolic link, which is refused`;
       if (p.code === "EACCES") return `secret file ${path} is not readable by uid ${uid} (permission denied)`;
       if (p.code === "ENOTDIR") return `secret file not found: ${path} (a parent is not a directory)`;
-      return `cannot open secret file ${path}: ${p.code ?? p.reason}`;
+      return `cannot open secret file ${path}: ${p.reason}`;
     case "mode":
       return `secret file ${path} has mode ${octal(p.mode)}, but 0600 is required`;
     case "size":

@@ -105,7 +105,22 @@ export async function hashFile(path: string, opts: HashFileOptions = {}): Promis
   }
 }
 
+/** The reason in the words the other messages use (lib/os/errno.ts `describeErrno`; the signing path imports no lib/os). */
 function errorCode(e: unknown): string {
-  if (e instanceof Error && "code" in e && typeof e.code === "string") return e.code;
-  return e instanceof Error ? e.message : String(e);
+  const code = e instanceof Error && "code" in e && typeof e.code === "string" ? e.code : undefined;
+  switch (code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "is a directory";
+    case "ENOTDIR":
+      return "a parent is not a directory";
+    case undefined:
+      return e instanceof Error ? e.message : String(e);
+    default:
+      return code;
+  }
 }

@@ -79,11 +79,15 @@ function content(v: unknown, nonIntegerLiterals: readonly string[]): Uint8Array 
   return bytes;
 }
 
-function checkOptional(optional: Record<string, unknown>): void {
+function checkOptional(optional: Record<string, unknown>, nonIntegerLiterals: readonly string[]): void {
   if (Object.hasOwn(optional, "request-time")) {
     const t = optional["request-time"];
     if (typeof t !== "number" || !Number.isSafeInteger(t) || t < 0) {
       fail(`field optional.request-time must be a non-negative integer (Unix seconds), got ${describe(t)}`);
+    }
+    // 1.0 and 1.728913277e9 are integers to JSON.parse; like content, only integer literals are accepted.
+    if (nonIntegerLiterals.includes("optional.request-time")) {
+      fail("field optional.request-time must be an integer literal without fraction or exponent");
     }
   }
   if (Object.hasOwn(optional, "file-name")) {
@@ -129,7 +133,7 @@ export function parseSigningRequest(raw: Uint8Array | string): SigningRequest {
   if (Object.hasOwn(top, "optional")) {
     const o = top["optional"];
     if (!isPlainObject(o)) fail(`field optional must be an object, got ${describe(o)}`);
-    checkOptional(o);
+    checkOptional(o, parsed.nonIntegerLiterals);
     optional = o;
   }
 

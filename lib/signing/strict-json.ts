@@ -46,6 +46,43 @@ function childPath(frame: Frame | undefined): string {
   return frame.path === "" ? frame.lastKey : `${frame.path}.${frame.lastKey}`;
 }
 
+const END = /Unexpected end of JSON input/;
+
+function parses(prefix: string): "ok" | "end" | "bad" {
+  try {
+    JSON.parse(prefix);
+    return "ok";
+  } catch (e) {
+    const message = e instanceof Error ? e.message : "";
+    const m = /at position (\d+)/.exec(message);
+    // "Expected property name … at position 1" for "{" is also running out of input.
+    return END.test(message) || (m !== null && Number(m[1]) >= prefix.length) ? "end" : "bad";
+  }
+}
+
+/**
+ * The character offset of a syntax error: V8's "at position N" where it gives one, else the end of the shortest
+ * prefix that fails other than by ending early (found by bisection; JSON errors persist in longer prefixes, up to
+ * the odd number cut in half).
+ */
+function errorOffset(text: string, detail: string): number {
+  const m = /at position (\d+)/.exec(detail);
+  if (m !== null) return Math.min(Number(m[1]), text.length);
+  if (END.test(detail)) return text.length;
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (parses(text.slice(0, mid + 1)) === "bad") hi = mid;
+    else lo = mid + 1;
+  }
+  return Math.min(lo, text.length);
+}
+
+function byteOffset(text: string, chars: number): number {
+  return new TextEncoder().encode(text.slice(0, chars)).length;
+}
+
 export function parseStrictJson(text: string): StrictJson {
   if (text === "") throw new StrictJsonError("input is empty");
   if (text.trim() === "") throw new StrictJsonError("input is only whitespace");
@@ -53,8 +90,12 @@ export function parseStrictJson(text: string): StrictJson {
   try {
     value = JSON.parse(text);
   } catch (e) {
+    // Our own words, never V8's message: that quotes the input, control characters and all.
     const detail = e instanceof Error ? e.message : String(e);
-    throw new StrictJsonError(`not valid JSON (${detail.slice(0, 120)})`);
+    const at = errorOffset(text, detail);
+    throw new StrictJsonError(
+      at === text.length ? `not valid JSON: it ends at byte ${byteOffset(text, at)} before the value is complete` : `not valid JSON at byte ${byteOffset(text, at)}`,
+    );
   }
   const nonIntegerLiterals: string[] = [];
   const stack: Frame[] = [];

@@ -34,7 +34,8 @@ export function shareCommandOf(original: string | undefined): ShareCommand {
     confirmCodeOf(c);
     return "confirm";
   }
-  throw new SignstarError(`unknown command "${c.slice(0, 40)}": ${USAGE}`, ExitCode.Usage);
+  // Quoted with escapes (and, as every message, stripped of control characters by oneLine): never the raw text.
+  throw new SignstarError(`unknown command ${JSON.stringify(c.slice(0, 40))}: ${USAGE}`, ExitCode.Usage);
 }
 
 /** The code of `confirm <code>`: exactly 8 hex digits (lower-cased). */

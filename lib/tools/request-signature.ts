@@ -3,6 +3,7 @@
  * signature over SSH and prints the path it wrote (lib/client/request-signature.ts does the work). A progress bar
  * goes to stderr while hashing when stderr is a terminal; a notice the host printed on success goes there too.
  */
+import { oneLine } from "../errors.js";
 import { progressBar, type ProgressBar, type ProgressStream } from "../client/progress.js";
 import { prepareRequest, sendSigningBatch, sendSigningRequest } from "../client/request-signature.js";
 
@@ -65,7 +66,7 @@ export async function requestSignature(input: RequestSignatureInput): Promise<st
       ...progress,
     });
     bar?.finish();
-    if (res.remoteNotice !== "") input.stderr.write(`${input.program}: host says: ${res.remoteNotice}\n`);
+    if (res.remoteNotice !== "") input.stderr.write(`${input.program}: host says: ${oneLine(res.remoteNotice)}\n`);
     return `${res.output}\n`;
   } finally {
     bar?.finish();

@@ -126,6 +126,24 @@ describe("signstar-request-signature executable", () => {
     expect((await run(["frobnicate"])).code).toBe(2);
   });
 
+  it("a repeated option is a usage error naming it (issue 12.14)", async () => {
+    const file = join(dir, "twice.bin");
+    writeFileSync(file, "x");
+    const r = await run(["send", "--host", "127.0.0.1", "--host", "127.0.0.2", "--port", String(host.port), "--user", "signer", "--identity", clientKey.path, "--known-hosts", knownHosts, file]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^signstar-request-signature: --host is given more than once; give it once; usage: /);
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+  });
+
+  it("prepare into a pipe closed early: one line, no stack trace (issue 12.8)", async () => {
+    const file = join(dir, "big.bin");
+    writeFileSync(file, Buffer.alloc(4 * 1024 * 1024, 7));
+    const r = await runProcess("sh", ["-c", `"${process.execPath}" "${BIN}" prepare "${file}" | true`], { env: { ...process.env } });
+    expect(r.stderr).not.toContain("    at ");
+    expect(r.stderr.trimEnd().split("\n").length).toBeLessThanOrEqual(1);
+  });
+
   it("prepare: JSON on stdout; missing file: exit 3", async () => {
     const file = join(dir, "prep.txt");
     writeFileSync(file, "this is sample text");
@@ -137,6 +155,7 @@ describe("signstar-request-signature executable", () => {
     const missing = await run(["prepare", join(dir, "nope")]);
     expect(missing.code).toBe(3);
     expect(missing.stdout).toBe("");
+    expect(missing.stderr).toBe(`signstar-request-signature: cannot open ${join(dir, "nope")}: no such file\n`);
   });
 });
 

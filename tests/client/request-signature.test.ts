@@ -203,7 +203,14 @@ describe("send", () => {
   });
 
   const failures: [string, Handler, RegExp, number][] = [
-    ["garbage on stdout", () => ({ stdout: "garbage\n", exit: 0 }), /^response: /, ExitCode.Remote],
+    [
+      "another role's answer (issue 12.8)",
+      () => ({ stdout: "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\x1b[2Jfoo\u2028bar", exit: 0 }),
+      /^the host did not answer with a signing response \(is the user's ForceCommand signstar-download-signature\?\); it sent 50 bytes beginning "-----BEGIN PGP PUBLIC KEY BLOCK-----\\n\\u001b\[2Jfoo bar"$/,
+      ExitCode.Remote,
+    ],
+    ["nothing on stdout", () => ({ stdout: "", exit: 0 }), /did not answer with a signing response .*; it sent nothing on stdout$/, ExitCode.Remote],
+    ["a malformed signing response", () => ({ stdout: '{"version":"1.0.0"}', exit: 0 }), /^response: missing field signature/, ExitCode.Remote],
     ["an armored non-signature", () => ({ stdout: createSigningResponse("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----\n"), exit: 0 }), /not a SIGNATURE/, ExitCode.Remote],
     ["a remote failure", () => ({ stderr: "error: user signer has no signing mapping\n", exit: 5 }), /exit code 5: error: user signer has no signing mapping$/, ExitCode.Remote],
     ["no exit status", () => ({ stdout: "{}", exit: "none" }), /did not exit cleanly/, ExitCode.Remote],

@@ -246,6 +246,13 @@ describe("identities", () => {
     await expect(loadIdentity(k.path)).rejects.toThrow(/accessible by others \(mode 0644\)/);
   });
 
+  it("says a .pub file holds no private key before anything about its mode (issue 12.8)", async () => {
+    const k = makeKey(dir, "pubfirst");
+    chmodSync(`${k.path}.pub`, 0o644); // as ssh-keygen writes it
+    const err = await rejection(loadIdentity(`${k.path}.pub`));
+    expect(err.message).toBe(`identity file ${k.path}.pub holds no private key (it is a public key; give ${k.path})`);
+  });
+
   it("refuses a public key and garbage", async () => {
     const k = makeKey(dir, "pubonly");
     chmodSync(`${k.path}.pub`, 0o600); // so the mode check cannot be what refuses it

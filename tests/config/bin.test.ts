@@ -67,7 +67,7 @@ describe("signstar-config (compiled)", () => {
       const missing = run(["check", "--config", path.join(dir, "none.toml")]);
       expect(missing.status).toBe(4);
       expect(missing.stdout).toBe("");
-      expect(missing.stderr).toBe(`signstar-config: cannot read the configuration file ${path.join(dir, "none.toml")}: ENOENT\n`);
+      expect(missing.stderr).toBe(`signstar-config: cannot read the configuration file ${path.join(dir, "none.toml")}: no such file\n`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

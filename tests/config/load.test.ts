@@ -79,7 +79,7 @@ describe("config file search order", () => {
 describe("reading the file", () => {
   it("refuses missing, oversized and non-UTF-8 files with one line naming the file", async () => {
     const missing = path.join(root, "none.toml");
-    await expect(readConfigText(missing)).rejects.toThrow(`cannot read the configuration file ${missing}: ENOENT`);
+    await expect(readConfigText(missing)).rejects.toThrow(`cannot read the configuration file ${missing}: no such file`);
     const big = place("/big.toml", "#".repeat(MAX_CONFIG_BYTES + 1));
     await expect(readConfigText(big)).rejects.toThrow(`the configuration file ${big} is larger than ${MAX_CONFIG_BYTES} bytes`);
     const bad = path.join(root, "latin1.toml");

@@ -17,12 +17,3 @@ export function unhex(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, "hex"));
 }
 
-/** What this Node's JSON.parse says about `text` (the parser's wording differs between Node versions). */
-export function jsonParseError(text: string): string {
-  try {
-    JSON.parse(text);
-  } catch (e) {
-    return (e as Error).message.slice(0, 120);
-  }
-  throw new Error("JSON.parse accepted the text");
-}
