@@ -26,6 +26,10 @@ export const EXIT_CODES = {
     code: 9,
     description: "busy, try again: the user's limit of concurrent and queued signing requests is reached, or its resident signer stopped before answering",
   },
+  Audit: {
+    code: 10,
+    description: "the audit entry could not be written to the system log (e.g. no /dev/log): nothing was signed or served ([system] audit_log = \"best-effort\" allows it)",
+  },
   Interrupted: { code: 130, description: "interrupted (SIGINT, Ctrl-C)" },
 } as const;
 

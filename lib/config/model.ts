@@ -151,7 +151,14 @@ export interface SystemSection {
   readonly mappings: readonly SystemMapping[];
   /** Absent: no signing log. */
   readonly signingLog?: SigningLogSetup;
+  /**
+   * `audit_log`: "required" (default) refuses a run whose audit entry the system log did not take (exit 10);
+   * "best-effort" serves it anyway (hosts without a system log, by explicit choice).
+   */
+  readonly auditLog?: AuditLogPolicy;
 }
+
+export type AuditLogPolicy = "required" | "best-effort";
 
 export interface Config {
   readonly system: SystemSection;

@@ -21,6 +21,7 @@ import {
   parseKeySetup,
   parseTokenSelector,
   secretHandling,
+  auditLogPolicy,
   systemUserId,
   systemWideUserId,
   tag,
@@ -201,6 +202,7 @@ export function readNative(root: unknown, problems: Problems, dialect: Dialect =
         st.finish();
         return origin === undefined ? undefined : { origin };
       }),
+      auditLog: t.optional("audit_log", prim(auditLogPolicy)),
     };
     t.finish();
     return section;

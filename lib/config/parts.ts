@@ -21,6 +21,7 @@ export interface ConfigParts {
         readonly nonAdminSecretHandling: SecretHandling | undefined;
         readonly mappings: readonly (SystemMapping | undefined)[];
         readonly signingLog?: SigningLogSetup | undefined;
+        readonly auditLog?: "required" | "best-effort" | undefined;
       }
     | undefined;
   readonly nethsm:
@@ -60,6 +61,7 @@ export function assemble(parts: ConfigParts): Config | undefined {
       nonAdminSecretHandling: s.nonAdminSecretHandling,
       mappings: systemMappings,
       ...(s.signingLog !== undefined ? { signingLog: s.signingLog } : {}),
+      ...(s.auditLog !== undefined ? { auditLog: s.auditLog } : {}),
     },
   };
   if (parts.nethsm !== undefined) {

@@ -140,6 +140,11 @@ export function secretHandling(s: string): SecretHandling {
   throw new InvalidValue(`unknown secret handling ${q(s)} (use "plaintext" or "systemd-creds")`);
 }
 
+export function auditLogPolicy(s: string): "required" | "best-effort" {
+  if (s === "required" || s === "best-effort") return s;
+  throw new InvalidValue(`unknown audit_log ${q(s)} (use "required" or "best-effort")`);
+}
+
 export const MAX_SHARES = 255;
 
 export const parseAdminSecretHandling: Parser<AdminSecretHandling> = (v, loc, problems) => {

@@ -60,6 +60,7 @@ export function renderConfig(config: Config): string {
     `admin_secret_handling = ${adminSecretHandling(s.adminSecretHandling)}`,
     `non_admin_secret_handling = ${tomlString(s.nonAdminSecretHandling)}`,
     ...(s.signingLog !== undefined ? [`signing_log = ${inline([["origin", tomlString(s.signingLog.origin)]])}`] : []),
+    ...(s.auditLog !== undefined ? [`audit_log = ${tomlString(s.auditLog)}`] : []),
   );
   for (const m of s.mappings) {
     out.push("", "[[system.mappings]]", `[system.mappings.${m.kind}]`, ...access(m));

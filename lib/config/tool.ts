@@ -75,6 +75,7 @@ export function summarizeConfig(config: Config, origin: string, layout: Layout):
   const admin = ash.kind === "shamirs-secret-sharing" ? `shamirs-secret-sharing (${ash.numberOfShares} shares, threshold ${ash.threshold})` : ash.kind;
   lines.push(`system: iteration ${s.iteration}; admin secrets ${admin}; non-admin secrets ${s.nonAdminSecretHandling}`);
   lines.push(s.signingLog !== undefined ? `signing log: origin ${s.signingLog.origin}` : "signing log: off");
+  lines.push(`audit log: ${s.auditLog ?? "required"}`);
   if (config.nethsm !== undefined) {
     const conns = config.nethsm.connections.map((c) => `${c.url} (${c.tlsSecurity.kind})`);
     lines.push(`nethsm: connections ${conns.join(", ")}`);

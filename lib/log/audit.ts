@@ -5,7 +5,7 @@
  * withAudit is the one place that writes the success and refusal entry of a tool run.
  */
 import { SignstarError } from "../errors.js";
-import { logValue, type LogSink, type Severity } from "./syslog.js";
+import { AuditLogError, logValue, type LogSink, type Severity } from "./syslog.js";
 
 export type AuditValue = string | number;
 export type AuditFields = Readonly<Record<string, AuditValue>>;
@@ -32,6 +32,8 @@ export interface AuditEvents {
 /** Adds fields as the run learns them (key, digest, backend user, sizes); later values replace earlier ones. */
 export interface Audit {
   set(fields: AuditFields): void;
+  /** The configuration says `audit_log = "best-effort"`: a lost entry does not undo the run. */
+  allowUnaudited(): void;
 }
 
 /** The reason of a refusal: the error's own one-line message, or "internal error" for anything unexpected. */
@@ -45,9 +47,13 @@ export function refusalReason(error: unknown): string {
  */
 export async function withAudit<T>(events: AuditEvents, body: (audit: Audit) => Promise<T>): Promise<T> {
   const fields = new Map<string, AuditValue>(Object.entries(events.fields));
+  let unauditedAllowed = false;
   const audit: Audit = {
     set(more) {
       for (const [key, value] of Object.entries(more)) fields.set(key, value);
+    },
+    allowUnaudited() {
+      unauditedAllowed = true;
     },
   };
   let value: T;
@@ -55,13 +61,18 @@ export async function withAudit<T>(events: AuditEvents, body: (audit: Audit) => 
     value = await body(audit);
   } catch (error) {
     const final = { ...Object.fromEntries(fields), outcome: "error", reason: refusalReason(error) };
-    await Promise.all([events.log.write("warning", auditLine(events.refusal, final)), events.alongside?.("error", final)]);
+    // The run failed anyway: its own error is the one line, whether or not the entry was written.
+    await Promise.all([events.log.write("warning", auditLine(events.refusal, final)).catch(() => undefined), events.alongside?.("error", final)]);
     throw error;
   }
   const final = { ...Object.fromEntries(fields), outcome: "ok" };
-  await Promise.all([
-    events.success ? events.log.write(events.success.severity, auditLine(events.success.event, final)) : undefined,
-    events.alongside?.("ok", final),
-  ]);
+  // The result reaches the caller only after its entry is written (fail closed): the shell prints `value`.
+  const written = events.success
+    ? events.log.write(events.success.severity, auditLine(events.success.event, final)).catch((error: unknown) => {
+        if (error instanceof AuditLogError && unauditedAllowed) return;
+        throw error;
+      })
+    : undefined;
+  await Promise.all([written, events.alongside?.("ok", final)]);
   return value;
 }

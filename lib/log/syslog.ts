@@ -15,6 +15,18 @@
  */
 import { spawn } from "node:child_process";
 import type { Writable } from "node:stream";
+import { ExitCode, SignstarError } from "../errors.js";
+
+/**
+ * The system log did not take an entry (no /dev/log, a full or dead journald, logger missing or timed out).
+ * A signing enclave must not sign unaudited by accident: ./audit.ts turns this into a refusal unless the
+ * configuration opts out (`[system] audit_log = "best-effort"`).
+ */
+export class AuditLogError extends SignstarError {
+  constructor(detail: string) {
+    super(`the audit entry could not be written to the system log (${detail}); nothing was done`, ExitCode.Audit);
+  }
+}
 
 const LOGGER = "/usr/bin/logger";
 
@@ -54,20 +66,20 @@ type RefCounted = Writable & { ref?: () => void; unref?: () => void };
 
 /** A started `logger` waiting for its one line. */
 interface PendingLogger {
-  /** Sends the line, then resolves once `logger` exited (or failed, or was stopped after timeoutMs). */
+  /** Sends the line and resolves once `logger` exited 0; rejects with AuditLogError otherwise. */
   send(line: string, timeoutMs: number): Promise<void>;
 }
 
 function startLogger(tag: string, socket: string | undefined, idle: boolean): PendingLogger {
-  const args = ["--socket-errors=off", "--prio-prefix", "-t", tag, "-p", `auth.notice`];
+  // --socket-errors=on: logger's exit status says whether the socket took the entry (util-linux logger(1)).
+  const args = ["--socket-errors=on", "--prio-prefix", "-t", tag, "-p", `auth.notice`];
   if (socket) args.push("-u", socket);
   // The message travels on stdin, never in argv; the child gets no environment of ours.
   const child = spawn(LOGGER, args, { stdio: ["pipe", "ignore", "ignore"], env: {} });
   const stdin = child.stdin as RefCounted;
-  // A missing logger must not break signing; sshd still logs the session.
-  const exited = new Promise<void>((resolve) => {
-    child.on("error", () => resolve());
-    child.on("close", () => resolve());
+  const exited = new Promise<string | undefined>((resolve) => {
+    child.on("error", (e) => resolve(`${LOGGER}: ${e.message}`));
+    child.on("close", (code, signal) => resolve(code === 0 ? undefined : signal !== null ? `logger stopped by ${signal}` : `logger exited with status ${String(code)}${socket ? ` for ${socket}` : " for /dev/log"}`));
   });
   stdin.on("error", () => undefined);
   if (idle) {
@@ -81,7 +93,10 @@ function startLogger(tag: string, socket: string | undefined, idle: boolean): Pe
       stdin.ref?.();
       const timer = setTimeout(() => child.kill(), timeoutMs);
       stdin.end(line);
-      return exited.finally(() => clearTimeout(timer));
+      return exited.then((failure) => {
+        clearTimeout(timer);
+        if (failure !== undefined) throw new AuditLogError(failure);
+      });
     },
   };
 }

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenGroupName } from "../../lib/config/token-access.js";
+import { ExitCode } from "../../lib/errors.js";
 import { hashFile } from "../../lib/signing/file-hasher.js";
 import { createSigningRequest } from "../../lib/signing/request.js";
 import { parseSigningResponse } from "../../lib/signing/response.js";
@@ -32,10 +33,11 @@ const SETUP = {
   p256: `{ key_type = "EcP256", key_mechanisms = ["EcdsaSignature"], signature_type = "EcdsaP256"`,
 };
 
-function config(signers: readonly { user: string; key: string; kind: keyof typeof SETUP }[]): string {
+function config(signers: readonly { user: string; key: string; kind: keyof typeof SETUP }[], extra: readonly string[] = []): string {
   return [
     "[system]",
     "iteration = 1",
+    ...extra,
     'admin_secret_handling = "plaintext"',
     'non_admin_secret_handling = "plaintext"',
     "",
@@ -74,17 +76,17 @@ async function asRoot(name: string, args: readonly string[] = []) {
 }
 
 /** Runs the tool as `user` with its groups, as sshd's session would (setpriv --init-groups). */
-async function asUser(user: string, name: string, input: string) {
-  return host.run(["setpriv", `--reuid=${user}`, `--regid=${user}`, "--init-groups", "--", process.execPath, bin(name)], { env: env(), input, timeoutMs: 60_000 });
+async function asUser(user: string, name: string, input: string, extraEnv: Record<string, string> = {}) {
+  return host.run(["setpriv", `--reuid=${user}`, `--regid=${user}`, "--init-groups", "--", process.execPath, bin(name)], { env: { ...env(), ...extraEnv }, input, timeoutMs: 60_000 });
 }
 
-async function sign(user: string): Promise<{ code: number | null; stderr: string; data: string; sig: string }> {
+async function sign(user: string, extraEnv: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string; data: string; sig: string }> {
   const data = join(work, `${user}-${randomBytes(4).toString("hex")}.bin`);
   await writeFile(data, randomBytes(1024));
-  const r = await asUser(user, "signstar-download-signature", createSigningRequest(await hashFile(data), { "file-name": "payload" }));
+  const r = await asUser(user, "signstar-download-signature", createSigningRequest(await hashFile(data), { "file-name": "payload" }), extraEnv);
   const sig = `${data}.asc`;
   if (r.code === 0) await writeFile(sig, `${parseSigningResponse(r.stdout).signature}\n`);
-  return { code: r.code, stderr: r.stderr, data, sig };
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr, data, sig };
 }
 
 async function keyring(): Promise<string> {
@@ -173,6 +175,23 @@ describe("PKCS#11 token access through the production flow (Debian's SoftHSM)", 
       expect(s.stderr).toBe("");
       expect(s.code).toBe(0);
       expect(await gpgVerify(Buffer.from(ring), s.sig, s.data)).toBe(0);
+    }
+  });
+
+  it("issue 12.6: no system log, no signature (exit 10, one line); audit_log = \"best-effort\" opts out", async () => {
+    const signers = [{ user: ALICE, key: KEY_A, kind: "ed25519" as const }, { user: BOB, key: KEY_B, kind: "p256" as const }];
+    const noLog = { SIGNSTAR_LOG_SOCKET: "/run/signstar-no-such-log-socket" };
+    const refused = await sign(ALICE, noLog);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr).toMatch(/^signstar-download-signature: the audit entry could not be written to the system log \(logger exited with status 1 for \/run\/signstar-no-such-log-socket\); nothing was done\n$/);
+    expect(refused.code).toBe(ExitCode.Audit);
+    await writeConfig(config(signers, ['audit_log = "best-effort"']));
+    try {
+      const served = await sign(ALICE, noLog);
+      expect(served.stderr).toBe("");
+      expect(served.code).toBe(0);
+    } finally {
+      await writeConfig(config(signers));
     }
   });
 

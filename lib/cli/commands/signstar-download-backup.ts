@@ -12,7 +12,7 @@ export const command = {
     "the backup passphrase, which only the admin credentials hold.",
   synopsis: ["[--config FILE] > backup.bin"],
   options: [TOOL_CONFIG_OPTION],
-  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied", "Secret", "Backend", "Remote"],
+  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied", "Secret", "Backend", "Remote", "Audit"],
   files: [...FILES_CONFIG, FILE_SECRETS],
   environment: [ENV_CONFIG, ENV_LOG_SOCKET],
   examples: [{ command: "ssh backup@signer.example > nethsm.bkp", description: "download a backup" }],

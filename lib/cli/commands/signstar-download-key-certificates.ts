@@ -16,7 +16,7 @@ export const command = {
     { command: "", description: "the armored keyring (also \"keyring\")" },
     { command: "json", description: "the JSON index" },
   ],
-  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied", "Secret", "Backend", "Remote"],
+  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied", "Secret", "Backend", "Remote", "Audit"],
   files: [...FILES_CONFIG, FILE_SECRETS],
   environment: [ENV_CONFIG, ENV_LOG_SOCKET, ENV_SSH_COMMAND, ...ENV_PKCS11],
   examples: [

@@ -13,7 +13,7 @@ export const command = {
     "write-hermetic-metrics runs it as each hermetic metrics user. SSH_ORIGINAL_COMMAND is ignored.",
   synopsis: ["[--config FILE]"],
   options: [TOOL_CONFIG_OPTION],
-  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied", "Remote"],
+  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied", "Remote", "Audit"],
   files: [...FILES_CONFIG, FILE_SECRETS, { path: `${hostLayout().signatureCountersDir}/<user>/counters.json`, description: "the signing users' counters" }],
   environment: [ENV_CONFIG, ENV_LOG_SOCKET, ENV_ROOT, ...ENV_PKCS11],
   examples: [{ command: "ssh metrics@signer.example | promtool check metrics", description: "scrape once and check the exposition" }],

@@ -20,7 +20,7 @@ export const command = {
     { command: "confirm CODE", description: "the caller has stored its share: remove it from the host" },
     { command: "upload", description: "read the caller's share on stdin (as signstar-upload-secret-share)" },
   ],
-  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Secret", "Remote"],
+  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Secret", "Remote", "Audit"],
   files: [
     ...FILES_CONFIG,
     { path: live.publicShareSet, description: "the public part of the share set" },

@@ -17,7 +17,7 @@ export const command = {
     "and users without a signing mapping are refused; a malformed request fails before any file or HSM is touched.",
   synopsis: ["[--config FILE] < request.json"],
   options: [TOOL_CONFIG_OPTION],
-  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Secret", "Backend", "Remote", "Busy"],
+  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Secret", "Backend", "Remote", "Busy", "Audit"],
   files: [
     ...FILES_CONFIG,
     FILE_SECRETS,

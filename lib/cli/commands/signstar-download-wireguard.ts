@@ -11,7 +11,7 @@ export const command = {
     "(signstar-wireguard-keygen.service). The file must be a regular file holding one base64 Curve25519 key. SSH_ORIGINAL_COMMAND is ignored.",
   synopsis: ["[--config FILE]"],
   options: [TOOL_CONFIG_OPTION],
-  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied", "Remote"],
+  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied", "Remote", "Audit"],
   files: [...FILES_CONFIG, { path: hostLayout().wireguardPublicKey, description: "the host's WireGuard public key" }],
   environment: [ENV_CONFIG, ENV_LOG_SOCKET, ENV_ROOT],
   examples: [{ command: "ssh wg@signer.example", description: "print the key for the peer's configuration" }],

@@ -16,7 +16,7 @@ export const command = {
     "binds /run/signstar/signer/<user>/socket itself (the directory must be the user's, mode 0700).",
   synopsis: ["[--config FILE]"],
   options: [TOOL_CONFIG_OPTION],
-  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied"],
+  exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied", "Audit"],
   files: [
     ...FILES_CONFIG,
     FILE_SECRETS,

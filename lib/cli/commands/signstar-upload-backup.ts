@@ -14,7 +14,7 @@ export const command = {
     "upload plus 1 GiB. Prints a one-line JSON receipt. SSH_ORIGINAL_COMMAND is ignored.",
   synopsis: ["[--config FILE] [--max-bytes N] < file"],
   options: [TOOL_CONFIG_OPTION, maxBytesOption("SIGNSTAR_UPLOAD_BACKUP_MAX_BYTES", DEFAULT_BACKUP_UPLOAD_MAX_BYTES, MAX_BACKUP_BYTES, "backup")],
-  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Remote"],
+  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Remote", "Audit"],
   files: [...FILES_CONFIG, { path: `${hostLayout().userState("<user>", "uploads")}/backup.bin`, description: "the stored upload" }],
   environment: [ENV_CONFIG, ENV_LOG_SOCKET, maxBytesEnvironment("SIGNSTAR_UPLOAD_BACKUP_MAX_BYTES")],
   examples: [{ command: "ssh upload@signer.example < nethsm.bkp", description: "upload a backup" }],

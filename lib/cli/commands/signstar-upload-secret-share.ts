@@ -12,7 +12,7 @@ export const command = {
     "are present and when they are wiped. The same logic is reachable as `ssh holder@host upload` through signstar-download-secret-share.",
   synopsis: ["[--config FILE] [--root DIR] < share.txt"],
   options: [TOOL_CONFIG_OPTION, { name: "root", type: "string", value: "DIR", default: "/", description: "a root prefix for the state paths (tests and image builds)" }],
-  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Secret", "Remote"],
+  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Secret", "Remote", "Audit"],
   files: [
     ...FILES_CONFIG,
     { path: hostLayout().publicShareSet, description: "the public part of the share set" },

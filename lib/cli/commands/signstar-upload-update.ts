@@ -14,7 +14,7 @@ export const command = {
     "one-line JSON receipt. SSH_ORIGINAL_COMMAND is ignored.",
   synopsis: ["[--config FILE] [--max-bytes N] < file"],
   options: [TOOL_CONFIG_OPTION, maxBytesOption("SIGNSTAR_UPLOAD_UPDATE_MAX_BYTES", DEFAULT_UPDATE_UPLOAD_MAX_BYTES, MAX_UPDATE_BYTES, "image")],
-  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Remote"],
+  exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Remote", "Audit"],
   files: [...FILES_CONFIG, { path: `${hostLayout().userState("<user>", "uploads")}/update.bin`, description: "the stored upload" }],
   environment: [ENV_CONFIG, ENV_LOG_SOCKET, maxBytesEnvironment("SIGNSTAR_UPLOAD_UPDATE_MAX_BYTES")],
   examples: [{ command: "ssh update@signer.example < nethsm-update.img", description: "upload an update image" }],
