@@ -3,7 +3,7 @@ import { oneLine } from "../errors.js";
 import { open } from "node:fs/promises";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { underRoot } from "../layout/host-layout.js";
-import { FileReadError, readCheckedFile } from "../os/read-file.js";
+import { FileReadError, TrustError, checkRootControlledDirs, readCheckedFile } from "../os/read-file.js";
 import { detectFormat } from "./format.js";
 import type { Config } from "./model.js";
 import { readNative } from "./native.js";
@@ -37,6 +37,12 @@ export interface ConfigLocation {
   readonly env?: NodeJS.ProcessEnv | undefined;
   /** Prefix for the default paths only (tests, image builds); explicit paths are used as given. */
   readonly root?: string | undefined;
+  /**
+   * false only for `signstar-config check`, which validates content for anyone: every other reader requires a
+   * configuration that root owns and nobody else can write, in root-controlled directories (issue: a writable
+   * configuration names the PKCS#11 module root loads, i.e. it is root code execution).
+   */
+  readonly trusted?: boolean | undefined;
   /** Receives the note when a directory holds both config.toml and config.yaml (default: a line on stderr). */
   readonly note?: ((line: string) => void) | undefined;
 }
@@ -144,11 +150,14 @@ export function parseConfig(text: string, origin: string): Config {
 }
 
 /** Reads a file of at most MAX_CONFIG_BYTES as UTF-8 (lib/os/read-file.ts; a link the operator made is followed). */
-export async function readConfigText(file: string): Promise<string> {
+export async function readConfigText(file: string, trusted = true): Promise<string> {
   let data: Buffer;
   try {
-    ({ data } = await readCheckedFile(file, { what: "the configuration file", maxBytes: MAX_CONFIG_BYTES, followSymlinks: true }));
+    if (trusted) await checkRootControlledDirs(file, "the configuration file");
+    const ownership = trusted ? { owner: 0, clearBits: 0o022 } : {};
+    ({ data } = await readCheckedFile(file, { what: "the configuration file", maxBytes: MAX_CONFIG_BYTES, followSymlinks: true, ...ownership }));
   } catch (e) {
+    if (e instanceof TrustError) throw new ConfigError(e.message, [], { cause: e });
     if (!(e instanceof FileReadError)) throw e;
     const message = e.problem.kind === "open" ? `cannot read the configuration file ${file}: ${e.problem.reason}` : e.message;
     throw new ConfigError(message, [], { cause: e });
@@ -189,9 +198,10 @@ export function firstDifference(a: unknown, b: unknown, at = ""): string | undef
  */
 export async function locateConfig(opts: ConfigLocation = {}): Promise<{ parsed: ParsedConfig; path: string; note?: string }> {
   const { path, twin } = await findConfigFiles(opts);
-  const parsed = parseAnyConfig(await readConfigText(path), path);
+  const trusted = opts.trusted ?? true;
+  const parsed = parseAnyConfig(await readConfigText(path, trusted), path);
   if (twin === undefined) return { parsed, path };
-  const other = parseAnyConfig(await readConfigText(twin), twin);
+  const other = parseAnyConfig(await readConfigText(twin, trusted), twin);
   const difference = firstDifference(parsed.config, other.config);
   if (difference !== undefined) {
     throw new ConfigError(

@@ -108,7 +108,7 @@ export type Command = "check" | "convert";
 export async function signstarConfigCommand(command: Command, location: ConfigLocation): Promise<ToolOutput> {
   let located;
   try {
-    located = await locateConfig(location);
+    located = await locateConfig({ ...location, trusted: false });
   } catch (e) {
     if (e instanceof ConfigError && e.problems.length > 0) return problemsOutput(e, e.origin ?? "configuration");
     throw e;

@@ -14,7 +14,8 @@
  * themselves.
  */
 import { constants, type Stats } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, realpath, stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { ExitCode, SignstarError } from "../errors.js";
 import { describeErrno, errnoCode, octal } from "./errno.js";
 
@@ -135,5 +136,34 @@ export async function readCheckedFile(path: string, opts: CheckedReadOptions): P
     return { data: buffer.subarray(0, length), stat: st };
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Like sshd's StrictModes for files root loads code or configuration from: every directory from `/` down to the
+ * file's real location must be owned by root and writable by nobody else, except a root-owned sticky directory
+ * (/tmp: others cannot rename or remove what root put there). Throws FileReadError naming the first bad directory.
+ * The file itself is checked on its descriptor (readCheckedFile with owner 0 and clearBits 0o022).
+ */
+export async function checkRootControlledDirs(path: string, what: string, exitCode: number = ExitCode.Config): Promise<void> {
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch (error) {
+    throw new FileReadError(what, path, { kind: "open", code: errnoCode(error), reason: describeErrno(error) }, exitCode, { cause: error });
+  }
+  for (let dir = dirname(real); ; dir = dirname(dir)) {
+    const st = await stat(dir);
+    const sticky = (st.mode & 0o1000) !== 0;
+    if (st.uid !== 0) throw new TrustError(what, path, `its directory ${dir} is owned by uid ${st.uid}, not root`, exitCode);
+    if ((st.mode & 0o022) !== 0 && !sticky) throw new TrustError(what, path, `its directory ${dir} has mode ${octal(st.mode & 0o7777)}: writable by group or others`, exitCode);
+    if (dir === "/") break;
+  }
+}
+
+/** A file root would trust sits where someone else could replace it. */
+export class TrustError extends SignstarError {
+  constructor(what: string, path: string, why: string, exitCode: number) {
+    super(`refusing ${what} ${path}: ${why}`, exitCode);
   }
 }

@@ -8,6 +8,7 @@
  * the last one calls C_Finalize. Environment the module reads at C_Initialize (SOFTHSM2_CONF,
  * P11_KIT_SERVER_ADDRESS) is taken from process.env at that moment.
  */
+import { dirname } from "node:path";
 import { realpathSync, statSync } from "node:fs";
 import { hostLayout } from "../../layout/host-layout.js";
 import { Pkcs11ModuleError, isP11KitClient, translate } from "./errors.js";
@@ -41,6 +42,7 @@ export function acquireModule(path: string, timeoutMs: number): LoadedModule {
   } catch {
     throw new Pkcs11ModuleError(`PKCS#11 module ${path} does not exist or is not a file`);
   }
+  checkModuleOwnership(path, real);
   if (isP11KitClient(real) && process.env["P11_KIT_SERVER_ADDRESS"] === undefined) {
     // Documented default: the socket of systemd/p11-kit-signstar.socket.
     process.env["P11_KIT_SERVER_ADDRESS"] = DEFAULT_P11_KIT_SERVER_ADDRESS;
@@ -108,4 +110,23 @@ export function releaseModule(m: LoadedModule): void {
 /** Runs synchronous PKCS#11 calls under the module's deadline; errors become typed Pkcs11Errors. */
 export function call<T>(m: LoadedModule, what: string, describe: string, fn: () => T, timeoutMs = m.timeoutMs): T {
   return guard(timeoutMs, `PKCS#11 ${what} did not return within ${timeoutMs} ms (${describe}); stopping`, fn);
+}
+
+/**
+ * A shared library this process loads runs with its privileges (root in signstar-configure): like sshd's
+ * StrictModes, the module and every directory above its real path must be owned by root and writable by nobody
+ * else (a root-owned sticky directory such as /tmp excepted). One line naming the path otherwise.
+ */
+function checkModuleOwnership(path: string, real: string): void {
+  const st = statSync(real);
+  if (st.uid !== 0) throw new Pkcs11ModuleError(`refusing PKCS#11 module ${path}: it is owned by uid ${st.uid}, not root`);
+  if ((st.mode & 0o022) !== 0) throw new Pkcs11ModuleError(`refusing PKCS#11 module ${path}: mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")} is writable by group or others`);
+  for (let dir = dirname(real); ; dir = dirname(dir)) {
+    const d = statSync(dir);
+    if (d.uid !== 0) throw new Pkcs11ModuleError(`refusing PKCS#11 module ${path}: its directory ${dir} is owned by uid ${d.uid}, not root`);
+    if ((d.mode & 0o022) !== 0 && (d.mode & 0o1000) === 0) {
+      throw new Pkcs11ModuleError(`refusing PKCS#11 module ${path}: its directory ${dir} is writable by group or others`);
+    }
+    if (dir === "/") break;
+  }
 }
