@@ -5,7 +5,12 @@
  */
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
-import { basename } from "node:path";
+import { readdir, readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { ExitCode } from "../errors.js";
+import { hostLayout } from "../layout/host-layout.js";
+import { HostError } from "./errors.js";
+import { DEFAULT_BIN_DIR } from "./force-commands.js";
 import type { Config } from "../config/model.js";
 import { describeAction, type HostAction } from "./actions.js";
 import { applyAction } from "./apply.js";
@@ -39,11 +44,47 @@ const executable = (path: string): Promise<boolean> => access(path, constants.X_
   () => false,
 );
 
+/**
+ * The bin directory: --bin-dir, else the one the existing drop-ins name (a run without --bin-dir must not quietly
+ * move every ForceCommand back to /usr/bin), else /usr/bin.
+ */
+async function resolveBinDir(opts: ConfigureBuildOptions, notes: string[]): Promise<string> {
+  if (opts.binDir !== undefined) return opts.binDir;
+  const dropIns = hostLayout(opts.root).sshdDropInDir;
+  const dirs = new Set<string>();
+  for (const name of await readdir(dropIns).catch(() => [] as string[])) {
+    if (!name.startsWith("10-signstar-user-") || !name.endsWith(".conf")) continue;
+    const text = await readFile(join(dropIns, name), "utf8").catch(() => "");
+    for (const m of text.matchAll(/^\s*ForceCommand (\/\S*)\/signstar-[a-z-]+$/gm)) dirs.add(m[1]!);
+  }
+  if (dirs.size > 1) throw new HostError(`the existing drop-ins in ${dropIns} name ForceCommands in ${[...dirs].join(" and ")}; choose one with --bin-dir`, ExitCode.Usage);
+  const [kept] = dirs;
+  if (kept === undefined || kept === DEFAULT_BIN_DIR) return DEFAULT_BIN_DIR;
+  notes.push(`ForceCommands stay in ${kept}, as the existing drop-ins say (pass --bin-dir to change it)`);
+  return kept;
+}
+
+/** Every planned ForceCommand must exist (as an executable) where sshd will run it: refused live, a note below --root. */
+async function checkForceCommands(plan: HostPlan, dryRun: boolean, notes: string[]): Promise<void> {
+  const missing: string[] = [];
+  for (const u of plan.users) {
+    if (u.forceCommand === undefined || missing.includes(u.forceCommand)) continue;
+    if (!(await executable(plan.root + u.forceCommand))) missing.push(u.forceCommand);
+  }
+  if (missing.length === 0) return;
+  const what = `ForceCommand ${missing[0]!}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""} is not an executable`;
+  if (plan.root === "" && !dryRun) throw new HostError(`${what}; install Signstar or pass the --bin-dir it is installed in`, ExitCode.Config);
+  notes.push(plan.root === "" ? `warning: ${what}` : `warning: ${what} below ${plan.root}; install it there before the image boots`);
+}
+
 export async function configureBuild(opts: ConfigureBuildOptions): Promise<ConfigureBuildResult> {
+  const early: string[] = [];
+  const binDir = await resolveBinDir(opts, early);
   const plan = computeHostPlan(opts.config, {
     ...(opts.root !== undefined ? { root: opts.root } : {}),
-    ...(opts.binDir !== undefined ? { binDir: opts.binDir } : {}),
+    binDir,
   });
+  await checkForceCommands(plan, opts.dryRun ?? false, early);
   const manageUsers = opts.manageUsers ?? plan.root === "";
   const euid = process.geteuid?.() ?? -1;
   const observed = await observeHost(plan, manageUsers);
@@ -51,7 +92,7 @@ export async function configureBuild(opts: ConfigureBuildOptions): Promise<Confi
     manageUsers,
     ...(euid === 0 ? { fileOwner: { uid: 0, gid: 0 } } : {}),
   });
-  const allNotes = [...notes];
+  const allNotes = [...early, ...notes];
   if (manageUsers && euid !== 0) allNotes.push("not running as root: the shadow database is unreadable, so password checks of existing accounts are approximate");
 
   const sshdFiles = plan.files.filter((f) => f.kind === "hardening" || f.kind === "sshd_dropin");

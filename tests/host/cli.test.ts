@@ -7,6 +7,7 @@ import { renderConfig } from "../../lib/config/render.js";
 import { ExitCode } from "../../lib/errors.js";
 import { run, type RunResult } from "../support/run.js";
 import { startPrivateHost } from "../support/private-host.js";
+import { packageExecutables } from "../support/production-host.js";
 import { TestUsers, lookup } from "../support/users.js";
 import { KEY_A, KEY_E, hostConfig } from "./fixtures.js";
 
@@ -79,6 +80,11 @@ describe("signstar-configure-build", () => {
     const second = await cli(["--config", configFile, "--root", out, "--bin-dir", "/opt/signstar/bin"]);
     expect(second.stdout.split("\n")[0]).toBe("nothing to do");
     expect(second.code).toBe(0);
+    // Issue 12.5: a run without --bin-dir keeps the directory the drop-ins name (it does not move back to /usr/bin).
+    const third = await cli(["--config", configFile, "--root", out]);
+    expect(third.stdout).toMatch(/^nothing to do\nnote: ForceCommands stay in \/opt\/signstar\/bin, as the existing drop-ins say/);
+    expect(third.stdout).toContain(`note: warning: ForceCommand /opt/signstar/bin/signstar-download-signature is not an executable below ${out}`);
+    expect(third.code).toBe(0);
   });
 
   it("--dry-run on the live system changes nothing: no users, no files", async () => {
@@ -99,7 +105,18 @@ describe("signstar-configure-build", () => {
     // validated, and nothing may be created in /run for it.
     const host = await startPrivateHost();
     try {
-      const cb = (): Promise<RunResult> => host.run([process.execPath, BIN, "--config", configFile], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+      const cb = (args: readonly string[] = []): Promise<RunResult> =>
+        host.run([process.execPath, BIN, "--config", configFile, ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+      // Issue 12.5: ForceCommands that do not exist are refused on a live run (one line, exit 4, nothing changed).
+      const missing = await cb(["--bin-dir", "/nonexistent/bin"]);
+      expect(missing.stdout).toBe("");
+      expect(missing.stderr).toBe(
+        "signstar-configure-build: ForceCommand /nonexistent/bin/signstar-download-signature (and 1 more) is not an executable; install Signstar or pass the --bin-dir it is installed in\n",
+      );
+      expect(missing.code).toBe(ExitCode.Config);
+      expect((await host.run(["getent", "passwd", users.name("signer")])).code).toBe(2);
+      // Installed as the package installs it: the executables under their names in /usr/bin.
+      for (const [name, file] of await packageExecutables()) await host.run(["ln", "-sf", file, join("/usr/bin", name)]);
       const r = await cb();
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);

@@ -19,7 +19,13 @@ export const command = {
     CONFIG_OPTION,
     { name: "root", type: "string", value: "DIR", description: "render below DIR instead of the live system (image builds)" },
     { name: "dry-run", type: "boolean", default: false, description: "print what would be done, change nothing" },
-    { name: "bin-dir", type: "string", value: "DIR", default: "/usr/bin", description: "where the Signstar executables are installed (the ForceCommands)" },
+    {
+      name: "bin-dir",
+      type: "string",
+      value: "DIR",
+      description:
+        "where the Signstar executables are installed (the ForceCommands); without it, the directory the existing drop-ins name is kept, else /usr/bin. A directory without the executables is refused (a warning with --root)",
+    },
   ],
   exitCodes: ["Ok", "Internal", "Usage", "Config", "Denied"],
   files: [
