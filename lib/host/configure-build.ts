@@ -64,8 +64,13 @@ async function resolveBinDir(opts: ConfigureBuildOptions, notes: string[]): Prom
   return kept;
 }
 
-/** Every planned ForceCommand must exist (as an executable) where sshd will run it: refused live, a note below --root. */
-async function checkForceCommands(plan: HostPlan, dryRun: boolean, notes: string[]): Promise<void> {
+/**
+ * Every planned ForceCommand must exist (as an executable) where sshd will run it: refused on a live run; below
+ * --root only an explicit --bin-dir is checked, with a warning (an image gets the package's /usr/bin later); a dry
+ * run changes nothing and checks nothing.
+ */
+async function checkForceCommands(plan: HostPlan, opts: ConfigureBuildOptions, notes: string[]): Promise<void> {
+  if (opts.dryRun || (plan.root !== "" && opts.binDir === undefined)) return;
   const missing: string[] = [];
   for (const u of plan.users) {
     if (u.forceCommand === undefined || missing.includes(u.forceCommand)) continue;
@@ -73,7 +78,7 @@ async function checkForceCommands(plan: HostPlan, dryRun: boolean, notes: string
   }
   if (missing.length === 0) return;
   const what = `ForceCommand ${missing[0]!}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""} is not an executable`;
-  if (plan.root === "" && !dryRun) throw new HostError(`${what}; install Signstar or pass the --bin-dir it is installed in`, ExitCode.Config);
+  if (plan.root === "") throw new HostError(`${what}; install Signstar or pass the --bin-dir it is installed in`, ExitCode.Config);
   notes.push(plan.root === "" ? `warning: ${what}` : `warning: ${what} below ${plan.root}; install it there before the image boots`);
 }
 
@@ -84,7 +89,7 @@ export async function configureBuild(opts: ConfigureBuildOptions): Promise<Confi
     ...(opts.root !== undefined ? { root: opts.root } : {}),
     binDir,
   });
-  await checkForceCommands(plan, opts.dryRun ?? false, early);
+  await checkForceCommands(plan, opts, early);
   const manageUsers = opts.manageUsers ?? plan.root === "";
   const euid = process.geteuid?.() ?? -1;
   const observed = await observeHost(plan, manageUsers);

@@ -18,6 +18,7 @@ import { parseSigningResponse } from "../../lib/signing/response.js";
 import { gpgVerify } from "../configure/helpers.js";
 import { KEY_A, KEY_B, KEY_C } from "../host/fixtures.js";
 import { startPrivateHost, type PrivateHost } from "../support/private-host.js";
+import { packageExecutables } from "../support/production-host.js";
 import { REPO_ROOT } from "../support/repo.js";
 import { startSyslog, type SyslogListener } from "../support/syslog.js";
 
@@ -111,6 +112,8 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "signstar-p11access-"));
   syslog = await startSyslog();
   host = await startPrivateHost();
+  // Installed as the package installs it: the executables under their names in /usr/bin (the ForceCommands).
+  for (const [name, file] of await packageExecutables()) await host.run(["ln", "-sf", file, join("/usr/bin", name)]);
   // Debian's SoftHSM as installed: an empty token directory (the overlay's copy of this machine's).
   await host.run(["sh", "-c", "rm -rf /var/lib/softhsm/tokens/* && stat -c '%a %U:%G' /etc/softhsm/softhsm2.conf /var/lib/softhsm/tokens"]);
 }, 60_000);
