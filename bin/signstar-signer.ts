@@ -15,6 +15,7 @@ runCommand(command, (ctx) => {
     log: ctx.audit("signstar-download-signature"),
     now: () => new Date(),
     countersDir: ctx.layout.signatureCountersDir,
+    logWriterSocket: ctx.layout.logWriterSocket,
     idleTimeoutMs: Number.isInteger(idle) && idle >= 1 && idle <= 86_400 ? idle * 1000 : 300_000,
     signal: ctx.signal,
   });

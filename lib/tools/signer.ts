@@ -32,6 +32,8 @@ export interface SignerInput {
   readonly log: LogSink;
   readonly now: () => Date;
   readonly countersDir?: string;
+  /** The log writer's socket (hostLayout's, below the tool's root); default: the production path. */
+  readonly logWriterSocket?: string;
   readonly limits?: SignerLimits;
   readonly idleTimeoutMs?: number;
   /** Stops accepting (SIGTERM); requests already accepted are answered. */
@@ -70,6 +72,7 @@ export async function runSigner(input: SignerInput): Promise<number> {
           log: input.log,
           keys,
           ...(input.countersDir !== undefined ? { countersDir: input.countersDir } : {}),
+          ...(input.logWriterSocket !== undefined ? { logWriterSocket: input.logWriterSocket } : {}),
         });
         return { stdout, code: ExitCode.Ok };
       } catch (error) {
