@@ -99,6 +99,8 @@ export async function hashFile(path: string, opts: HashFileOptions = {}): Promis
     return hasher.finish();
   } catch (e) {
     if (e instanceof SigningInputError || (e instanceof Error && e.name === "AbortError")) throw e;
+    // Stopped (Ctrl-C): the reason the caller gave (the shell's "interrupted", exit 130), not a read error.
+    if (opts.signal?.aborted === true) throw opts.signal.reason ?? e;
     throw new SigningInputError(`cannot read ${path}: ${errorCode(e)}`, { cause: e });
   } finally {
     await fh.close();

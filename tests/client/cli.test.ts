@@ -2,7 +2,8 @@
  * The built executable (`npm run build` first): exit codes, one-line errors, stdout only on success.
  * The fake signing host runs in this process, so the child is spawned asynchronously.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as openpgp from "openpgp";
@@ -142,6 +143,41 @@ describe("signstar-request-signature executable", () => {
     const r = await runProcess("sh", ["-c", `"${process.execPath}" "${BIN}" prepare "${file}" | true`], { env: { ...process.env } });
     expect(r.stderr).not.toContain("    at ");
     expect(r.stderr.trimEnd().split("\n").length).toBeLessThanOrEqual(1);
+  });
+
+  it("Ctrl-C while hashing: exit 130, one line, nothing on stdout (issue 12.8)", async () => {
+    const file = join(dir, "huge.bin");
+    writeFileSync(file, "");
+    truncateSync(file, 8 * 1024 * 1024 * 1024); // sparse: seconds of hashing, no disk
+    try {
+      const child = spawn(process.execPath, [BIN, "prepare", file], { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      // Interrupt once the file is open (the shell and its SIGINT handling run before the body hashes it).
+      const hashing = (): boolean => {
+        try {
+          return readdirSync(`/proc/${child.pid}/fd`).some((fd) => {
+            try {
+              return readlinkSync(`/proc/${child.pid}/fd/${fd}`) === file;
+            } catch {
+              return false;
+            }
+          });
+        } catch {
+          return false;
+        }
+      };
+      while (!hashing()) await new Promise((r) => setTimeout(r, 20));
+      child.kill("SIGINT");
+      const code = await new Promise<number | null>((r) => child.on("close", (c) => r(c)));
+      expect(code).toBe(130);
+      expect(stdout).toBe("");
+      expect(stderr).toBe("signstar-request-signature: interrupted\n");
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   it("prepare: JSON on stdout; missing file: exit 3", async () => {

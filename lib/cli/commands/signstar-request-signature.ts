@@ -12,7 +12,7 @@ const sendOptions = [
   { name: "output", type: "string", value: "FILE", description: "the signature file (default FILE.sig, or FILE.asc with --armor)" },
   { name: "armor", type: "boolean", default: false, description: "write the ASCII-armored signature" },
   { name: "force", type: "boolean", default: false, description: "replace an existing output file" },
-  { name: "timeout", type: "number", value: "SECONDS", default: 60, description: "overall time limit" },
+  { name: "timeout", type: "number", value: "SECONDS", default: 60, description: "time limit for each file's exchange with the host, from sending the request to the signature (hashing the file before it is not limited: Ctrl-C stops it)" },
   { name: "connect-timeout", type: "number", value: "SECONDS", default: 10, description: "limit for connecting, the SSH handshake and authentication" },
   { name: "parallel", type: "number", value: "N", default: 8, description: "with several files: requests in flight on the one SSH connection (1 to 64; the host allows 16)" },
   { name: "fail-fast", type: "boolean", default: false, description: "with several files: start no further file after the first failure" },
