@@ -4,4 +4,4 @@ import { command } from "../lib/cli/commands/signstar-download-key-certificates.
 import { runCommand } from "../lib/cli/shell.js";
 import { certificateMode, downloadKeyCertificates } from "../lib/tools/download-key-certificates.js";
 
-runCommand(command, (ctx) => downloadKeyCertificates({ ...ctx.tool(), mode: certificateMode(ctx.env["SSH_ORIGINAL_COMMAND"], ctx.options.json === true) }));
+runCommand(command, (ctx) => downloadKeyCertificates({ ...ctx.tool(), mode: certificateMode(ctx.env["SSH_ORIGINAL_COMMAND"], ctx.options.json === true), warn: ctx.warn }));

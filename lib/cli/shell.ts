@@ -46,6 +46,8 @@ export interface ShellContext<C extends CommandSpec> {
   audit(tag?: string): LogSink;
   /** Errors from here on are reported under `name` (the share tool's upload mode speaks as the upload tool). */
   reportAs(name: string): void;
+  /** One line on stderr that is not the run's failure (e.g. a key left out of a keyring), sanitised like errors. */
+  warn(message: string): void;
 }
 
 export interface ShellOptions {
@@ -154,6 +156,7 @@ export function runCommand<const C extends CommandSpec>(
       reportAs: (name) => {
         program = name;
       },
+      warn: (message) => void process.stderr.write(`${program}: ${oneLine(message)}\n`),
     };
     const result = await body(ctx);
     if (typeof result === "number") return result;

@@ -9,7 +9,10 @@
  * the output format, so it cannot widen what the user may do.
  *
  * Each certificate is checked against the backend's public key of the key it is stored with (a certificate of
- * another key fails the whole call, exit 7); a key without certificate fails too (run signstar-configure).
+ * another key, or one that does not parse, fails the whole call, exit 7: that is tampering or corruption, never a
+ * state to serve around). A key that is not provisioned yet (no key, or no certificate, on the backend) is left
+ * out with one `warn` line naming it and the fix; the call fails (exit 7) only when no key at all could be served,
+ * so one new signer waiting for signstar-configure does not take every other key's certificate away.
  * NetHSM keys are read with the caller's Operator users (the one of the key's namespace); PKCS#11 keys in a
  * public session without PIN.
  */
@@ -50,6 +53,8 @@ export interface DownloadKeyCertificatesInput {
   readonly mode: CertificateMode;
   readonly stateRoot?: string;
   readonly timeoutMs?: number;
+  /** Where the names of keys left out go (stderr, through the shell). */
+  readonly warn?: (message: string) => void;
 }
 
 export interface KeyIndexEntry {
@@ -77,8 +82,11 @@ function algorithm(pk: PublicKey): string {
   return `ecdsa-${pk.curve.toLowerCase()}`;
 }
 
+/** A configured key that the backend does not hold yet, or holds without its certificate: signstar-configure makes both. */
+class NotProvisioned extends SignstarError {}
+
 function check(label: string, bytes: Uint8Array | undefined, publicKey: PublicKey): OpenPgpCertificate {
-  if (!bytes) throw new SignstarError(`the key ${label} has no OpenPGP certificate on the backend; run signstar-configure`, ExitCode.Backend);
+  if (!bytes) throw new NotProvisioned(`the key ${label} has no OpenPGP certificate on the backend; run signstar-configure`, ExitCode.Backend);
   let cert: OpenPgpCertificate;
   try {
     cert = parseCertificate(bytes);
@@ -131,33 +139,56 @@ class NetHsmReaders {
   }
 }
 
-async function collect(config: Config, caller: Caller, operators: readonly NetHsmUserId[], input: DownloadKeyCertificatesInput): Promise<Found[]> {
+/** Reads one key and its certificate; NotProvisioned when the backend does not hold them yet. */
+async function readKey(m: SigningMapping, label: string, config: Config, readers: NetHsmReaders): Promise<Found> {
+  if (m.backend === "nethsm") {
+    const client = await readers.forNamespace(namespaceOf(m.mapping.backendUser), label);
+    const id = m.mapping.signingKeyId;
+    const { publicKeyOf, NetHsmHttpError } = await import("../backends/nethsm/index.js");
+    let key;
+    try {
+      key = await client.getKey(id);
+    } catch (e) {
+      if (e instanceof NetHsmHttpError && e.status === 404) throw new NotProvisioned(`the key ${label} does not exist on the NetHSM yet; run signstar-configure`, ExitCode.Backend);
+      throw backendError(e, `reading ${label}`);
+    }
+    try {
+      const publicKey = publicKeyOf(key, id);
+      return { mapping: m, label, publicKey, certificate: check(label, await client.getKeyCertificate(id), publicKey) };
+    } catch (e) {
+      if (e instanceof SignstarError) throw e;
+      throw backendError(e, `reading ${label}`);
+    }
+  }
+  const { readPublicKeyAndCertificate, Pkcs11KeyNotFoundError } = await import("../backends/pkcs11/index.js");
+  let r;
+  try {
+    r = readPublicKeyAndCertificate(pkcs11Section(config).module, m.mapping.token, m.mapping.key);
+  } catch (e) {
+    if (e instanceof Pkcs11KeyNotFoundError) throw new NotProvisioned(`${e.message}; run signstar-configure`, ExitCode.Backend);
+    throw e;
+  }
+  return { mapping: m, label, publicKey: r.publicKey, certificate: check(label, r.certificate, r.publicKey) };
+}
+
+async function collect(config: Config, caller: Caller, operators: readonly NetHsmUserId[], input: DownloadKeyCertificatesInput): Promise<{ found: Found[]; missing: NotProvisioned[] }> {
   const signing = userMappings(config).filter(isSigningMapping);
   const found: Found[] = [];
+  const missing: NotProvisioned[] = [];
   const readers = new NetHsmReaders(config, caller, operators, input);
   try {
     for (const m of signing) {
-      const label = signingKeyLabel(m);
-      if (m.backend === "nethsm") {
-        const client = await readers.forNamespace(namespaceOf(m.mapping.backendUser), label);
-        const id = m.mapping.signingKeyId;
-        try {
-          const { publicKeyOf } = await import("../backends/nethsm/index.js");
-          const publicKey = publicKeyOf(await client.getKey(id), id);
-          found.push({ mapping: m, label, publicKey, certificate: check(label, await client.getKeyCertificate(id), publicKey) });
-        } catch (e) {
-          throw backendError(e, `reading ${label}`);
-        }
-      } else {
-        const { readPublicKeyAndCertificate } = await import("../backends/pkcs11/index.js");
-        const r = readPublicKeyAndCertificate(pkcs11Section(config).module, m.mapping.token, m.mapping.key);
-        found.push({ mapping: m, label, publicKey: r.publicKey, certificate: check(label, r.certificate, r.publicKey) });
+      try {
+        found.push(await readKey(m, signingKeyLabel(m), config, readers));
+      } catch (e) {
+        if (!(e instanceof NotProvisioned)) throw e;
+        missing.push(e);
       }
     }
   } finally {
     readers.close();
   }
-  return found;
+  return { found, missing };
 }
 
 function indexEntry(f: Found): KeyIndexEntry {
@@ -185,9 +216,11 @@ export async function downloadKeyCertificates(input: DownloadKeyCertificatesInpu
   return withAudit(events, async (audit) => {
     const { config, mapping } = await requireRole(caller, input.config, ["key_certificates"], "signstar-download-key-certificates");
     const operators = mapping.backend === "nethsm" && mapping.mapping.kind === "key_certificates" ? mapping.mapping.backendUsers : [];
-    const found = await collect(config, caller, operators, input);
-    if (found.length === 0) throw new SignstarError("the configuration has no signing keys", ExitCode.Config);
-    audit.set({ mode: input.mode, keys: found.length });
+    const { found, missing } = await collect(config, caller, operators, input);
+    if (found.length === 0 && missing.length === 0) throw new SignstarError("the configuration has no signing keys", ExitCode.Config);
+    if (found.length === 0) throw missing[0]!;
+    for (const m of missing) input.warn?.(`left out: ${m.message}`);
+    audit.set({ mode: input.mode, keys: found.length, ...(missing.length > 0 ? { missing: missing.length } : {}) });
     if (input.mode === "json") return `${JSON.stringify({ version: 1, keys: found.map(indexEntry) }, null, 2)}\n`;
     const ring = Buffer.concat(found.map((f) => Buffer.from(f.certificate.bytes)));
     return armor("PUBLIC KEY BLOCK", ring);

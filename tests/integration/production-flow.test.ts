@@ -172,6 +172,11 @@ describe("the production flow on SoftHSM, as an operator runs it", () => {
     await host.writeConfig(config([...SIGNERS, LATE]));
     await operator("signstar-configure-build");
     await host.reloadSshd();
+    // Until configure made its key, the keyring serves the others and names the missing one (issue 12.13).
+    const partial = await ssh(CERTS);
+    expect(partial.code).toBe(0);
+    expect(partial.stderr).toMatch(new RegExp(`^signstar-download-key-certificates: left out: .*label:${LATE.user}.*; run signstar-configure\n$`));
+    expect(partial.stdout).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
     for (const h of HOLDERS.slice(0, 2)) {
       const r = await ssh(h, { command: ["upload"], input: `${shares.get(h)!}\n` });
       expect(r.stderr).toBe("");
