@@ -171,21 +171,37 @@ int main(int argc, char **argv) {
   size_t out_len = 0, have = 0;
   int stdin_open = 1;
   unsigned char buf[65536];
+  size_t pend_off = 0, pend_len = 0; /* stdin bytes read but not yet accepted by the socket */
   for (;;) {
-    struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = 0, .events = stdin_open ? POLLIN : 0}};
-    if (poll(fds, stdin_open ? 2 : 1, -1) < 0) {
+    /* Never block in a write: a signer that answers early (an oversized request) stops reading, and a blocked
+       write would then never see its answer. So the socket is written only when poll says it takes bytes, and
+       stdin is read only when nothing is pending. */
+    struct pollfd fds[2] = {{.fd = sock, .events = POLLIN | (pend_len > 0 ? POLLOUT : 0)},
+                            {.fd = stdin_open && pend_len == 0 ? 0 : -1, .events = POLLIN}};
+    if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       fail(EXIT_INTERNAL, "poll failed");
     }
-    if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+    if (pend_len > 0 && (fds[0].revents & (POLLOUT | POLLERR))) {
+      ssize_t w = send(sock, buf + pend_off, pend_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (w > 0) {
+        pend_off += (size_t)w;
+        pend_len -= (size_t)w;
+      } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        /* The signer closed its end (it answered early): stop sending and read its answer. */
+        pend_len = 0;
+        stdin_open = 0;
+      }
+    }
+    if (fds[1].fd == 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t r = read(0, buf, sizeof buf);
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) {
         stdin_open = 0;
         shutdown(sock, SHUT_WR);
-      } else if (write_all(sock, buf, (size_t)r) != 0) {
-        /* The signer closed its end (it answered early, e.g. an oversized request): read its answer. */
-        stdin_open = 0;
+      } else {
+        pend_off = 0;
+        pend_len = (size_t)r;
       }
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
