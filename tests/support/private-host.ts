@@ -55,7 +55,12 @@ export async function startPrivateHost(): Promise<PrivateHost> {
     const name = target.slice(1);
     await mkdir(join(dir, `${name}-upper`));
     await mkdir(join(dir, `${name}-work`));
-    mounts.push(`mount -t overlay overlay -o lowerdir=${target},upperdir=${dir}/${name}-upper,workdir=${dir}/${name}-work ${target}`);
+    // /etc's lower layer is a snapshot, not the live directory: a test on this machine that runs useradd while a
+    // private host exists would otherwise show its /etc/group.lock inside, and the private host's groupadd would
+    // fail with "lock … already used". Lock files of the moment are left out of the snapshot.
+    const lower = target === "/etc" ? `${dir}/etc-lower` : target;
+    if (target === "/etc") mounts.push(`cp -a /etc ${lower} && rm -f ${lower}/*.lock ${lower}/.pwd.lock`);
+    mounts.push(`mount -t overlay overlay -o lowerdir=${lower},upperdir=${dir}/${name}-upper,workdir=${dir}/${name}-work ${target}`);
   }
   // A block of 400 system uids/gids of its own, between 20000 and 59999.
   const base = 20000 + Math.floor(Math.random() * 100) * 400;
