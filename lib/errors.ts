@@ -103,3 +103,23 @@ export function describeError(error: unknown, interrupted = false): { message: s
   const text = error instanceof Error ? error.message : String(error);
   return { message: `internal error: ${oneLine(text)}`, exitCode: ExitCode.Internal };
 }
+
+/** Short reason for a failed file-system call, without the path (the caller names it). */
+export function describeErrno(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "is a directory";
+    case "ENOTDIR":
+      return "a parent is not a directory";
+    case "ELOOP":
+      return "too many symbolic links";
+    default:
+      return code ?? "unexpected error";
+  }
+}

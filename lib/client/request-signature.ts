@@ -91,13 +91,8 @@ function validate(opts: SendOptions): { port: number } {
   return { port };
 }
 
-export async function sendSigningRequest(opts: SendOptions): Promise<SendResult> {
-  const { port } = validate(opts);
-  const armored = opts.armor === true;
-  const force = opts.force === true;
-  const output = opts.output ?? defaultOutputPath(opts.file, armored);
-
-  // Local checks first: nothing is hashed or sent while any of them fails.
+/** The local checks of a connection, before anything is hashed or sent: a known_hosts entry for the host, our key. */
+async function connectionChecks(opts: { readonly knownHostsPath: string; readonly host: string; readonly identity?: string; readonly agent?: string | boolean; readonly env?: NodeJS.ProcessEnv }, port: number): Promise<{ knownHosts: Awaited<ReturnType<typeof readKnownHosts>>; auth: SshAuth }> {
   const knownHosts = await readKnownHosts(opts.knownHostsPath);
   if (!entriesForHost(knownHosts.entries, opts.host, port).some((e) => e.marker === null)) {
     const skipped = knownHosts.skipped.length > 0 ? ` (${knownHosts.skipped.length} malformed lines skipped)` : "";
@@ -107,6 +102,17 @@ export async function sendSigningRequest(opts: SendOptions): Promise<SendResult>
     opts.identity !== undefined
       ? await loadIdentity(opts.identity)
       : await agentAuth(typeof opts.agent === "string" ? opts.agent : undefined, opts.env ?? process.env);
+  return { knownHosts, auth };
+}
+
+export async function sendSigningRequest(opts: SendOptions): Promise<SendResult> {
+  const { port } = validate(opts);
+  const armored = opts.armor === true;
+  const force = opts.force === true;
+  const output = opts.output ?? defaultOutputPath(opts.file, armored);
+
+  // Local checks first: nothing is hashed or sent while any of them fails.
+  const { knownHosts, auth } = await connectionChecks(opts, port);
   await checkOutputPath(output, opts.file, force);
 
   const { state, json } = await hashedRequest(opts.file, opts);
@@ -221,15 +227,7 @@ export async function sendSigningBatch(opts: BatchOptions): Promise<BatchResult[
   const armored = opts.armor === true;
   const force = opts.force === true;
 
-  const knownHosts = await readKnownHosts(opts.knownHostsPath);
-  if (!entriesForHost(knownHosts.entries, opts.host, port).some((e) => e.marker === null)) {
-    const skipped = knownHosts.skipped.length > 0 ? ` (${knownHosts.skipped.length} malformed lines skipped)` : "";
-    throw new HostKeyError("unknown", `host ${knownHostName(opts.host, port)} has no entry in ${opts.knownHostsPath}${skipped}`);
-  }
-  const auth: SshAuth =
-    opts.identity !== undefined
-      ? await loadIdentity(opts.identity)
-      : await agentAuth(typeof opts.agent === "string" ? opts.agent : undefined, opts.env ?? process.env);
+  const { knownHosts, auth } = await connectionChecks(opts, port);
 
   // Sizes for the one progress bar (a file that cannot be read fails on its own below).
   const sizes = await Promise.all(opts.files.map((f) => stat(f).then((s) => s.size, () => 0)));

@@ -8,25 +8,8 @@ export function isMissing(error: unknown): boolean {
   return errnoCode(error) === "ENOENT";
 }
 
-/** Short reason for a failed file-system call, without the path (the caller names it). */
-export function describeErrno(error: unknown): string {
-  const code = errnoCode(error);
-  switch (code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "is a directory";
-    case "ENOTDIR":
-      return "a parent is not a directory";
-    case "ELOOP":
-      return "too many symbolic links";
-    default:
-      return code ?? "unexpected error";
-  }
-}
+/** Short reason for a failed file-system call (lives in lib/errors.ts, which the signing path may import too). */
+export { describeErrno } from "../errors.js";
 
 /** `0755`-style text of the permission bits. */
 export function octal(mode: number): string {

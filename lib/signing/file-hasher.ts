@@ -4,6 +4,7 @@
  * identical bytes. Reads 4 MiB chunks into two reused buffers, reading the next chunk while hashing this one.
  */
 import { open } from "node:fs/promises";
+import { describeErrno } from "../errors.js";
 import { SigningInputError } from "./errors.js";
 import { nativeSha512 } from "./native-sha512.js";
 import { Sha512State } from "./sha512-state.js";
@@ -107,22 +108,7 @@ export async function hashFile(path: string, opts: HashFileOptions = {}): Promis
   }
 }
 
-/** The reason in the words the other messages use (lib/os/errno.ts `describeErrno`; the signing path imports no lib/os). */
+/** The reason in the words the other messages use; an error without an errno code keeps its own message. */
 function errorCode(e: unknown): string {
-  const code = e instanceof Error && "code" in e && typeof e.code === "string" ? e.code : undefined;
-  switch (code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "is a directory";
-    case "ENOTDIR":
-      return "a parent is not a directory";
-    case undefined:
-      return e instanceof Error ? e.message : String(e);
-    default:
-      return code;
-  }
+  return e instanceof Error && !("code" in e) ? e.message : describeErrno(e);
 }
