@@ -120,7 +120,13 @@ export type Pkcs11Mapping =
    * Downloads the OpenPGP certificates of all signing keys; for hosts without NetHSM signing keys (PKCS#11
    * certificates and public keys are public token objects, read without a PIN).
    */
-  | ({ readonly kind: "key_certificates" } & SshAccess);
+  | ({ readonly kind: "key_certificates" } & SshAccess)
+  /**
+   * Downloads the host's metrics without NetHSM credentials: signatures per user and key (ok, error), the tokens'
+   * public facts, share and signing-log figures. For hosts without a NetHSM (a NetHSM metrics mapping reports
+   * the same host figures plus the device's).
+   */
+  | ({ readonly kind: "metrics" } & SshAccess);
 
 export interface Pkcs11Section {
   /** Absolute path of the PKCS#11 module (.so). */

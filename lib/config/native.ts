@@ -155,12 +155,13 @@ const connection = (dialect: Dialect): Parser<NetHsmConnection> => table((t) => 
 });
 
 const pkcs11Mapping: Parser<Pkcs11Mapping> = (v, loc, problems) => {
-  const m = variant(v, loc, problems, ["admin", "signing", "key_certificates"] as const);
+  const m = variant(v, loc, problems, ["admin", "signing", "key_certificates", "metrics"] as const);
   if (m === undefined) return undefined;
-  if (m.kind === "key_certificates") {
+  if (m.kind === "key_certificates" || m.kind === "metrics") {
+    const kind = m.kind;
     return table<Pkcs11Mapping>((t) => {
       const access = sshAccess(t);
-      return access === undefined ? undefined : { kind: "key_certificates", ...access };
+      return access === undefined ? undefined : { kind, ...access };
     })(m.value, m.location, problems);
   }
   if (m.kind === "admin") {

@@ -109,7 +109,7 @@ export function renderConfig(config: Config): string {
     for (const m of config.pkcs11.mappings) {
       out.push("", "[[pkcs11.mappings]]");
       if (m.kind === "admin") out.push(`admin = ${inline([["token", token(m.token)]])}`);
-      else if (m.kind === "key_certificates") out.push("[pkcs11.mappings.key_certificates]", ...access(m));
+      else if (m.kind === "key_certificates" || m.kind === "metrics") out.push(`[pkcs11.mappings.${m.kind}]`, ...access(m));
       else {
         out.push(
           "[pkcs11.mappings.signing]",

@@ -38,6 +38,7 @@ function describeMapping(u: UserMapping): string {
   if (u.backend === "pkcs11") {
     const pm = u.mapping;
     if (pm.kind === "key_certificates") return `${who} (PKCS#11 certificates are public token objects)`;
+    if (pm.kind === "metrics") return `${who} → host figures and PKCS#11 token facts (no backend credentials)`;
     const key = "label" in pm.key ? `key label "${pm.key.label}"` : `key id ${pm.key.id}`;
     return `${who} → pkcs11 ${tokenName(pm.token)}, ${key} (${pm.keySetup.keyType}; secret ${pkcs11BackendUser(pm.token)})`;
   }

@@ -3,10 +3,12 @@
  * Prometheus text exposition of
  *  - NetHSM device metrics (GET /metrics) with the caller's Metrics-role user,
  *  - per-key figures (operation counters, type, mechanisms) with the caller's Operator users (each sees the keys
- *    of its namespace),
+ *    of its namespace) — these two only for a `[nethsm]` metrics mapping: a `[pkcs11]` one holds no NetHSM
+ *    credentials and makes no NetHSM call,
  *  - what each configured PKCS#11 token tells a public session (token info, memory, sessions, key and
  *    certificate object counts),
- *  - host-side signature counters per signing user and key (lib/metrics/signature-counters.ts).
+ *  - host-side signature counters per signing user and key (lib/metrics/signature-counters.ts),
+ *  - share status and signing-log figures, where present.
  * A source that fails is exported as `signstar_source_up{…} 0` (and logged), so one broken source does not hide
  * the rest; role, config and the tool's own failures fail the whole call.
  */
@@ -246,14 +248,17 @@ export async function downloadMetrics(input: DownloadMetricsInput): Promise<stri
   // Only refusals are entries: a scrape every few seconds would drown the log.
   return withAudit({ log, refusal: "metrics refused", fields: { user: caller.name } }, async () => {
     const { config, mapping } = await requireRole(caller, input.config, ["metrics", "hermetic_metrics"], "signstar-download-metrics");
-    if (mapping.backend !== "nethsm" || (mapping.mapping.kind !== "metrics" && mapping.mapping.kind !== "hermetic_metrics")) {
+    if (mapping.backend === "system" || (mapping.mapping.kind !== "metrics" && mapping.mapping.kind !== "hermetic_metrics")) {
       throw new SignstarError("metrics mapping expected");
     }
-    const users = mapping.mapping.backendUsers;
     const e = new Exposition();
     const c: Collector = { e, up: e.family("signstar_source_up", "gauge", "Whether a metrics source answered (1) or failed (0); failures are in the system log"), log, caller };
-    await deviceMetrics(c, config, users, input);
-    for (const op of users.operatorUsers) await keyMetrics(c, config, op, input);
+    // A [pkcs11] metrics user holds no backend credentials: the host figures and the tokens' public facts only.
+    if (mapping.backend === "nethsm" && (mapping.mapping.kind === "metrics" || mapping.mapping.kind === "hermetic_metrics")) {
+      const users = mapping.mapping.backendUsers;
+      await deviceMetrics(c, config, users, input);
+      for (const op of users.operatorUsers) await keyMetrics(c, config, op, input);
+    }
     await tokenMetrics(c, config);
     await hostCounters(c, config, input.root);
     await shareFigures(c, input.root);

@@ -3,6 +3,9 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../lib/config/load.js";
 import { backendUsersOf, findUserMapping, roleOf, sshAccessOf, userMappings } from "../../lib/config/mappings.js";
 import { renderConfig } from "../../lib/config/render.js";
+import { tokenAccessGroups } from "../../lib/config/token-access.js";
+import { summarizeConfig } from "../../lib/config/tool.js";
+import { KEYS } from "./keys.js";
 
 const full = parseConfig(readFileSync(new URL("../../config/example-full.toml", import.meta.url), "utf8"), "example-full.toml");
 const softhsm = parseConfig(readFileSync(new URL("../../config/example-softhsm.toml", import.meta.url), "utf8"), "example-softhsm.toml");
@@ -51,5 +54,29 @@ describe("renderConfig", () => {
     const signing = c.pkcs11?.mappings[1];
     expect(signing?.kind === "signing" && signing.keySetup.openpgp.userIds[0]).toBe(nasty);
     expect(parseConfig(renderConfig(c), "rendered")).toEqual(c);
+  });
+});
+
+describe("a [pkcs11] metrics mapping (hosts without a NetHSM)", () => {
+  const text =
+    readFileSync(new URL("../../config/example-softhsm.toml", import.meta.url), "utf8") +
+    `\n[[pkcs11.mappings]]\n[pkcs11.mappings.metrics]\nsystem_user = "signstar-metrics"\nssh_authorized_key = "${KEYS.k12}"\n`;
+  const config = parseConfig(text, "softhsm-metrics.toml");
+  it("is a metrics user without backend credentials that reaches every configured token", () => {
+    const m = findUserMapping(config, "signstar-metrics")!;
+    expect([m.backend, roleOf(m), backendUsersOf(m)]).toEqual(["pkcs11", "metrics", []]);
+    expect(sshAccessOf(m)?.sshAuthorizedKey.blob).toBe(KEYS.k12.split(" ")[1]);
+    expect(tokenAccessGroups(config, m)).toEqual(tokenAccessGroups(config, findUserMapping(config, "signstar-signer")!));
+    expect(summarizeConfig(config, "f", "native")).toContain("metrics:\n  signstar-metrics → host figures and PKCS#11 token facts (no backend credentials)\n");
+  });
+  it("renders so that it parses back to the same Config", () => {
+    expect(renderConfig(config)).toContain("[pkcs11.mappings.metrics]\n");
+    expect(parseConfig(renderConfig(config), "rendered")).toEqual(config);
+  });
+  it("takes only system_user and ssh_authorized_key", () => {
+    expect(() => parseConfig(text.replace('system_user = "signstar-metrics"', 'system_user = "signstar-metrics"\nbackend_users = ["m"]'), "x")).toThrow(
+      /pkcs11\.mappings\[2\]\.metrics\.backend_users/,
+    );
+    expect(() => parseConfig(text.replace(`ssh_authorized_key = "${KEYS.k12}"`, `ssh_authorized_key = "${KEYS.k11}"`), "x")).toThrow(/duplicate SSH public key/);
   });
 });
