@@ -4,8 +4,9 @@
  * sshd_config, /dev/log, and a config in /etc/signstar/config.toml.
  *
  * config → signstar-config check → signstar-configure-build → signstar-configure → sshd → sign as each signer
- * (Ed25519, P-256, RSA; verified by gpg and sqop) → key certificates → shares: download, confirm, upload 2 of
- * 3 → a new signer: configure-build → reload sshd → configure → it signs.
+ * (Ed25519, P-256, RSA; verified by gpg and sqop) → key certificates → metrics (a [pkcs11] metrics user: the
+ * signatures just made, token facts; promtool) → shares: download, confirm, upload 2 of 3 → a new signer:
+ * configure-build → reload sshd → configure → it signs.
  *
  * Nothing here provisions a token, key, user or secret: if an operator would hit a bug, this test does.
  */
@@ -36,6 +37,7 @@ const SIGNERS: readonly Signer[] = [
 const LATE: Signer = { user: "release-late", kind: "ed25519" };
 const HOLDERS = ["holder-ann", "holder-bob", "holder-cem"] as const;
 const CERTS = "key-certificates";
+const METRICS = "release-metrics";
 
 let host: ProductionHost;
 let sshd: ProductionSshd;
@@ -43,6 +45,8 @@ let work: string;
 const keys = new Map<string, SshKey>();
 const shares = new Map<string, string>();
 let signed = 0;
+/** Signatures each user got, as the client saw them. */
+const signedBy = new Map<string, number>();
 
 function config(signers: readonly Signer[]): string {
   const lines = [
@@ -67,8 +71,22 @@ function config(signers: readonly Signer[]): string {
     "[[pkcs11.mappings]]",
     `key_certificates = { system_user = "${CERTS}", ssh_authorized_key = "${keys.get(CERTS)!.publicKey}" }`,
     "",
+    "[[pkcs11.mappings]]",
+    `metrics = { system_user = "${METRICS}", ssh_authorized_key = "${keys.get(METRICS)!.publicKey}" }`,
+    "",
   ];
   return lines.join("\n");
+}
+
+/** One scrape by the metrics user over SSH, checked by promtool. */
+async function scrape(): Promise<string> {
+  const r = await ssh(METRICS);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  const check = await run("promtool", ["check", "metrics"], { input: r.stdout });
+  expect(check.stdout + check.stderr).toBe("");
+  expect(check.code).toBe(0);
+  return r.stdout;
 }
 
 async function operator(name: string, args: readonly string[] = []): Promise<string> {
@@ -82,16 +100,23 @@ function ssh(user: string, opts: { command?: string[]; input?: string } = {}) {
   return runSsh({ sshd, user, identity: keys.get(user)!.privateKeyFile, ...opts });
 }
 
-/** The client signs a fresh file as `user`; returns the file and its signature. */
-async function sign(user: string): Promise<{ data: string; sig: string }> {
+/** The client sends a fresh file to be signed as `user`. */
+async function send(user: string): Promise<{ r: Awaited<ReturnType<typeof run>>; data: string }> {
   signed += 1;
   const data = join(work, `${user}-${signed}.txt`);
   await writeFile(data, `signed by ${user} at ${Date.now()}\n`);
   const r = await run(process.execPath, [CLIENT, "send", "--host", sshd.host, "--port", String(sshd.port), "--user", user,
     "--identity", keys.get(user)!.privateKeyFile, "--known-hosts", sshd.knownHosts, data]);
+  return { r, data };
+}
+
+/** The client signs a fresh file as `user`; returns the file and its signature. */
+async function sign(user: string): Promise<{ data: string; sig: string }> {
+  const { r, data } = await send(user);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   expect(r.stdout).toBe(`${data}.sig\n`);
+  signedBy.set(user, (signedBy.get(user) ?? 0) + 1);
   return { data, sig: `${data}.sig` };
 }
 
@@ -116,7 +141,7 @@ async function verifyWithKeyring(sig: string, data: string): Promise<void> {
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "signstar-flow-"));
-  for (const user of [...SIGNERS.map((s) => s.user), LATE.user, ...HOLDERS, CERTS]) keys.set(user, await generateSshKey(work, user));
+  for (const user of [...SIGNERS.map((s) => s.user), LATE.user, ...HOLDERS, CERTS, METRICS]) keys.set(user, await generateSshKey(work, user));
   host = await startProductionHost();
 }, 60_000);
 
@@ -156,6 +181,24 @@ describe("the production flow on SoftHSM, as an operator runs it", () => {
     }
   });
 
+  it("the metrics user downloads the host's figures over SSH: the signatures just made, the token; promtool accepts them", async () => {
+    const text = await scrape();
+    for (const s of SIGNERS) {
+      const key = `pkcs11:token(label=release):key(label=${s.user})`;
+      expect(text).toContain(`signstar_signatures_total{key="${key}",outcome="ok",user="${s.user}"} ${signedBy.get(s.user)}\n`);
+      expect(text).toContain(`signstar_signatures_total{key="${key}",outcome="error",user="${s.user}"} 0\n`);
+      expect(text).toMatch(new RegExp(`^signstar_signature_last_success_timestamp_seconds\\{key="[^"]+",user="${s.user}"\\} \\d{10}$`, "m"));
+      expect(text).toContain(`signstar_source_up{source="host_counters",user="${s.user}"} 1\n`);
+    }
+    expect(text).toContain(`signstar_pkcs11_token_configured_keys{token="release"} ${SIGNERS.length}\n`);
+    expect(text).toContain(`signstar_pkcs11_token_public_keys{token="release"} ${SIGNERS.length}\n`);
+    expect(text).toContain(`signstar_pkcs11_token_certificates{token="release"} ${SIGNERS.length}\n`);
+    expect(text).toContain('signstar_source_up{source="pkcs11_token",token="release"} 1\n');
+    expect(text).toMatch(/^signstar_share_unconfirmed\{holder="holder-ann",set="[^"]+",state="pending"\} 1$/m);
+    // No NetHSM on this host, and the mapping holds no NetHSM credentials: no NetHSM source at all.
+    expect(text).not.toMatch(/nethsm/);
+  }, 60_000);
+
   it("each holder downloads its share and confirms it", async () => {
     for (const h of HOLDERS) {
       const r = await ssh(h);
@@ -177,6 +220,10 @@ describe("the production flow on SoftHSM, as an operator runs it", () => {
     expect(partial.code).toBe(0);
     expect(partial.stderr).toMatch(new RegExp(`^signstar-download-key-certificates: left out: .*label:${LATE.user}.*; run signstar-configure\n$`));
     expect(partial.stdout).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
+    // Until configure gave it its secret, the new signer's requests are refused, and counted as failures.
+    const early = await send(LATE.user);
+    expect(early.r.code).not.toBe(0);
+    expect(early.r.stdout).toBe("");
     for (const h of HOLDERS.slice(0, 2)) {
       const r = await ssh(h, { command: ["upload"], input: `${shares.get(h)!}\n` });
       expect(r.stderr).toBe("");
@@ -188,5 +235,11 @@ describe("the production flow on SoftHSM, as an operator runs it", () => {
     await verifyWithKeyring(sig, data);
     // The earlier signers still sign after a run that wrote new token files.
     await sign(SIGNERS[0]!.user);
+    const text = await scrape();
+    for (const s of [...SIGNERS, LATE]) {
+      expect(text).toContain(`signstar_signatures_total{key="pkcs11:token(label=release):key(label=${s.user})",outcome="ok",user="${s.user}"} ${signedBy.get(s.user)}\n`);
+    }
+    expect(text).toContain(`signstar_signatures_total{key="pkcs11:token(label=release):key(label=${LATE.user})",outcome="error",user="${LATE.user}"} 1\n`);
+    expect(text).toMatch(new RegExp(`^signstar_signature_last_failure_timestamp_seconds\\{key="[^"]+",user="${LATE.user}"\\} \\d{10}$`, "m"));
   }, 180_000);
 });
