@@ -12,6 +12,7 @@ runCommand(command, (ctx) => {
     logDir: ctx.layout.signingLogDir,
     socket: ctx.layout.logWriterSocket,
     env: ctx.env,
+    stdin: process.stdin,
     log: ctx.audit(),
     signal: ctx.signal,
   });

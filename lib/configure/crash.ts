@@ -20,6 +20,7 @@ export const CRASH_POINTS = [
   "nethsm:after-next-written",
   "nethsm:after-passphrase-set",
   "nethsm:after-key",
+  "log:after-key",
   "uploads:before-wipe",
   "state:before-save",
 ] as const;

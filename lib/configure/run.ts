@@ -7,7 +7,8 @@
  *      (file, or split + staged for the shareholders) BEFORE any backend uses it;
  *   3. reconcile each backend (./pkcs11-reconcile.ts, ./nethsm-reconcile.ts), rotating every non-admin secret
  *      crash-safely (./secret-rotation.ts);
- *   4. wipe used uploads (SSS) and record the applied iteration; NetHSM: take a backup.
+ *   4. the signing log's key, when `signing_log` is set (./signing-log.ts);
+ *   5. wipe used uploads (SSS) and record the applied iteration; NetHSM: take a backup.
  * `dryRun` observes but changes nothing and prints `plan:` lines. Steps that need the admin secret when it is
  * not available fail with a message saying what needed it and how many shares are missing.
  */
@@ -23,6 +24,7 @@ import { crashPoint } from "./crash.js";
 import { hostLayout } from "../layout/host-layout.js";
 import { reconcilePkcs11, requireAdminForPkcs11 } from "./pkcs11-reconcile.js";
 import { checkPreconditions, proveAdminSecret } from "./preflight.js";
+import { checkLogKey, ensureLogKey } from "./signing-log.js";
 import { wipeExpiredUploads, ensureUploadDirs, publishShareStatus } from "../spool/shares.js";
 
 export interface ConfigureOptions {
@@ -83,6 +85,7 @@ export async function configure(opts: ConfigureOptions): Promise<void> {
   info(ctx, `config ${path}, iteration ${config.system.iteration}${previous ? ` (last applied: ${previous.iteration})` : " (first run)"}${ctx.dryRun ? ", dry run" : ""}`);
   // 1. Preconditions that need no secret (users, module, tokens, NetHSM): nothing has changed when one fails.
   const facts = await checkPreconditions(ctx);
+  const logKey = await checkLogKey(ctx);
   // 2. The admin secret: loaded (or absent), proven against every backend already set up, and every step that
   //    will need it checked now, so that a run without it fails before it rotates a PIN or spends a share.
   const loaded = await loadAdminSecret(ctx);
@@ -98,6 +101,8 @@ export async function configure(opts: ConfigureOptions): Promise<void> {
   // Loaded only for a configuration with a NetHSM: a PKCS#11-only host never loads the HTTPS client.
   const nethsm = config.nethsm !== undefined ? await import("./nethsm-reconcile.js") : undefined;
   const reconciled = nethsm ? await nethsm.reconcileNetHsm(ctx) : undefined;
+  // The signing log's key: made once, never replaced (./signing-log.ts); independent of the backends.
+  await ensureLogKey(ctx, logKey);
   if (ctx.dryRun) return;
   await finishAdminSecret(ctx, loaded);
   crashPoint("state:before-save", ctx.env);

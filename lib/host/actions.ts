@@ -17,6 +17,8 @@ export type HostAction =
       readonly stateDirs: UserStateDirs;
     }
   | { readonly kind: "write-file"; readonly file: PlannedFile; readonly change: string }
+  /** A directory owned by `owner` (a user that exists by the time this runs) with exactly `mode`. */
+  | { readonly kind: "ensure-dir"; readonly path: string; readonly owner: string; readonly mode: number; readonly change: string }
   | { readonly kind: "remove-file"; readonly path: string; readonly user: string };
 
 export function describeAction(action: HostAction): string {
@@ -31,6 +33,8 @@ export function describeAction(action: HostAction): string {
       return `${action.change} home ${action.path}`;
     case "write-file":
       return `${action.change} ${action.file.path}`;
+    case "ensure-dir":
+      return `${action.change} directory ${action.path} (${action.owner} ${action.mode.toString(8).padStart(4, "0")})`;
     case "remove-file":
       return `remove ${action.path} (user ${action.user} is no longer in the configuration)`;
   }

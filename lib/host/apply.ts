@@ -69,6 +69,12 @@ export async function applyAction(action: HostAction): Promise<void> {
       }
       return;
     }
+    case "ensure-dir": {
+      // Below root-owned parents (/var/lib/signstar, /run/signstar), never through a link (lib/os/fs.ts ensureDir).
+      const owner = await requireUser(action.owner);
+      await ensureDir(action.path, action.mode, owner.uid, owner.gid);
+      return;
+    }
     case "write-file":
       await mkdir(dirname(action.file.path), { recursive: true, mode: 0o755 });
       if (action.file.linkTarget !== undefined) await replaceWithLink(action.file.path, action.file.linkTarget);

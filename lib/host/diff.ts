@@ -3,7 +3,7 @@ import { ExitCode } from "../errors.js";
 import type { HostAction } from "./actions.js";
 import { HostError } from "./errors.js";
 import type { ObservedHost, ObservedNode } from "./observe.js";
-import type { HostPlan, PlannedUser } from "./plan.js";
+import type { HostPlan, PlannedLogWriter, PlannedUser } from "./plan.js";
 import { formatCommand } from "../os/run.js";
 import { TOKEN_GROUP_PREFIX } from "../config/token-access.js";
 
@@ -100,6 +100,26 @@ function userActions(u: PlannedUser, root: string, observed: ObservedHost, actio
   }
 }
 
+/** The log writer's account: a system account that never logs in (password locked, nologin). */
+export function logWriterUseraddCommand(w: PlannedLogWriter, groupExists: boolean): string[] {
+  return ["useradd", "--system", ...(groupExists ? ["--gid", w.user] : ["--user-group"]), "--no-create-home", "--home-dir", w.home, "--shell", w.shell, w.user];
+}
+
+/** The account (created, never changed: it is ours alone) and its directories, owner and mode exact. */
+function logWriterActions(w: PlannedLogWriter, observed: ObservedHost, actions: HostAction[]): void {
+  const o = observed.logWriter;
+  if (!o?.passwd) actions.push({ kind: "create-user", user: w.user, commands: [logWriterUseraddCommand(w, o?.groupExists ?? false)] });
+  else if (o.passwd.uid === 0) throw new HostError(`refusing to use user "${w.user}" for the signing log writer: it has uid 0`, ExitCode.Config);
+  for (const d of w.dirs) {
+    const node = o?.dirs.get(d.path);
+    let change: string | undefined;
+    if (!node || node.type === "missing") change = "create";
+    else if (node.type !== "directory") throw new HostError(`${d.path} exists but is not a directory`, ExitCode.Config);
+    else if (node.mode !== d.mode || o?.passwd === undefined || node.uid !== o.passwd.uid || node.gid !== o.passwd.gid) change = "fix owner/mode of";
+    if (change !== undefined) actions.push({ kind: "ensure-dir", path: d.path, owner: w.user, mode: d.mode, change });
+  }
+}
+
 export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptions): HostChanges {
   const actions: HostAction[] = [];
   const notes: string[] = [];
@@ -109,6 +129,7 @@ export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptio
     }
   }
   if (opts.manageUsers) for (const u of plan.users) userActions(u, plan.root, observed, actions);
+  if (opts.manageUsers && plan.logWriter !== undefined) logWriterActions(plan.logWriter, observed, actions);
   for (const file of plan.files) {
     const node = observed.files.get(file.path);
     const change = file.linkTarget !== undefined ? linkChange(node, file.linkTarget) : fileChange(node, file.content, file.mode, opts.fileOwner);
@@ -122,10 +143,11 @@ export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptio
   for (const user of leftUsers) {
     notes.push(`Unix user ${user} is kept: it left the configuration, but accounts are never deleted automatically (remove it with: userdel ${user})`);
   }
-  if (!opts.manageUsers && plan.users.length > 0) {
+  if (!opts.manageUsers && (plan.users.length > 0 || plan.logWriter !== undefined)) {
     notes.push("user accounts are not changed below --root; on the target system they need:");
     for (const g of plan.groups) notes.push(`  groupadd --system ${g}  (unless it exists)`);
     for (const u of plan.users) notes.push(`  ${formatCommand(useraddCommand(u, false))}`);
+    if (plan.logWriter !== undefined) notes.push(`  ${formatCommand(logWriterUseraddCommand(plan.logWriter, false))}`);
   }
   return { actions, notes };
 }

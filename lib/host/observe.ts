@@ -38,6 +38,12 @@ export interface ObservedHost {
   readonly homes: ReadonlyMap<string, ObservedNode>;
   /** Whether each planned group exists (only filled when user accounts are managed). */
   readonly groups: ReadonlyMap<string, boolean>;
+  /** The log writer's account and directories (with a planned log writer, when user accounts are managed). */
+  readonly logWriter?: {
+    readonly passwd: PasswdEntry | undefined;
+    readonly groupExists: boolean;
+    readonly dirs: ReadonlyMap<string, ObservedNode>;
+  };
 }
 
 export async function observeNode(path: string, withContent: boolean): Promise<ObservedNode> {
@@ -97,5 +103,11 @@ export async function observeHost(plan: HostPlan, manageUsers: boolean): Promise
   }
   const groups = new Map<string, boolean>();
   if (manageUsers) for (const g of plan.groups) groups.set(g, await groupExists(g));
-  return { files, stale, users, homes, groups };
+  let logWriter: ObservedHost["logWriter"];
+  if (manageUsers && plan.logWriter !== undefined) {
+    const dirs = new Map<string, ObservedNode>();
+    for (const d of plan.logWriter.dirs) dirs.set(d.path, await observeNode(d.path, false));
+    logWriter = { passwd: await lookupUser(plan.logWriter.user), groupExists: await groupExists(plan.logWriter.user), dirs };
+  }
+  return { files, stale, users, homes, groups, ...(logWriter !== undefined ? { logWriter } : {}) };
 }

@@ -31,6 +31,30 @@ export interface PlannedUser {
 
 export type PlannedFileKind = "hardening" | "tmpfiles" | "authorized_keys" | "sshd_dropin" | "unit_link";
 
+/** The signing log writer's system user (systemd/signstar-log-writer.service names it too). */
+export const LOG_WRITER_USER = "signstar-log";
+/** Its shell: it never logs in. */
+export const LOG_WRITER_SHELL = "/usr/sbin/nologin";
+/** The writer's socket unit (systemd/signstar-log-writer.socket, installed by the package). */
+export const LOG_WRITER_SOCKET_UNIT = "signstar-log-writer.socket";
+
+/** A directory owned by the log writer's user (its uid is looked up when the directory is made). */
+export interface PlannedLogDir {
+  readonly path: string;
+  readonly mode: number;
+}
+
+/**
+ * With `signing_log`: the writer's system user, and the directories it alone writes: the log (signing users read
+ * it, never write it) and its runtime directory (the socket, when it is started without systemd).
+ */
+export interface PlannedLogWriter {
+  readonly user: string;
+  readonly home: string;
+  readonly shell: string;
+  readonly dirs: readonly PlannedLogDir[];
+}
+
 export interface PlannedFile {
   readonly path: string;
   readonly content: string;
@@ -41,6 +65,10 @@ export interface PlannedFile {
   /** A symbolic link to this target instead of a file (`content` is empty): a unit enabled as systemctl enable does. */
   readonly linkTarget?: string;
 }
+
+/** The log directories: the writer's; everyone may read (the log is public), nobody else may write. */
+export const LOG_DIR_MODE = 0o755;
+const TMPFILES_HEADER = "# Managed by signstar-configure-build. Changes are overwritten.\n# The signing log (docs/tlog.md): written only by its writer's user.\n";
 
 /** The template unit of the resident signers (systemd/signstar-signer@.socket, installed by the package). */
 export const SIGNER_SOCKET_TEMPLATE = "signstar-signer@.socket";
@@ -54,6 +82,8 @@ export interface HostPlan {
   /** Where stale files of users that left the configuration are looked for. */
   readonly managed: readonly ManagedFilePattern[];
   readonly sshdDropInDir: string;
+  /** The signing log writer (only with `signing_log` in [system]). */
+  readonly logWriter?: PlannedLogWriter;
 }
 
 export interface PlanOptions {
@@ -140,7 +170,21 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     }
   }
   checkTokenGroups(config);
+  let logWriter: PlannedLogWriter | undefined;
+  if (config.system.signingLog !== undefined) {
+    const dirs = [layout.signingLogDir, layout.logWriterRunDir].map((path) => ({ path, mode: LOG_DIR_MODE }));
+    logWriter = { user: LOG_WRITER_USER, home: layout.signingLogDir, shell: LOG_WRITER_SHELL, dirs };
+    // tmpfiles.d makes them at boot (/run is empty then); the socket unit enabled as `systemctl enable` would.
+    files.push({
+      path: layout.logTmpfiles,
+      content: `${TMPFILES_HEADER}${dirs.map((d) => `d ${d.path} ${d.mode.toString(8).padStart(4, "0")} ${LOG_WRITER_USER} ${LOG_WRITER_USER} -\n`).join("")}`,
+      mode: 0o644,
+      kind: "tmpfiles",
+    });
+    files.push({ path: layout.logWriterSocketWants, content: "", mode: 0o777, kind: "unit_link", linkTarget: join(hostLayout().systemdUnitDir, LOG_WRITER_SOCKET_UNIT) });
+  }
   return {
+    ...(logWriter !== undefined ? { logWriter } : {}),
     root,
     users,
     groups: [...new Set(users.flatMap((u) => u.groups))].sort(),

@@ -12,12 +12,13 @@
  *     share-set.json                            public part of the share set (lib/spool/shares.ts)
  *     share-status.json                         unconfirmed holders and the confirmation deadline (public, no secret)
  *     configure/state.json  backups/  creds/    signstar-configure's state, NetHSM backups, admin credentials
- *     log/                                      the signing log (to come)
+ *     log/                                      the signing log (owner signstar-log; lib/tlog, docs/tlog.md)
+ *     log.key  log.vkey                         the log's key (root 0600) and its verifier key (public, 0644)
  *   /run/signstar/                              tmpfs
  *     share-uploads/<user>/share                uploaded shares
  *     signer/<user>/socket                      a signing user's resident signer (dir: the user's, 0700) and
  *                                               its fallback's flock slots run.N, queue.N (lib/signer)
- *     log/writer.sock                           the log writer (to come)
+ *     log/writer.sock                           the log writer (dir: signstar-log 0755)
  *     p11-kit/pkcs11                            the p11-kit server socket (systemd/p11-kit-signstar.socket)
  *   /etc/signstar/wireguard/                    the host's WireGuard key pair
  *   /etc/ssh/signstar-user-<user>.authorized_keys, /etc/ssh/sshd_config.d/{00-signstar-hardening,10-signstar-user-<user>}.conf
@@ -123,10 +124,20 @@ export interface HostLayout {
   /** /usr/lib/tmpfiles.d/signstar-user-<user>.conf */
   userTmpfiles(user: string): string;
 
-  /** /var/lib/signstar/log: the append-only signing log (to come: the log writer). */
+  /** /var/lib/signstar/log: the append-only signing log (owned by the log writer's user). */
   readonly signingLogDir: string;
-  /** /run/signstar/log/writer.sock: the log writer's socket (to come). */
+  /** /var/lib/signstar/log.key: the log's Ed25519 key (root 0600; systemd/signstar-log-writer.service names it too). */
+  readonly signingLogKey: string;
+  /** /var/lib/signstar/log.vkey: the log's verifier key line (public, root 0644), written by signstar-configure. */
+  readonly signingLogVerifierKey: string;
+  /** /run/signstar/log: the log writer's runtime directory (its user's, 0755). */
+  readonly logWriterRunDir: string;
+  /** /run/signstar/log/writer.sock: the log writer's socket. */
   readonly logWriterSocket: string;
+  /** /usr/lib/tmpfiles.d/signstar-log.conf: the log directories (with signing_log only). */
+  readonly logTmpfiles: string;
+  /** /etc/systemd/system/sockets.target.wants/signstar-log-writer.socket: the log writer, enabled. */
+  readonly logWriterSocketWants: string;
   /** /run/signstar/signer: root 0755; one directory per signing user below it. */
   readonly signersDir: string;
   /** /run/signstar/signer/<user>: the user's own (0700); the socket and the fallback's flock slots. */
@@ -197,7 +208,12 @@ export function hostLayout(root?: string): HostLayout {
     stateTmpfiles: at(join(TMPFILES, "signstar.conf")),
     userTmpfiles: (user) => at(join(TMPFILES, `signstar-user-${user}.conf`)),
     signingLogDir: at(join(STATE, "log")),
+    signingLogKey: at(join(STATE, "log.key")),
+    signingLogVerifierKey: at(join(STATE, "log.vkey")),
+    logWriterRunDir: at(join(RUN, "log")),
     logWriterSocket: at(join(RUN, "log", "writer.sock")),
+    logTmpfiles: at(join(TMPFILES, "signstar-log.conf")),
+    logWriterSocketWants: at(join(SOCKETS_WANTS, "signstar-log-writer.socket")),
     signersDir: at(join(RUN, "signer")),
     signerDir: (user) => at(join(RUN, "signer", user)),
     signerSocket: (user) => at(join(RUN, "signer", user, "socket")),

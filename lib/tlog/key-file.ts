@@ -9,7 +9,7 @@ import { readCheckedFile } from "../os/read-file.js";
 import { LogError, LogFormatError } from "./errors.js";
 import { checkKeyName, ed25519KeyId, ed25519NoteSigner, ed25519PublicFromSeed, type NoteSigner } from "./note.js";
 
-const MAX_KEY_FILE_BYTES = 1024;
+export const MAX_KEY_FILE_BYTES = 1024;
 
 export interface LogKeyFileOptions {
   /** Owner of the file (default root). */
@@ -41,12 +41,25 @@ export async function generateLogKeyFile(path: string, name: string, opts: LogKe
  */
 export async function loadLogKeyFile(path: string, opts: { readonly uid?: number } = {}): Promise<NoteSigner> {
   const { data } = await readCheckedFile(path, { what: "log key file", maxBytes: MAX_KEY_FILE_BYTES, owner: opts.uid ?? 0, clearBits: 0o177, singleLink: true, nonEmpty: true });
-  const m = /^PRIVATE\+KEY\+([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+={0,2})\n?$/.exec(data.toString("latin1"));
-  if (!m) throw new LogFormatError(`log key file ${path} is not a PRIVATE+KEY line`);
+  try {
+    return parseLogKey(data, `log key file ${path}`);
+  } finally {
+    data.fill(0);
+  }
+}
+
+/**
+ * Parses the key file's text (`what` names it in errors). For a key handed over on a descriptor, the way root
+ * gives it to a writer started without systemd (`signstar-log-writer --key - < /var/lib/signstar/log.key`).
+ */
+export function parseLogKey(data: Uint8Array, what: string): NoteSigner {
+  if (data.length > MAX_KEY_FILE_BYTES) throw new LogFormatError(`${what} is larger than ${MAX_KEY_FILE_BYTES} bytes`);
+  const m = /^PRIVATE\+KEY\+([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+={0,2})\n?$/.exec(Buffer.from(data).toString("latin1"));
+  if (!m) throw new LogFormatError(`${what} is not a PRIVATE+KEY line`);
   const raw = Buffer.from(m[3]!, "base64");
-  if (raw.length !== 33 || raw[0] !== 0x01) throw new LogFormatError(`log key file ${path} does not hold an Ed25519 key`);
+  if (raw.length !== 33 || raw[0] !== 0x01) throw new LogFormatError(`${what} does not hold an Ed25519 key`);
   const signer = ed25519NoteSigner(m[1]!, new Uint8Array(raw.subarray(1)));
   raw.fill(0);
-  if (Buffer.from(signer.keyId).toString("hex") !== m[2]) throw new LogFormatError(`log key file ${path}: the key id does not match its key`);
+  if (Buffer.from(signer.keyId).toString("hex") !== m[2]) throw new LogFormatError(`${what}: the key id does not match its key`);
   return signer;
 }

@@ -13,18 +13,27 @@ import { isSigningMapping, userMappings } from "../config/mappings.js";
 import { ExitCode, SignstarError } from "../errors.js";
 import type { LogSink } from "../log/syslog.js";
 import { lookupUser } from "../os/accounts.js";
-import { loadLogKeyFile } from "../tlog/key-file.js";
+import type { Readable } from "node:stream";
+import { readBounded } from "../os/read-stream.js";
+import { MAX_KEY_FILE_BYTES, loadLogKeyFile, parseLogKey } from "../tlog/key-file.js";
+import type { NoteSigner } from "../tlog/note.js";
 import { serveLog } from "../tlog/server.js";
 import { LogWriter } from "../tlog/writer.js";
 
 /** sd_listen_fds(3): the first passed descriptor. */
 const SD_LISTEN_FDS_START = 3;
 export const LOG_KEY_CREDENTIAL = "signstar-log-key";
+const KEY_STDIN_TIMEOUT_MS = 10_000;
 
 export interface LogWriterInput {
   readonly config: ConfigLocation;
-  /** The key file; default `$CREDENTIALS_DIRECTORY/signstar-log-key`. */
+  /**
+   * The key file; default `$CREDENTIALS_DIRECTORY/signstar-log-key`. `-` reads it from `stdin` instead: how root
+   * hands the root-only key to a writer started without systemd, as LoadCredential does
+   * (`runuser -u signstar-log -- signstar-log-writer --key - < /var/lib/signstar/log.key`).
+   */
   readonly keyFile?: string;
+  readonly stdin?: Readable;
   /** The log directory (hostLayout's signingLogDir). */
   readonly logDir: string;
   /** The socket path to bind when systemd passed none (hostLayout's logWriterSocket). */
@@ -47,7 +56,7 @@ export async function startLogWriter(input: LogWriterInput): Promise<RunningLogW
   const credentials = input.env["CREDENTIALS_DIRECTORY"];
   const keyFile = input.keyFile ?? (credentials !== undefined ? join(credentials, LOG_KEY_CREDENTIAL) : undefined);
   if (keyFile === undefined) throw new SignstarError(`no log key: give --key or run under systemd with LoadCredential=${LOG_KEY_CREDENTIAL}:…`, ExitCode.Config);
-  const signer = await loadLogKeyFile(keyFile, { uid: process.getuid?.() ?? 0 });
+  const signer = keyFile === "-" ? await keyFromStdin(input.stdin) : await loadLogKeyFile(keyFile, { uid: process.getuid?.() ?? 0 });
   if (signer.name !== setup.origin) {
     throw new SignstarError(`the log key is for ${JSON.stringify(signer.name)}, but the configuration's signing log is ${JSON.stringify(setup.origin)}`, ExitCode.Config);
   }
@@ -78,6 +87,17 @@ export async function startLogWriter(input: LogWriterInput): Promise<RunningLogW
       await writer.close();
     },
   };
+}
+
+/** The key handed over on stdin (a redirection from the root-only file): bounded, read within seconds. */
+async function keyFromStdin(stdin: Readable | undefined): Promise<NoteSigner> {
+  if (stdin === undefined) throw new SignstarError("--key -: no standard input to read the log key from", ExitCode.Usage);
+  const data = await readBounded(stdin, "the log key on standard input", MAX_KEY_FILE_BYTES, KEY_STDIN_TIMEOUT_MS);
+  try {
+    return parseLogKey(data, "the log key on standard input");
+  } finally {
+    data.fill(0);
+  }
 }
 
 async function listen(server: Server, path: string, env: NodeJS.ProcessEnv): Promise<void> {

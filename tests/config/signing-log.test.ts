@@ -8,12 +8,15 @@ import { renderConfig } from "../../lib/config/render.js";
 import { summarizeConfig } from "../../lib/config/tool.js";
 import { REPO_ROOT } from "../support/repo.js";
 
-const example = readFileSync(join(REPO_ROOT, "config", "example-softhsm.toml"), "utf8");
+// The shipped example enables the log; without its line the log is off.
+const shipped = readFileSync(join(REPO_ROOT, "config", "example-softhsm.toml"), "utf8");
+const example = shipped.replace(/^signing_log = .*\n/m, "");
 const withLog = (value: string): string => example.replace('non_admin_secret_handling = "plaintext"\n', `non_admin_secret_handling = "plaintext"\nsigning_log = ${value}\n`);
 
 describe("signing_log", () => {
   it("is off unless configured, and round-trips with its origin", () => {
     expect(parseConfig(example, "example").system.signingLog).toBeUndefined();
+    expect(parseConfig(shipped, "shipped").system.signingLog).toEqual({ origin: "localhost/signstar-log" });
     const config = parseConfig(withLog('{ origin = "signer.example.org/signstar-log" }'), "example");
     expect(config.system.signingLog).toEqual({ origin: "signer.example.org/signstar-log" });
     expect(parseConfig(renderConfig(config), "rendered")).toEqual(config);

@@ -1,6 +1,8 @@
 /**
  * The demo: the production flow on the embedded default backend (SoftHSMv2), as an operator runs it, then a
- * client signing README.md and verifying the signature with gpg and sqop.
+ * client signing README.md and verifying the signature with gpg and sqop. The example configuration enables the
+ * signing log: signstar-configure makes the log key, the log writer runs as signstar-log, and every signature is
+ * logged before the client gets it.
  *
  * It runs on a private host (tests/support/production-host.ts): /etc, /usr and /var are copy-on-write views of
  * this machine, /run and /dev are fresh, the executables are linked into /usr/bin like the package installs
@@ -73,6 +75,11 @@ async function demo(work: string): Promise<void> {
     say(`$ signstar-configure-build\n   users ${SIGNER} and ${CERTS}, their authorized_keys, sshd drop-ins (validated), tmpfiles.d`);
     const configured = (await operator(host, "signstar-configure")).trim();
     say(`$ signstar-configure\n   ${configured.split("\n").slice(0, 8).join("\n   ")}`);
+    const vkey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1];
+    if (vkey === undefined) throw new Error("signstar-configure printed no signing log verifier key");
+    say(`   ... the signing log's key (root-only) and its verifier key:\n   ${vkey}`);
+    await host.startLogWriter();
+    say(`$ runuser -u signstar-log -- signstar-log-writer --key - < /var/lib/signstar/log.key &\n   the log writer, as its own user (no systemd here; with systemd: systemctl enable --now signstar-log-writer.socket)`);
     const sshd = await host.startSshd();
     say(`$ sshd   (Debian's sshd_config with Signstar's drop-ins, on 127.0.0.1:${sshd.port})`);
 

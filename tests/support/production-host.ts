@@ -14,7 +14,7 @@
  * (signstar-configure-build, signstar-configure): nothing is provisioned behind the operator's back.
  */
 import { type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { startPrivateHost, type PrivateHost } from "./private-host.js";
@@ -45,7 +45,18 @@ export interface ProductionHost extends PrivateHost {
   startSshd(): Promise<ProductionSshd>;
   /** `systemctl reload ssh` on a booted host: SIGHUP, sshd re-reads its configuration and drop-ins. */
   reloadSshd(): Promise<void>;
+  /**
+   * Starts the signing log writer the way docs/tlog.md tells an operator to on a host without systemd:
+   * `runuser -u signstar-log -- signstar-log-writer --key - < /var/lib/signstar/log.key` (root opens the key, the
+   * writer runs as its own user); resolves once its socket is there. Stopped (SIGTERM) with the host.
+   */
+  startLogWriter(): Promise<void>;
+  /** SIGTERM to the log writer; resolves when it has exited. */
+  stopLogWriter(): Promise<void>;
 }
+
+/** The documented command line of a log writer started without systemd (docs/tlog.md). */
+export const LOG_WRITER_COMMAND = "exec runuser -u signstar-log -- /usr/bin/signstar-log-writer --key - < /var/lib/signstar/log.key";
 
 /** package.json's "bin": executable name → file in the checkout. */
 export async function packageExecutables(): Promise<Map<string, string>> {
@@ -73,6 +84,7 @@ export async function startProductionHost(opts: ProductionHostOptions = {}): Pro
   const outside = await mkdtemp(join(tmpdir(), "signstar-production-host-"));
   let journal: SyslogListener | undefined;
   let sshd: { child: ChildProcess; info: ProductionSshd } | undefined;
+  let logWriter: { child: ChildProcess; stderr: () => string } | undefined;
   try {
     if (opts.deb !== undefined) await installDeb(host, opts.deb);
     else {
@@ -148,7 +160,32 @@ export async function startProductionHost(opts: ProductionHostOptions = {}): Pro
         await new Promise((r) => setTimeout(r, 50));
       }
     },
+    async startLogWriter() {
+      if (logWriter !== undefined && logWriter.child.exitCode === null) return;
+      const child = host.spawn(["sh", "-c", LOG_WRITER_COMMAND], { stdio: ["ignore", "ignore", "pipe"] });
+      let log = "";
+      child.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
+      logWriter = { child, stderr: () => log };
+      const socket = host.path("/run/signstar/log/writer.sock");
+      const deadline = Date.now() + 30_000;
+      while (!(await lstat(socket).then((st) => st.isSocket(), () => false))) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`signstar-log-writer exited ${String(child.exitCode ?? child.signalCode)}: ${log.trim()}`);
+        if (Date.now() > deadline) throw new Error(`signstar-log-writer did not listen within 30 s: ${log.trim()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async stopLogWriter() {
+      if (logWriter === undefined) return;
+      const { child } = logWriter;
+      logWriter = undefined;
+      if (child.exitCode === null && child.signalCode === null) {
+        // The writer runs below sh's exec as runuser's child; runuser passes SIGTERM on.
+        child.kill("SIGTERM");
+        await waitExit(child, 10_000);
+      }
+    },
     async stop() {
+      if (logWriter !== undefined) logWriter.child.kill("SIGTERM");
       if (sshd !== undefined) sshd.child.kill("SIGTERM");
       await events.stop().catch(() => undefined);
       await host.stop();

@@ -12,14 +12,16 @@ export const command = {
     "Ed25519 key. Signing users' ForceCommands reserve an index, sign with it and commit their entry over its Unix socket; a commit is " +
     "answered only once the entry, its tiles and the new checkpoint are on disk (fsync, batched). Only the configuration's signing users " +
     "are served (SO_PEERCRED) and each entry carries the user name the kernel reported. It runs as its own system user, which owns the " +
-    "log directory; the key comes from the systemd credential signstar-log-key or --key. Needs signing_log in [system].",
+    "log directory; the key comes from the systemd credential signstar-log-key, or --key (`--key -`: on standard input, how root hands " +
+    "the root-only key file to a writer started without systemd). Needs signing_log in [system].",
   synopsis: ["[--config FILE] [--key FILE]"],
-  options: [TOOL_CONFIG_OPTION, { name: "key", type: "string", value: "FILE", description: "the log key file (default: $CREDENTIALS_DIRECTORY/signstar-log-key)" }],
+  options: [TOOL_CONFIG_OPTION, { name: "key", type: "string", value: "FILE", description: "the log key file, or - for standard input (default: $CREDENTIALS_DIRECTORY/signstar-log-key)" }],
   exitCodes: ["Ok", "Internal", "Usage", "Config", "Secret"],
   files: [
     ...FILES_CONFIG,
     { path: hostLayout().signingLogDir, description: "the log: checkpoint, tile/, tile/entries/ (owned by the log writer's user)" },
     { path: hostLayout().logWriterSocket, description: "the socket signing users append through" },
+    { path: hostLayout().signingLogKey, description: "the log key (root 0600, made by signstar-configure; handed in, never opened by the writer's user)" },
   ],
   environment: [
     ENV_CONFIG,
@@ -28,7 +30,13 @@ export const command = {
     { name: "CREDENTIALS_DIRECTORY", description: "set by systemd (LoadCredential=signstar-log-key:…): where the log key is read" },
     { name: "LISTEN_FDS", description: "set by systemd socket activation (sd_listen_fds(3))" },
   ],
-  examples: [{ command: "systemctl enable --now signstar-log-writer.socket", description: "start appending on the first signature" }],
+  examples: [
+    { command: "systemctl enable --now signstar-log-writer.socket", description: "start appending on the first signature" },
+    {
+      command: "runuser -u signstar-log -- signstar-log-writer --key - < /var/lib/signstar/log.key &",
+      description: "without systemd: root opens the key file, the writer runs as its own user",
+    },
+  ],
   seeAlso: ["signstar-download-signature(1)", "signstar-configure(8)"],
   abortOn: ["SIGTERM", "SIGINT"],
   audit: { early: false },
