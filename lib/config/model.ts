@@ -162,6 +162,10 @@ export interface SystemSection {
    * "best-effort" serves it anyway (hosts without a system log, by explicit choice).
    */
   readonly auditLog?: AuditLogPolicy;
+  /** `signing_concurrency` (1..1024; absent: 4): a signing user's requests handled at once (./primitives.ts SIGNING_LIMITS). */
+  readonly signingConcurrency?: number;
+  /** `signing_queue` (0..1024; absent: 16): a signing user's requests waiting beyond those; more are refused (Busy). */
+  readonly signingQueue?: number;
 }
 
 export type AuditLogPolicy = "required" | "best-effort";

@@ -22,6 +22,7 @@ import {
   parseTokenSelector,
   secretHandling,
   auditLogPolicy,
+  SIGNING_LIMITS,
   systemUserId,
   systemWideUserId,
   tag,
@@ -46,6 +47,8 @@ export interface Dialect {
   readonly nethsmKinds: readonly NetHsmKind[];
   readonly fingerprintsKey: "fingerprints" | "Fingerprints";
   readonly adminSecretHandling: Parser<AdminSecretHandling>;
+  /** `[system] signing_concurrency` and `signing_queue` (Signstar's SystemConfig has no per-user limits). */
+  readonly signingLimits: boolean;
   /** The problem for a section or mapping kind this dialect lacks (`what` is e.g. `the mapping kind backup_upload`). */
   readonly lacks: (what: string) => string;
 }
@@ -55,6 +58,7 @@ export const NATIVE_DIALECT: Dialect = {
   nethsmKinds: NETHSM_KINDS,
   fingerprintsKey: "fingerprints",
   adminSecretHandling: parseAdminSecretHandling,
+  signingLimits: true,
   lacks: (what) => `${what} is not allowed here`,
 };
 
@@ -180,6 +184,16 @@ const pkcs11Mapping: Parser<Pkcs11Mapping> = (v, loc, problems) => {
   })(m.value, m.location, problems);
 };
 
+/** An optional per-user signing limit, within its bounds; a dialect without limits refuses the key. */
+function limit(t: TableReader, key: string, bounds: { readonly min: number; readonly max: number }, dialect: Dialect, problems: Problems): number | undefined {
+  if (!dialect.signingLimits && t.has(key)) {
+    t.take(key);
+    problems.add(t.at(key), dialect.lacks(`the key ${key}`));
+    return undefined;
+  }
+  return t.optional(key, int(bounds.min, bounds.max));
+}
+
 function mappings<T>(t: TableReader, parse: Parser<T>): (T | undefined)[] {
   return t.optional("mappings", list(parse, { max: MAX_MAPPINGS })) ?? [];
 }
@@ -204,6 +218,8 @@ export function readNative(root: unknown, problems: Problems, dialect: Dialect =
         return origin === undefined ? undefined : { origin };
       }),
       auditLog: t.optional("audit_log", prim(auditLogPolicy)),
+      signingConcurrency: limit(t, "signing_concurrency", SIGNING_LIMITS.concurrency, dialect, p),
+      signingQueue: limit(t, "signing_queue", SIGNING_LIMITS.queue, dialect, p),
     };
     t.finish();
     return section;

@@ -22,6 +22,8 @@ export interface ConfigParts {
         readonly mappings: readonly (SystemMapping | undefined)[];
         readonly signingLog?: SigningLogSetup | undefined;
         readonly auditLog?: "required" | "best-effort" | undefined;
+        readonly signingConcurrency?: number | undefined;
+        readonly signingQueue?: number | undefined;
       }
     | undefined;
   readonly nethsm:
@@ -62,6 +64,8 @@ export function assemble(parts: ConfigParts): Config | undefined {
       mappings: systemMappings,
       ...(s.signingLog !== undefined ? { signingLog: s.signingLog } : {}),
       ...(s.auditLog !== undefined ? { auditLog: s.auditLog } : {}),
+      ...(s.signingConcurrency !== undefined ? { signingConcurrency: s.signingConcurrency } : {}),
+      ...(s.signingQueue !== undefined ? { signingQueue: s.signingQueue } : {}),
     },
   };
   if (parts.nethsm !== undefined) {

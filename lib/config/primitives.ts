@@ -147,6 +147,20 @@ export function auditLogPolicy(s: string): "required" | "best-effort" {
 
 export const MAX_SHARES = 255;
 
+// ---------------------------------------------------------------- signing limits
+
+/**
+ * `[system] signing_concurrency` / `signing_queue`: per signing user, how many signing requests are handled at
+ * once and how many more may wait for a place; beyond that a request is refused at once (exit 9, Busy). The
+ * resident signer (lib/signer/server.ts) and the forwarder's fallback (lib/signer/native/forwarder.c, same
+ * defaults and bounds) read them from SIGNSTAR_SIGNER_CONCURRENT / SIGNSTAR_SIGNER_QUEUED, which
+ * signstar-configure-build sets from here (the signer unit's drop-in, each signing user's sshd SetEnv).
+ */
+export const SIGNING_LIMITS = {
+  concurrency: { min: 1, max: 1024, default: 4 },
+  queue: { min: 0, max: 1024, default: 16 },
+} as const;
+
 export const parseAdminSecretHandling: Parser<AdminSecretHandling> = (v, loc, problems) => {
   if (typeof v === "string") {
     if (v === "plaintext" || v === "systemd-creds") return { kind: v };

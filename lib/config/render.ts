@@ -61,6 +61,8 @@ export function renderConfig(config: Config): string {
     `non_admin_secret_handling = ${tomlString(s.nonAdminSecretHandling)}`,
     ...(s.signingLog !== undefined ? [`signing_log = ${inline([["origin", tomlString(s.signingLog.origin)]])}`] : []),
     ...(s.auditLog !== undefined ? [`audit_log = ${tomlString(s.auditLog)}`] : []),
+    ...(s.signingConcurrency !== undefined ? [`signing_concurrency = ${s.signingConcurrency}`] : []),
+    ...(s.signingQueue !== undefined ? [`signing_queue = ${s.signingQueue}`] : []),
   );
   for (const m of s.mappings) {
     out.push("", "[[system.mappings]]", `[system.mappings.${m.kind}]`, ...access(m));

@@ -58,6 +58,7 @@ export const SIGNSTAR_V4_DIALECT: Dialect = {
   nethsmKinds: ["admin", "backup", "metrics", "hermetic_metrics", "signing"],
   fingerprintsKey: "Fingerprints",
   adminSecretHandling: signstarAdminSecretHandling,
+  signingLimits: false,
   lacks: (what) =>
     `${what} is an extension of this project's native TOML layout, not part of Signstar's YAML; write the configuration in the native layout (signstar-config convert prints it)`,
 };

@@ -8,6 +8,7 @@ import { pkcs11BackendUser, type Config, type Role, type TokenSelector, type Use
 import { locateConfig, type ConfigLocation, type Layout } from "./load.js";
 import { roleOf, userMappings } from "./mappings.js";
 import { ConfigError, formatProblem } from "./problems.js";
+import { SIGNING_LIMITS } from "./primitives.js";
 import { renderConfig } from "./render.js";
 
 export interface ToolOutput {
@@ -77,6 +78,9 @@ export function summarizeConfig(config: Config, origin: string, layout: Layout):
   lines.push(`system: iteration ${s.iteration}; admin secrets ${admin}; non-admin secrets ${s.nonAdminSecretHandling}`);
   lines.push(s.signingLog !== undefined ? `signing log: origin ${s.signingLog.origin}` : "signing log: off");
   lines.push(`audit log: ${s.auditLog ?? "required"}`);
+  lines.push(
+    `signing limits per user: ${s.signingConcurrency ?? SIGNING_LIMITS.concurrency.default} at once, ${s.signingQueue ?? SIGNING_LIMITS.queue.default} waiting`,
+  );
   if (config.nethsm !== undefined) {
     const conns = config.nethsm.connections.map((c) => `${c.url} (${c.tlsSecurity.kind})`);
     lines.push(`nethsm: connections ${conns.join(", ")}`);

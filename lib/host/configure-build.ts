@@ -116,6 +116,9 @@ export async function configureBuild(opts: ConfigureBuildOptions): Promise<Confi
   else if (plan.root === "" && actions.some((a) => touchesSshdConfig(a, plan))) {
     allNotes.push("reload sshd to apply changed drop-ins (systemctl reload ssh)");
   }
+  if (!opts.dryRun && plan.root === "" && actions.some((a) => a.kind === "write-file" && a.file.kind === "unit_dropin")) {
+    allNotes.push("signing limits changed: run systemctl daemon-reload; a running resident signer keeps its old limits until it exits when idle (or systemctl restart 'signstar-signer@*.service')");
+  }
   if (!opts.dryRun && plan.root === "" && (await executable(SSHD))) allNotes.push(...(await clientEnvNotes(plan)));
   for (const note of allNotes) opts.out(`note: ${note}`);
   return { plan, actions, notes: allNotes };

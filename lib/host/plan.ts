@@ -13,7 +13,7 @@ import { HARDENING_CONF } from "./hardening.js";
 import { DEFAULT_BIN_DIR, FORCE_COMMANDS, USER_SHELL, checkSafePath } from "./force-commands.js";
 import { ExitCode } from "../errors.js";
 import { HostError } from "./errors.js";
-import { renderAuthorizedKeys, renderSshdDropIn, renderTmpfiles, type UserStateDirs } from "./render.js";
+import { renderAuthorizedKeys, renderSignerServiceDropIn, renderSshdDropIn, renderTmpfiles, signerLimitsEnv, type UserStateDirs } from "./render.js";
 
 export interface PlannedUser {
   readonly name: SystemUserId;
@@ -29,7 +29,7 @@ export interface PlannedUser {
   readonly stateDirs: UserStateDirs;
 }
 
-export type PlannedFileKind = "hardening" | "tmpfiles" | "authorized_keys" | "sshd_dropin" | "unit_link";
+export type PlannedFileKind = "hardening" | "tmpfiles" | "authorized_keys" | "sshd_dropin" | "unit_link" | "unit_dropin";
 
 /** The signing log writer's system user (systemd/signstar-log-writer.service names it too). */
 export const LOG_WRITER_USER = "signstar-log";
@@ -140,7 +140,9 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
   const layout = hostLayout(root);
 
   const users: PlannedUser[] = [];
-  const files: PlannedFile[] = [...hostWideFiles(layout)];
+  const limits = signerLimitsEnv(config);
+  // The resident signers' limits: one drop-in for the template, whether or not any signing user exists yet.
+  const files: PlannedFile[] = [...hostWideFiles(layout), { path: layout.signerServiceDropIn, content: renderSignerServiceDropIn(limits), mode: 0o644, kind: "unit_dropin" }];
   for (const mapping of userMappings(config)) {
     const role = roleOf(mapping);
     const ssh = sshAccessOf(mapping);
@@ -162,7 +164,7 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
       files.push({ path: keysFile, content: renderAuthorizedKeys(ssh.sshAuthorizedKey), mode: 0o644, kind: "authorized_keys", user: name });
       files.push({
         path: layout.userSshdDropIn(name),
-        content: renderSshdDropIn(name, role, keysFile, forceCommand),
+        content: renderSshdDropIn(name, role, keysFile, forceCommand, role === "signing" ? limits : []),
         mode: 0o644,
         kind: "sshd_dropin",
         user: name,

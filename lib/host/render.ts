@@ -1,5 +1,6 @@
 /** Text of the files generated per Signstar user (pure functions; golden-tested). */
-import type { AuthorizedKey, Role } from "../config/model.js";
+import type { AuthorizedKey, Config, Role } from "../config/model.js";
+import { SIGNING_LIMITS } from "../config/primitives.js";
 import type { HostLayout, UserStateLeaf } from "../layout/host-layout.js";
 import { COUNTERS_DIR_MODE } from "../metrics/signature-counters.js";
 import { LEAF_LAYOUT, PARENT_MODE } from "../secrets/state-dirs.js";
@@ -34,7 +35,8 @@ export const SIGNER_DIR_MODE = 0o700;
 /**
  * sshd's MaxSessions for signing users: how many exec channels one connection may have open, i.e. how many of a
  * `signstar-request-signature send FILE…` batch are in flight at once (its --parallel default is below this). The
- * resident signer's own limits ([system] signing_concurrency, signing_queue) still bound the user as a whole.
+ * resident signer's own limits ([system] signing_concurrency, signing_queue: signerLimitsEnv) still bound the
+ * user as a whole, over all its connections.
  */
 export const SIGNING_MAX_SESSIONS = 16;
 
@@ -102,15 +104,43 @@ export const PINNED_ENV: readonly (readonly [string, string])[] = [
   ["LC_ALL", "C.UTF-8"],
 ];
 
-/** The per-user sshd drop-in: key file, fixed command, pinned locale, no TTY, no forwarding of any kind. */
-export function renderSshdDropIn(user: string, role: Role, authorizedKeysFile: string, forceCommand: string): string {
+/**
+ * The per-user signing limits of the configuration as the resident signer (lib/signer/server.ts limitsFromEnv)
+ * and the forwarder's fallback (lib/signer/native/forwarder.c) read them. Always written out, defaults included,
+ * so what a host enforces is visible in its unit drop-in and sshd drop-ins.
+ */
+export function signerLimitsEnv(config: Config): readonly (readonly [string, string])[] {
+  return [
+    ["SIGNSTAR_SIGNER_CONCURRENT", String(config.system.signingConcurrency ?? SIGNING_LIMITS.concurrency.default)],
+    ["SIGNSTAR_SIGNER_QUEUED", String(config.system.signingQueue ?? SIGNING_LIMITS.queue.default)],
+  ];
+}
+
+/**
+ * The drop-in of the template signstar-signer@.service (every user's resident signer): the limits. systemd reads
+ * it on `daemon-reload`; a running signer keeps its limits until it exits (idle) and socket activation starts it
+ * again (configure-build says so).
+ */
+export function renderSignerServiceDropIn(limits: readonly (readonly [string, string])[]): string {
+  return `${HEADER}# Per-user signing limits from the configuration ([system] signing_concurrency, signing_queue).
+[Service]
+${limits.map(([k, v]) => `Environment=${k}=${v}
+`).join("")}`;
+}
+
+/**
+ * The per-user sshd drop-in: key file, fixed command, pinned locale, no TTY, no forwarding of any kind. `env`
+ * (signing users: signerLimitsEnv, for the forwarder's fallback) joins the pinned locale on the one SetEnv line:
+ * sshd keeps only the first SetEnv of the Match blocks that apply (see PINNED_ENV), so a second line would be lost.
+ */
+export function renderSshdDropIn(user: string, role: Role, authorizedKeysFile: string, forceCommand: string, env: readonly (readonly [string, string])[] = []): string {
   return (
     `${HEADER}# Signstar user "${user}" (role ${role}).\n` +
     `Match User ${user}\n` +
     [
       `AuthorizedKeysFile ${authorizedKeysFile}`,
       `ForceCommand ${forceCommand}`,
-      `SetEnv ${PINNED_ENV.map(([k, v]) => `${k}=${v}`).join(" ")}`,
+      `SetEnv ${[...PINNED_ENV, ...env].map(([k, v]) => `${k}=${v}`).join(" ")}`,
       "PermitTTY no",
       "DisableForwarding yes",
       "AllowTcpForwarding no",

@@ -24,6 +24,7 @@
  *   /etc/ssh/signstar-user-<user>.authorized_keys, /etc/ssh/sshd_config.d/{00-signstar-hardening,10-signstar-user-<user>}.conf
  *   /usr/lib/tmpfiles.d/{signstar,signstar-user-<user>}.conf
  *   /etc/systemd/system/sockets.target.wants/signstar-signer@<user>.socket -> /usr/lib/systemd/system/signstar-signer@.socket
+ *   /etc/systemd/system/signstar-signer@.service.d/10-signstar-limits.conf   the signers' limits from the configuration
  */
 import { join } from "node:path";
 
@@ -53,6 +54,7 @@ const SSHD_DROP_INS = "/etc/ssh/sshd_config.d";
 const TMPFILES = "/usr/lib/tmpfiles.d";
 const SYSTEMD_UNITS = "/usr/lib/systemd/system";
 const SOCKETS_WANTS = "/etc/systemd/system/sockets.target.wants";
+const SIGNER_SERVICE_DROP_INS = "/etc/systemd/system/signstar-signer@.service.d";
 /** Below a user's home, each component root:root 0755. */
 const USER_STATE_CHAIN = [".local", "state", "signstar"] as const;
 
@@ -152,6 +154,8 @@ export interface HostLayout {
   readonly socketsWantsDir: string;
   /** /etc/systemd/system/sockets.target.wants/signstar-signer@<user>.socket: a signing user's signer, enabled. */
   signerSocketWants(user: string): string;
+  /** /etc/systemd/system/signstar-signer@.service.d/10-signstar-limits.conf: every signer's limits (configure-build). */
+  readonly signerServiceDropIn: string;
 }
 
 /** The managed files of signstar-configure-build are recognised by these name patterns (stale ones are removed). */
@@ -221,6 +225,7 @@ export function hostLayout(root?: string): HostLayout {
     systemdUnitDir: at(SYSTEMD_UNITS),
     socketsWantsDir: at(SOCKETS_WANTS),
     signerSocketWants: (user) => at(join(SOCKETS_WANTS, `signstar-signer@${user}.socket`)),
+    signerServiceDropIn: at(join(SIGNER_SERVICE_DROP_INS, "10-signstar-limits.conf")),
   };
 }
 

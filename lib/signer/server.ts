@@ -7,6 +7,7 @@
  */
 import type { Server, Socket } from "node:net";
 import { PassThrough, type Readable } from "node:stream";
+import { SIGNING_LIMITS } from "../config/primitives.js";
 import { encodeAnswer, type Answer } from "./frames.js";
 
 export interface SignerLimits {
@@ -120,19 +121,23 @@ export function serveRequests(opts: ServeOptions): Serving {
   return { done, close, load: () => ({ active, queued: waiting.length }) };
 }
 
-/** The largest limit accepted from the environment or the configuration. */
-export const MAX_SIGNER_LIMIT = 1024;
+/** The per-user limits when the configuration sets none ([system] signing_concurrency, signing_queue). */
+export const DEFAULT_SIGNER_LIMITS: SignerLimits = { concurrent: SIGNING_LIMITS.concurrency.default, queued: SIGNING_LIMITS.queue.default };
 
 /**
- * SIGNSTAR_SIGNER_CONCURRENT / SIGNSTAR_SIGNER_QUEUED (set by the unit and by sshd SetEnv, from the configuration),
- * each an integer 1..1024 (queued: 0..1024); anything else keeps the default, as the forwarder does.
+ * SIGNSTAR_SIGNER_CONCURRENT / SIGNSTAR_SIGNER_QUEUED (set by the unit's drop-in and by sshd SetEnv, from the
+ * configuration), each an integer within SIGNING_LIMITS (concurrent 1..1024, queued 0..1024); anything else
+ * keeps the default, as the forwarder does.
  */
-export function limitsFromEnv(env: NodeJS.ProcessEnv, defaults: SignerLimits): SignerLimits {
-  const read = (name: string, min: number, fallback: number): number => {
+export function limitsFromEnv(env: NodeJS.ProcessEnv, defaults: SignerLimits = DEFAULT_SIGNER_LIMITS): SignerLimits {
+  const read = (name: string, bounds: { readonly min: number; readonly max: number }, fallback: number): number => {
     const text = env[name];
     if (text === undefined || !/^[0-9]{1,4}$/.test(text)) return fallback;
     const n = Number(text);
-    return n >= min && n <= MAX_SIGNER_LIMIT ? n : fallback;
+    return n >= bounds.min && n <= bounds.max ? n : fallback;
   };
-  return { concurrent: read("SIGNSTAR_SIGNER_CONCURRENT", 1, defaults.concurrent), queued: read("SIGNSTAR_SIGNER_QUEUED", 0, defaults.queued) };
+  return {
+    concurrent: read("SIGNSTAR_SIGNER_CONCURRENT", SIGNING_LIMITS.concurrency, defaults.concurrent),
+    queued: read("SIGNSTAR_SIGNER_QUEUED", SIGNING_LIMITS.queue, defaults.queued),
+  };
 }

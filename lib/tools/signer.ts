@@ -20,7 +20,6 @@ import { downloadSignature } from "./download-signature.js";
 /** The name clients see in messages: the resident signer speaks as the tool it stands in for. */
 const SPEAKS_AS = "signstar-download-signature";
 
-export const DEFAULT_SIGNER_LIMITS: SignerLimits = { concurrent: 4, queued: 16 };
 export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 export interface SignerInput {
@@ -53,7 +52,7 @@ export async function runSigner(input: SignerInput): Promise<number> {
   };
   const serving = serveRequests({
     server,
-    limits: input.limits ?? limitsFromEnv(input.env, DEFAULT_SIGNER_LIMITS),
+    limits: input.limits ?? limitsFromEnv(input.env),
     idleTimeoutMs: input.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     refuse: () => ({ stderr: `${SPEAKS_AS}: busy: too many signing requests of this user at once; try again later`, code: ExitCode.Busy }),
     internal: failed,

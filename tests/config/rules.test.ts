@@ -99,7 +99,7 @@ const EXPECTED: Record<string, string[]> = {
     "system.mappings: only 2 shareholders, but the SSS setup requires 3",
   ],
   "unknown-keys": [
-    "system.iterations: unknown key (allowed here: iteration, admin_secret_handling, non_admin_secret_handling, mappings, signing_log, audit_log)",
+    "system.iterations: unknown key (allowed here: iteration, admin_secret_handling, non_admin_secret_handling, mappings, signing_log, audit_log, signing_concurrency, signing_queue)",
     "nethsm.mappings[1].signing.tags: unknown key (allowed here: backend_user, signing_key_id, key_setup, tag, system_user, ssh_authorized_key)",
     "yubihsm2: unknown key (allowed here: system, nethsm, pkcs11)",
   ],

@@ -73,7 +73,7 @@ describe("signstar-configure-build", () => {
     const first = await cli(["--config", configFile, "--root", out, "--bin-dir", "/opt/signstar/bin"]);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain("note: warning: ForceCommand /opt/signstar/bin/signstar-download-wireguard (and 1 more) is not an executable below");
-    expect(first.stdout.split("\n").filter((l) => l.startsWith("create "))).toHaveLength(9);
+    expect(first.stdout.split("\n").filter((l) => l.startsWith("create "))).toHaveLength(10);
     const { readFile } = await import("node:fs/promises");
     expect(await readFile(join(out, `etc/ssh/sshd_config.d/10-signstar-user-${users.name("signer")}.conf`), "utf8")).toContain(
       "ForceCommand /opt/signstar/bin/signstar-download-signature\n",

@@ -42,6 +42,7 @@ describe("configureBuild --root", () => {
     expect(actionLines(first)).toEqual([
       `create ${root}/etc/ssh/sshd_config.d/00-signstar-hardening.conf`,
       `create ${root}/usr/lib/tmpfiles.d/signstar.conf`,
+      `create ${root}/etc/systemd/system/signstar-signer@.service.d/10-signstar-limits.conf`,
       ...["share1", "wg1", "backup1", "metrics1", "localmetrics1", "signer1", "pksigner1"].flatMap((u) =>
         u === "localmetrics1"
           ? [`create ${root}/usr/lib/tmpfiles.d/signstar-user-${u}.conf`]
@@ -60,7 +61,7 @@ describe("configureBuild --root", () => {
     );
     const snap = await snapshot(root);
     const files = Object.entries(snap).filter(([, v]) => !v.endsWith("<dir>"));
-    expect(files).toHaveLength(23);
+    expect(files).toHaveLength(24);
     for (const [path, v] of files) expect(v.startsWith(path.includes("sockets.target.wants") ? "777 " : "644 "), path).toBe(true);
 
     const second = await render(hostConfig(ALL_ROLES));
@@ -72,7 +73,7 @@ describe("configureBuild --root", () => {
     const lines = await render(hostConfig(ALL_ROLES), true);
     expect(await readdir(root)).toEqual([]);
     expect(lines[0]).toBe(`[dry-run] create ${root}/etc/ssh/sshd_config.d/00-signstar-hardening.conf`);
-    expect(actionLines(lines).at(-1)).toBe("[dry-run] 23 change(s) planned, nothing was changed");
+    expect(actionLines(lines).at(-1)).toBe("[dry-run] 24 change(s) planned, nothing was changed");
 
     await render(hostConfig(ALL_ROLES));
     const before = await snapshot(root);

@@ -67,7 +67,7 @@ describe("computeHostPlan", () => {
         "Match User signer1\n" +
         "    AuthorizedKeysFile /etc/ssh/signstar-user-signer1.authorized_keys\n" +
         "    ForceCommand /usr/bin/signstar-download-signature\n" +
-        "    SetEnv LANG=C.UTF-8 LC_ALL=C.UTF-8\n" +
+        "    SetEnv LANG=C.UTF-8 LC_ALL=C.UTF-8 SIGNSTAR_SIGNER_CONCURRENT=4 SIGNSTAR_SIGNER_QUEUED=16\n" +
         "    PermitTTY no\n" +
         "    DisableForwarding yes\n" +
         "    AllowTcpForwarding no\n" +
@@ -81,8 +81,30 @@ describe("computeHostPlan", () => {
         "    PermitOpen none\n" +
         "    MaxSessions 16\n",
     );
-    // Other roles have sshd's default MaxSessions.
+    // Other roles have sshd's default MaxSessions, and no signing limits.
     expect(file(plan, "/etc/ssh/sshd_config.d/10-signstar-user-backup1.conf")).not.toContain("MaxSessions");
+    expect(file(plan, "/etc/ssh/sshd_config.d/10-signstar-user-backup1.conf")).toContain("    SetEnv LANG=C.UTF-8 LC_ALL=C.UTF-8\n");
+  });
+
+  it("renders the signing limits into the signers' unit drop-in and each signing user's one SetEnv line", () => {
+    // Defaults (nothing configured), written out.
+    expect(file(plan, "/etc/systemd/system/signstar-signer@.service.d/10-signstar-limits.conf")).toBe(
+      HEADER +
+        "# Per-user signing limits from the configuration ([system] signing_concurrency, signing_queue).\n" +
+        "[Service]\n" +
+        "Environment=SIGNSTAR_SIGNER_CONCURRENT=4\n" +
+        "Environment=SIGNSTAR_SIGNER_QUEUED=16\n",
+    );
+    const base = hostConfig(ALL_ROLES);
+    const p = computeHostPlan({ ...base, system: { ...base.system, signingConcurrency: 2, signingQueue: 0 } });
+    const unit = file(p, "/etc/systemd/system/signstar-signer@.service.d/10-signstar-limits.conf");
+    expect(unit).toContain("[Service]\nEnvironment=SIGNSTAR_SIGNER_CONCURRENT=2\nEnvironment=SIGNSTAR_SIGNER_QUEUED=0\n");
+    for (const signer of ["signer1", "pksigner1"]) {
+      const dropIn = file(p, `/etc/ssh/sshd_config.d/10-signstar-user-${signer}.conf`);
+      // sshd keeps only the first SetEnv of a Match block: the limits share the locale pin's line.
+      expect(dropIn.match(/SetEnv/g)).toHaveLength(1);
+      expect(dropIn).toContain("    SetEnv LANG=C.UTF-8 LC_ALL=C.UTF-8 SIGNSTAR_SIGNER_CONCURRENT=2 SIGNSTAR_SIGNER_QUEUED=0\n");
+    }
   });
 
   it("gives hermetic metrics users only a tmpfiles.d entry, no SSH access", () => {
@@ -96,7 +118,8 @@ describe("computeHostPlan", () => {
     expect(await readFile(new URL("../../sshd/00-signstar-hardening.conf", import.meta.url), "utf8")).toBe(HARDENING_CONF);
     const files = plan.files.filter((f) => f.kind !== "unit_link");
     expect(new Set(files.map((f) => f.mode))).toEqual(new Set([0o644]));
-    expect(files).toHaveLength(2 + 7 + 6 * 2); // hardening + state tmpfiles, a tmpfiles entry per user, keys + drop-in per SSH user
+    // hardening + state tmpfiles + the signers' unit drop-in, a tmpfiles entry per user, keys + drop-in per SSH user
+    expect(files).toHaveLength(3 + 7 + 6 * 2);
     // And one enabled resident signer socket per signing user, a link to the package's template unit.
     expect(plan.files.filter((f) => f.kind === "unit_link").map((f) => [f.path, f.linkTarget])).toEqual([
       ["/etc/systemd/system/sockets.target.wants/signstar-signer@signer1.socket", "/usr/lib/systemd/system/signstar-signer@.socket"],
@@ -110,6 +133,7 @@ describe("computeHostPlan", () => {
       "/tmp/img/etc/ssh/signstar-user-signer1.authorized_keys",
       "/tmp/img/etc/ssh/sshd_config.d/00-signstar-hardening.conf",
       "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf",
+      "/tmp/img/etc/systemd/system/signstar-signer@.service.d/10-signstar-limits.conf",
       "/tmp/img/etc/systemd/system/sockets.target.wants/signstar-signer@signer1.socket",
       "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf",
       "/tmp/img/usr/lib/tmpfiles.d/signstar.conf",

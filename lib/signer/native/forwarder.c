@@ -15,8 +15,9 @@
  *
  * Fallback: with arguments (--help, --version), as root, or when no resident signer accepts the connection, it
  * execs the Node implementation (<realpath of itself>.js: same result, slower). That path is bounded per user by
- * flock(2) slots in the user's directory: run.0 .. run.<C-1> (SIGNSTAR_SIGNER_CONCURRENT, default 4) and
- * queue.0 .. queue.<Q-1> (SIGNSTAR_SIGNER_QUEUED, default 16); the slot's descriptor is inherited across exec,
+ * flock(2) slots in the user's directory: run.0 .. run.<C-1> (SIGNSTAR_SIGNER_CONCURRENT, 1..1024, default 4) and
+ * queue.0 .. queue.<Q-1> (SIGNSTAR_SIGNER_QUEUED, 0..1024, default 16; both from [system] signing_concurrency and
+ * signing_queue through the user's sshd SetEnv, lib/config/primitives.ts SIGNING_LIMITS); the slot's descriptor is inherited across exec,
  * so the kernel releases it when the Node process ends, however it ends. With every slot taken: one line and
  * EXIT_BUSY. A resident signer that stops before answering: one line and EXIT_BUSY (try again).
  *
@@ -76,13 +77,13 @@ static void exec_node(char **argv) {
   exit(EXIT_INTERNAL);
 }
 
-static long env_limit(const char *name, long fallback) {
+static long env_limit(const char *name, long min, long fallback) {
   const char *v = getenv(name);
   if (v == NULL || *v == '\0') return fallback;
   char *end;
   errno = 0;
   long n = strtol(v, &end, 10);
-  if (errno != 0 || *end != '\0' || n < 1 || n > MAX_SLOTS) return fallback;
+  if (errno != 0 || *end != '\0' || n < min || n > MAX_SLOTS) return fallback;
   return n;
 }
 
@@ -108,8 +109,8 @@ static void sleep_ms(long ms) {
 static void fallback(const char *dir, char **argv) {
   int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dirfd < 0) exec_node(argv); /* no per-user directory (a host without the tmpfiles entry): unbounded */
-  long concurrent = env_limit("SIGNSTAR_SIGNER_CONCURRENT", DEFAULT_CONCURRENT);
-  long queued = env_limit("SIGNSTAR_SIGNER_QUEUED", DEFAULT_QUEUED);
+  long concurrent = env_limit("SIGNSTAR_SIGNER_CONCURRENT", 1, DEFAULT_CONCURRENT);
+  long queued = env_limit("SIGNSTAR_SIGNER_QUEUED", 0, DEFAULT_QUEUED);
   int slot = take_slot(dirfd, "run", concurrent);
   if (slot < 0) {
     int waiting = take_slot(dirfd, "queue", queued);
