@@ -1,9 +1,10 @@
 /**
  * The one way a tool logs in to a backend with a Unix user's secret: read `<file>`, open; when the backend refuses
  * that secret (an AuthenticationFailure) and signstar-configure has left another one in `<file>.next` (it writes
- * that before telling the backend and renames it over `<file>` after, lib/configure/secret-rotation.ts), wait as
- * long as the backend throttles after a failed login and try `.next` once. A configure run in progress, or one
- * killed between the two steps, thus never locks a user out, whichever tool it runs.
+ * that before telling the backend and renames it over `<file>` after, lib/configure/secret-rotation.ts), or has
+ * just renamed it over `<file>`, wait as long as the backend throttles after a failed login and try it once. A
+ * configure run in progress, or one killed between the two steps, thus never locks a user out, whichever tool
+ * it runs.
  *
  * A long-lived holder of a session (a resident signer) calls it again to re-open after a rotation, a backend
  * restart or a re-inserted token: both files are read anew on every call, and the result says which one the
@@ -27,8 +28,13 @@ export interface OpenedWithSecret<T> {
 
 /**
  * `open(secret)` with the user's secret at `location` (the caller's own file, owner and mode checked), falling
- * back to `.next` as described in the module comment. `open` must authenticate (make at least one call the
- * backend checks the secret on), so that a refusal surfaces here.
+ * back as described in the module comment. `open` must authenticate (make at least one call the backend checks
+ * the secret on), so that a refusal surfaces here.
+ *
+ * On a refusal both files are read again, not only `.next`: a rotation may have finished between the first read
+ * and the backend's answer (signstar-configure renamed `.next` over `<file>`), and then `<file>` holds the secret
+ * the backend has while `.next` is gone. Each copy that differs from the refused one is tried once, `<file>`
+ * first (a finished rotation), then `.next` (one in progress): at most two more logins, then the refusal stands.
  */
 export async function openWithUserSecret<T>(
   mapping: { readonly backend: BackendName },
@@ -38,12 +44,23 @@ export async function openWithUserSecret<T>(
   const current = await readNonAdminSecret({ ...location, version: "current" });
   try {
     return { value: await open(current), secret: "current" };
-  } catch (error) {
-    if (!isAuthenticationFailure(error)) throw error;
-    const next = await readNonAdminSecret({ ...location, version: "next" }).catch(() => undefined);
-    if (next === undefined || next === current) throw error;
-    const delay = AUTH_RETRY_DELAY_MS[mapping.backend];
-    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-    return { value: await open(next), secret: "next" };
+  } catch (refused) {
+    if (!isAuthenticationFailure(refused)) throw refused;
+    const tried = new Set([current]);
+    let last: unknown = refused;
+    for (const version of ["current", "next"] as const) {
+      const candidate = await readNonAdminSecret({ ...location, version }).catch(() => undefined);
+      if (candidate === undefined || tried.has(candidate)) continue;
+      tried.add(candidate);
+      const delay = AUTH_RETRY_DELAY_MS[mapping.backend];
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      try {
+        return { value: await open(candidate), secret: version };
+      } catch (error) {
+        if (!isAuthenticationFailure(error)) throw error;
+        last = error;
+      }
+    }
+    throw last;
   }
 }
