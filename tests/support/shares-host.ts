@@ -73,6 +73,8 @@ export interface ConfigureResult {
 export interface SharesHost {
   readonly dir: string;
   readonly root: string;
+  /** Where signstar-configure-build rendered the host's files (sshd and unit drop-ins, tmpfiles.d). */
+  readonly renderRoot: string;
   /** The ForceCommand wrappers. */
   readonly binDir: string;
   readonly configFile: string;
@@ -101,7 +103,12 @@ export interface SharesHost {
 
 const EXECUTABLES = ["signstar-download-secret-share", "signstar-upload-secret-share", "signstar-download-signature"];
 
-export async function startSharesHost(opts: { signers: readonly SignerSpec[]; backend?: Backend }): Promise<SharesHost> {
+export async function startSharesHost(opts: {
+  signers: readonly SignerSpec[];
+  backend?: Backend;
+  /** More `[system]` lines of every configuration written (e.g. the signing limits). */
+  system?: readonly string[];
+}): Promise<SharesHost> {
   const backend = opts.backend ?? "pkcs11";
   const cleanups = new Cleanups();
   const cleanup = (): Promise<void> => cleanups.run();
@@ -164,6 +171,7 @@ export async function startSharesHost(opts: { signers: readonly SignerSpec[]; ba
         `iteration = ${spec.iteration}`,
         `admin_secret_handling = ${admin}`,
         'non_admin_secret_handling = "plaintext"',
+        ...(opts.system ?? []),
         ...(spec.admin === "plaintext"
           ? []
           : holders.flatMap((h) => ["", "[[system.mappings]]", `share_holder = { system_user = "${h.user}", ssh_authorized_key = "${h.sshKey.publicKey}" }`])),
@@ -276,6 +284,7 @@ export async function startSharesHost(opts: { signers: readonly SignerSpec[]; ba
     return {
       dir,
       root,
+      renderRoot,
       binDir,
       configFile,
       users,
