@@ -30,6 +30,10 @@ export const EXIT_CODES = {
     code: 10,
     description: "the audit entry could not be written to the system log (e.g. no /dev/log): nothing was signed or served ([system] audit_log = \"best-effort\" allows it)",
   },
+  NotFound: {
+    code: 11,
+    description: "not found: the file asked for does not exist (yet), e.g. a signing log tile or entry bundle beyond the log's current size",
+  },
   Interrupted: { code: 130, description: "interrupted (SIGINT, Ctrl-C)" },
 } as const;
 

@@ -73,7 +73,12 @@ export interface SshAccess {
 
 export type SystemMapping =
   | ({ readonly kind: "share_holder" } & SshAccess)
-  | ({ readonly kind: "wire_guard_download" } & SshAccess);
+  | ({ readonly kind: "wire_guard_download" } & SshAccess)
+  /**
+   * Reads the signing log (docs/tlog.md) one file per SSH call: the checkpoint, a tile or an entry bundle; needs
+   * `signing_log`. A native extension (Signstar has no signing log).
+   */
+  | ({ readonly kind: "log_reader" } & SshAccess);
 
 export interface MetricsBackendUsers {
   readonly metricsUser: NetHsmUserId;
@@ -186,7 +191,8 @@ export type Role =
   | "wire_guard_download"
   | "backup_upload"
   | "update_upload"
-  | "key_certificates";
+  | "key_certificates"
+  | "log_reader";
 
 /** One Unix user of the host with everything the host tools need to serve it. */
 export type UserMapping =

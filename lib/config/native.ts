@@ -36,6 +36,8 @@ export const MAX_MAPPINGS = 1000;
 
 const NETHSM_KINDS = ["admin", "backup", "metrics", "hermetic_metrics", "signing", "backup_upload", "update_upload", "key_certificates"] as const;
 type NetHsmKind = (typeof NETHSM_KINDS)[number];
+const SYSTEM_KINDS = ["share_holder", "wire_guard_download", "log_reader"] as const;
+type SystemKind = (typeof SYSTEM_KINDS)[number];
 
 /**
  * What a layout allows beyond the shared structure: the native TOML layout allows everything; Signstar's V4 YAML
@@ -45,6 +47,7 @@ type NetHsmKind = (typeof NETHSM_KINDS)[number];
 export interface Dialect {
   readonly pkcs11: boolean;
   readonly nethsmKinds: readonly NetHsmKind[];
+  readonly systemKinds: readonly SystemKind[];
   readonly fingerprintsKey: "fingerprints" | "Fingerprints";
   readonly adminSecretHandling: Parser<AdminSecretHandling>;
   /** `[system] signing_concurrency` and `signing_queue` (Signstar's SystemConfig has no per-user limits). */
@@ -56,6 +59,7 @@ export interface Dialect {
 export const NATIVE_DIALECT: Dialect = {
   pkcs11: true,
   nethsmKinds: NETHSM_KINDS,
+  systemKinds: SYSTEM_KINDS,
   fingerprintsKey: "fingerprints",
   adminSecretHandling: parseAdminSecretHandling,
   signingLimits: true,
@@ -80,9 +84,13 @@ function table<T>(read: (t: TableReader) => T | undefined): Parser<T> {
   };
 }
 
-const systemMapping: Parser<SystemMapping> = (v, loc, problems) => {
-  const m = variant(v, loc, problems, ["share_holder", "wire_guard_download"] as const);
+const systemMapping = (dialect: Dialect): Parser<SystemMapping> => (v, loc, problems) => {
+  const m = variant(v, loc, problems, SYSTEM_KINDS);
   if (m === undefined) return undefined;
+  if (!dialect.systemKinds.includes(m.kind)) {
+    problems.add(m.location, dialect.lacks(`the mapping kind ${m.kind}`));
+    return undefined;
+  }
   const access = table(sshAccess)(m.value, m.location, problems);
   return access === undefined ? undefined : { kind: m.kind, ...access };
 };
@@ -209,7 +217,7 @@ export function readNative(root: unknown, problems: Problems, dialect: Dialect =
       iteration: t.required("iteration", int(0, 0xffff_ffff)),
       adminSecretHandling: t.required("admin_secret_handling", dialect.adminSecretHandling),
       nonAdminSecretHandling: t.required("non_admin_secret_handling", prim(secretHandling)),
-      mappings: mappings(t, systemMapping),
+      mappings: mappings(t, systemMapping(dialect)),
       signingLog: t.optional("signing_log", (sv, sloc, sp) => {
         const st = TableReader.open(sv, sloc, sp);
         if (st === undefined) return undefined;

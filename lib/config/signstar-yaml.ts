@@ -5,7 +5,8 @@
  * kinds and field names), so it is read by the native reader in a dialect that allows only what V4 has:
  *
  * - sections `system` and `nethsm`; `yubihsm2` (Signstar's YubiHSM2 backend) is refused with one line, the native
- *   extensions (`pkcs11`, the mapping kinds backup_upload, update_upload, key_certificates) are refused as such;
+ *   extensions (`pkcs11`, the mapping kinds backup_upload, update_upload, key_certificates, log_reader) are refused
+ *   as such (Signstar has no signing log to read);
  * - `tls_security: {Fingerprints: {sha256: [...]}}` spelled as Signstar's serde spells it;
  * - `shamirs-secret-sharing: {number_of_shares, threshold}` with Signstar's bounds (`NonZeroUsize` each, no rule
  *   between them); the native rules (both at least 2, threshold at most number_of_shares) are listed after
@@ -56,6 +57,7 @@ const signstarAdminSecretHandling: Parser<AdminSecretHandling> = (v, loc, proble
 export const SIGNSTAR_V4_DIALECT: Dialect = {
   pkcs11: false,
   nethsmKinds: ["admin", "backup", "metrics", "hermetic_metrics", "signing"],
+  systemKinds: ["share_holder", "wire_guard_download"],
   fingerprintsKey: "Fingerprints",
   adminSecretHandling: signstarAdminSecretHandling,
   signingLimits: false,

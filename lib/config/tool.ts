@@ -27,6 +27,7 @@ const ROLE_ORDER: readonly Role[] = [
   "backup_upload",
   "update_upload",
   "key_certificates",
+  "log_reader",
 ];
 
 function tokenName(t: TokenSelector): string {

@@ -37,7 +37,14 @@ function tokenName(t: TokenSelector): string {
 
 function validateSystem(parts: ConfigParts, problems: Problems): void {
   const s = parts.system;
-  if (s === undefined || s.adminSecretHandling === undefined) return;
+  if (s === undefined) return;
+  // A log reader serves the signing log's files; without signing_log there is no log to serve.
+  if (s.signingLog === undefined) {
+    s.mappings.forEach((m, i) => {
+      if (m?.kind === "log_reader") problems.add(`system.mappings[${i}].log_reader`, "serves the signing log, but [system] has no signing_log (add signing_log = { origin = \"…\" })");
+    });
+  }
+  if (s.adminSecretHandling === undefined) return;
   const holders = s.mappings.filter((m) => m?.kind === "share_holder").length;
   const ash = s.adminSecretHandling;
   if (ash.kind === "shamirs-secret-sharing") {

@@ -30,6 +30,8 @@ export const FORCE_COMMANDS: Readonly<Record<Role, string | undefined>> = {
   backup_upload: "signstar-upload-backup",
   update_upload: "signstar-upload-update",
   key_certificates: "signstar-download-key-certificates",
+  // One log file per call, named by SSH_ORIGINAL_COMMAND (`ssh reader@host tile/0/x001/234`), read-only.
+  log_reader: "signstar-download-log",
   hermetic_metrics: undefined,
 };
 

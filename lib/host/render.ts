@@ -40,6 +40,12 @@ export const SIGNER_DIR_MODE = 0o700;
  */
 export const SIGNING_MAX_SESSIONS = 16;
 
+/**
+ * sshd's MaxSessions for log readers: `signstar-request-signature verify-log` fetches the checkpoint, tiles and
+ * entry bundle one file per exec channel, several at once on one connection (its --parallel default is below).
+ */
+export const LOG_READER_MAX_SESSIONS = 16;
+
 const octal = (mode: number): string => mode.toString(8).padStart(4, "0");
 
 /**
@@ -153,6 +159,7 @@ export function renderSshdDropIn(user: string, role: Role, authorizedKeysFile: s
       "PermitListen none",
       "PermitOpen none",
       ...(role === "signing" ? [`MaxSessions ${SIGNING_MAX_SESSIONS}`] : []),
+      ...(role === "log_reader" ? [`MaxSessions ${LOG_READER_MAX_SESSIONS}`] : []),
     ]
       .map((line) => `    ${line}\n`)
       .join("")

@@ -14,7 +14,7 @@
  * themselves.
  */
 import { constants, type Stats } from "node:fs";
-import { open, realpath, stat } from "node:fs/promises";
+import { open, readlink, realpath, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ExitCode, SignstarError } from "../errors.js";
 import { describeErrno, errnoCode, octal } from "./errno.js";
@@ -36,6 +36,11 @@ export interface CheckedReadOptions {
   readonly singleLink?: boolean;
   /** Refuse an empty file. */
   readonly nonEmpty?: boolean;
+  /**
+   * The path the open descriptor must have (its /proc/self/fd link): no symbolic link anywhere on the way, not
+   * only the final one (O_NOFOLLOW). For paths below a directory the caller trusts (the signing log's files).
+   */
+  readonly realPath?: string;
   /** Exit code of the FileReadError (default Config: a file the setup provides is unusable). */
   readonly exitCode?: number;
 }
@@ -49,7 +54,8 @@ export type FileProblem =
   | { readonly kind: "writable"; readonly mode: number; readonly clearBits: number }
   | { readonly kind: "links"; readonly links: number }
   | { readonly kind: "empty" }
-  | { readonly kind: "size"; readonly size: number; readonly max: number; readonly whileReading: boolean };
+  | { readonly kind: "size"; readonly size: number; readonly max: number; readonly whileReading: boolean }
+  | { readonly kind: "path"; readonly actual: string };
 
 export class FileReadError extends SignstarError {
   readonly path: string;
@@ -80,6 +86,8 @@ export function describeFileProblem(what: string, path: string, p: FileProblem):
       return `${what} ${path} is empty`;
     case "size":
       return `${what} ${path} is larger than ${p.max} bytes`;
+    case "path":
+      return `${what} ${path} is reached through a symbolic link (it is ${p.actual})`;
   }
 }
 
@@ -111,6 +119,10 @@ export async function readCheckedFile(path: string, opts: CheckedReadOptions): P
     throw fail({ kind: "open", code: errnoCode(error), reason: describeErrno(error) }, error);
   }
   try {
+    if (opts.realPath !== undefined) {
+      const actual = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => "(unknown: /proc/self/fd cannot be read)");
+      if (actual !== opts.realPath) throw fail({ kind: "path", actual });
+    }
     const st = await handle.stat();
     if (!st.isFile()) throw fail({ kind: "type", type: describeFileType(st) });
     if (opts.owner !== undefined && st.uid !== opts.owner) throw fail({ kind: "owner", uid: st.uid, expected: opts.owner });

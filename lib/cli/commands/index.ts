@@ -15,6 +15,7 @@ import { command as downloadSignature } from "./signstar-download-signature.js";
 import { command as downloadWireGuard } from "./signstar-download-wireguard.js";
 import { command as signer } from "./signstar-signer.js";
 import { command as logWriter } from "./signstar-log-writer.js";
+import { command as downloadLog } from "./signstar-download-log.js";
 import { command as requestSignature } from "./signstar-request-signature.js";
 import { command as uploadBackup } from "./signstar-upload-backup.js";
 import { command as uploadSecretShare } from "./signstar-upload-secret-share.js";
@@ -24,6 +25,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   downloadSignature,
   signer,
   logWriter,
+  downloadLog,
   downloadBackup,
   uploadBackup,
   downloadMetrics,
