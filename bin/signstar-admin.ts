@@ -14,5 +14,6 @@ runCommand(command, (ctx) =>
     // The collector write-hermetic-metrics runs as each user: the metrics executable next to this one.
     executable: process.argv[1] ?? ".",
     out: (text) => process.stdout.write(text),
+    warn: (line) => process.stderr.write(`signstar-admin: ${line}\n`),
   }),
 );

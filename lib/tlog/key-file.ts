@@ -3,11 +3,12 @@
  * of Go's golang.org/x/mod/sumdb/note, so other tools can read it), root-only (0600), created exclusively and
  * atomically, never overwritten. The verifier key derived from it is public.
  */
+import { ExitCode, SignstarError } from "../errors.js";
 import { randomBytes } from "node:crypto";
 import { createFileExclusive } from "../os/fs.js";
 import { readCheckedFile } from "../os/read-file.js";
 import { LogError, LogFormatError } from "./errors.js";
-import { checkKeyName, ed25519KeyId, ed25519NoteSigner, ed25519PublicFromSeed, type NoteSigner } from "./note.js";
+import { checkKeyName, ed25519KeyId, ed25519NoteSigner, ed25519PublicFromSeed, parseVerifierKey, type NoteSigner } from "./note.js";
 
 export const MAX_KEY_FILE_BYTES = 1024;
 
@@ -62,4 +63,18 @@ export function parseLogKey(data: Uint8Array, what: string): NoteSigner {
   raw.fill(0);
   if (Buffer.from(signer.keyId).toString("hex") !== m[2]) throw new LogFormatError(`${what}: the key id does not match its key`);
   return signer;
+}
+
+/**
+ * Reads the public verifier key file signstar-configure keeps next to the key (`log.vkey`: one line, root-owned,
+ * not writable by others, at most 1 KiB) and checks it names `origin`. Returns the line without its newline.
+ */
+export async function readVerifierKeyFile(path: string, origin: string): Promise<string> {
+  const { data } = await readCheckedFile(path, { what: "log verifier key file", maxBytes: MAX_KEY_FILE_BYTES, owner: 0, clearBits: 0o022, nonEmpty: true });
+  const line = data.toString("utf8").replace(/\n$/, "");
+  const verifier = parseVerifierKey(line);
+  if (verifier.name !== origin) {
+    throw new SignstarError(`the log verifier key in ${path} is for ${JSON.stringify(verifier.name)}, not the configured origin ${JSON.stringify(origin)}; run signstar-configure`, ExitCode.Config);
+  }
+  return line;
 }

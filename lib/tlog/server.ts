@@ -11,8 +11,8 @@ import { MAX_LINE_BYTES, parseRequest, type LogAnswer, type LogRequest } from ".
 import type { LogWriter } from "./writer.js";
 
 export interface LogServiceOptions {
-  /** The signing user's name for a peer uid, or undefined to refuse the peer. */
-  readonly userOf: (uid: number) => string | undefined;
+  /** The signing user's name for a peer uid, or undefined to refuse the peer (may look it up). */
+  readonly userOf: (uid: number) => string | undefined | Promise<string | undefined>;
   /** Close a connection idle this long (default 60 s). */
   readonly idleMs?: number;
   /** Told about each refused connection (for the system log). */
@@ -30,16 +30,23 @@ export function serveLog(server: Server, writer: LogWriter, opts: LogServiceOpti
       socket.destroy();
       return;
     }
-    const user = opts.userOf(uid);
-    if (user === undefined) {
-      opts.onRefused?.(uid);
-      // Read and drop what the peer sends (so its end is seen), and give it a moment to read the refusal.
-      socket.resume();
-      socket.setTimeout(1000, () => socket.destroy());
-      socket.end(`${JSON.stringify({ ok: false, error: `uid ${uid} is not a signing user` })}\n`);
-      return;
-    }
-    handle(socket, writer, user, opts.idleMs ?? 60_000);
+    // Until the user is known no data listener is attached, so the socket stays paused and nothing is lost.
+    void Promise.resolve()
+      .then(() => opts.userOf(uid))
+      .then(
+        (user) => {
+          if (user === undefined) {
+            opts.onRefused?.(uid);
+            // Read and drop what the peer sends (so its end is seen), and give it a moment to read the refusal.
+            socket.resume();
+            socket.setTimeout(1000, () => socket.destroy());
+            socket.end(`${JSON.stringify({ ok: false, error: `uid ${uid} is not a signing user` })}\n`);
+            return;
+          }
+          handle(socket, writer, user, opts.idleMs ?? 60_000);
+        },
+        () => socket.destroy(),
+      );
   });
 }
 

@@ -5,8 +5,14 @@
  * fingerprint and key id, SHA3-384 of the public key, user IDs, creation time, algorithm).
  *
  * The mode comes from SSH_ORIGINAL_COMMAND (ForceCommand ignores the client's arguments), compared against a
- * whitelist: "" or "keyring" → keyring, "json" → index, anything else → usage error (exit 2). It only selects
- * the output format, so it cannot widen what the user may do.
+ * whitelist: "" or "keyring" → keyring, "json" → index, "log-vkey" → the signing log's verifier key line alone,
+ * anything else → usage error (exit 2). It only selects the output format, so it cannot widen what the user may do.
+ *
+ * With `signing_log` configured, the signing log's verifier key (public, from signstar-configure's log.vkey) ships
+ * with the certificates: in the keyring as the armor header `Comment: signstar-log <vkey>` (OpenPGP tools skip
+ * Comment headers, so existing clients read the same keyring), in the index as `signing_log: { origin,
+ * verifier_key }` (a new field of version 1; readers ignore fields they do not know). A log key not made yet is
+ * left out with one `warn` line, like a key not provisioned yet.
  *
  * Each certificate is checked against the backend's public key of the key it is stored with (a certificate of
  * another key, or one that does not parse, fails the whole call, exit 7: that is tampering or corruption, never a
@@ -34,8 +40,14 @@ import type { PublicKey } from "../signing/signer.js";
 import type { Caller } from "../caller/caller.js";
 import { callerSecret, requireRole } from "../caller/role.js";
 import type { NetHsmClient } from "../backends/nethsm/index.js";
+import { hostLayout } from "../layout/host-layout.js";
+import { FileReadError } from "../os/read-file.js";
+import { readVerifierKeyFile } from "../tlog/key-file.js";
 
-export type CertificateMode = "keyring" | "json";
+export type CertificateMode = "keyring" | "json" | "log-vkey";
+
+/** The armor header of the keyring that carries the signing log's verifier key: `Comment: signstar-log <vkey>`. */
+export const LOG_VKEY_COMMENT = "signstar-log";
 
 /** Maps SSH_ORIGINAL_COMMAND (or a local --json) to a mode; anything not whitelisted is a usage error. */
 export function certificateMode(original: string | undefined, json = false): CertificateMode {
@@ -43,7 +55,8 @@ export function certificateMode(original: string | undefined, json = false): Cer
   const c = (original ?? "").trim();
   if (c === "" || c === "keyring") return "keyring";
   if (c === "json") return "json";
-  throw new UsageError(`unknown mode "${c.slice(0, 40)}"`, 'ssh <user>@<host> [keyring|json] (SSH_ORIGINAL_COMMAND "json" selects the JSON index)');
+  if (c === "log-vkey") return "log-vkey";
+  throw new UsageError(`unknown mode "${c.slice(0, 40)}"`, 'ssh <user>@<host> [keyring|json|log-vkey] (SSH_ORIGINAL_COMMAND selects the output)');
 }
 
 export interface DownloadKeyCertificatesInput {
@@ -191,6 +204,21 @@ async function collect(config: Config, caller: Caller, operators: readonly NetHs
   return { found, missing };
 }
 
+/** The configured log's verifier key; NotProvisioned before signstar-configure made the key; undefined without a log. */
+async function logVerifierKey(config: Config, input: DownloadKeyCertificatesInput): Promise<string | NotProvisioned | undefined> {
+  const setup = config.system.signingLog;
+  if (setup === undefined) return undefined;
+  const path = hostLayout(input.stateRoot).signingLogVerifierKey;
+  try {
+    return await readVerifierKeyFile(path, setup.origin);
+  } catch (error) {
+    if (error instanceof FileReadError && error.problem.kind === "open" && error.problem.code === "ENOENT") {
+      return new NotProvisioned(`the signing log's verifier key (${path} is missing); run signstar-configure`, ExitCode.Config);
+    }
+    throw error;
+  }
+}
+
 function indexEntry(f: Found): KeyIndexEntry {
   return {
     key: f.label,
@@ -215,14 +243,23 @@ export async function downloadKeyCertificates(input: DownloadKeyCertificatesInpu
   };
   return withAudit(events, async (audit) => {
     const { config, mapping } = await requireRole(caller, input.config, ["key_certificates"], "signstar-download-key-certificates");
+    const vkey = await logVerifierKey(config, input);
+    if (input.mode === "log-vkey") {
+      if (vkey === undefined) throw new SignstarError("this host signs without a signing log (signing_log in [system])", ExitCode.Config);
+      if (vkey instanceof NotProvisioned) throw vkey;
+      audit.set({ mode: input.mode });
+      return `${vkey}\n`;
+    }
+    if (vkey instanceof NotProvisioned) input.warn?.(`left out: ${vkey.message}`);
+    const log = typeof vkey === "string" ? { origin: config.system.signingLog!.origin, verifier_key: vkey } : undefined;
     const operators = mapping.backend === "nethsm" && mapping.mapping.kind === "key_certificates" ? mapping.mapping.backendUsers : [];
     const { found, missing } = await collect(config, caller, operators, input);
     if (found.length === 0 && missing.length === 0) throw new SignstarError("the configuration has no signing keys", ExitCode.Config);
     if (found.length === 0) throw missing[0]!;
     for (const m of missing) input.warn?.(`left out: ${m.message}`);
     audit.set({ mode: input.mode, keys: found.length, ...(missing.length > 0 ? { missing: missing.length } : {}) });
-    if (input.mode === "json") return `${JSON.stringify({ version: 1, keys: found.map(indexEntry) }, null, 2)}\n`;
+    if (input.mode === "json") return `${JSON.stringify({ version: 1, keys: found.map(indexEntry), ...(log ? { signing_log: log } : {}) }, null, 2)}\n`;
     const ring = Buffer.concat(found.map((f) => Buffer.from(f.certificate.bytes)));
-    return armor("PUBLIC KEY BLOCK", ring);
+    return armor("PUBLIC KEY BLOCK", ring, log ? [["Comment", `${LOG_VKEY_COMMENT} ${log.verifier_key}`]] : []);
   });
 }

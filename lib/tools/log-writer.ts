@@ -24,6 +24,8 @@ import { LogWriter } from "../tlog/writer.js";
 const SD_LISTEN_FDS_START = 3;
 export const LOG_KEY_CREDENTIAL = "signstar-log-key";
 const KEY_STDIN_TIMEOUT_MS = 10_000;
+/** How often at most an unknown peer makes the writer re-read the configuration's signing users. */
+const REFRESH_MS = 1000;
 
 export interface LogWriterInput {
   readonly config: ConfigLocation;
@@ -60,16 +62,12 @@ export async function startLogWriter(input: LogWriterInput): Promise<RunningLogW
   if (signer.name !== setup.origin) {
     throw new SignstarError(`the log key is for ${JSON.stringify(signer.name)}, but the configuration's signing log is ${JSON.stringify(setup.origin)}`, ExitCode.Config);
   }
-  const users = new Map<number, string>();
-  for (const m of userMappings(config)) {
-    if (!isSigningMapping(m)) continue;
-    const entry = await lookupUser(m.mapping.systemUser);
-    if (entry !== undefined) users.set(entry.uid, entry.name);
-  }
+  const users = new SigningUsers(input.config, setup.origin);
+  await users.refresh();
   const writer = await LogWriter.open({ dir: input.logDir, signer, ...(input.batchWindowMs !== undefined ? { batchWindowMs: input.batchWindowMs } : {}) });
   const server = createServer();
   serveLog(server, writer, {
-    userOf: (uid) => users.get(uid),
+    userOf: (uid) => users.userOf(uid),
     onRefused: (uid) => void input.log.write("warning", `signing log: refused a connection from uid ${uid}, which is not a signing user`).catch(() => undefined),
   });
   try {
@@ -97,6 +95,47 @@ async function keyFromStdin(stdin: Readable | undefined): Promise<NoteSigner> {
     return parseLogKey(data, "the log key on standard input");
   } finally {
     data.fill(0);
+  }
+}
+
+/**
+ * The configuration's signing users by uid. A uid not among them makes it read the configuration and the accounts
+ * again (at most every REFRESH_MS): a signing user that signstar-configure-build added later is served without a
+ * restart of the writer, one that left the configuration is no longer served.
+ */
+class SigningUsers {
+  #byUid = new Map<number, string>();
+  #last = 0;
+  #pending: Promise<void> | undefined;
+  constructor(
+    private readonly location: ConfigLocation,
+    private readonly origin: string,
+  ) {}
+
+  async refresh(): Promise<void> {
+    this.#last = Date.now();
+    const { config } = await loadConfig(this.location);
+    // The writer keeps the origin it started with: a changed origin needs a new key, i.e. a restart.
+    if (config.system.signingLog?.origin !== this.origin) return;
+    const byUid = new Map<number, string>();
+    for (const m of userMappings(config)) {
+      if (!isSigningMapping(m)) continue;
+      const entry = await lookupUser(m.mapping.systemUser);
+      if (entry !== undefined) byUid.set(entry.uid, entry.name);
+    }
+    this.#byUid = byUid;
+  }
+
+  async userOf(uid: number): Promise<string | undefined> {
+    const known = this.#byUid.get(uid);
+    if (known !== undefined) return known;
+    if (this.#pending === undefined && Date.now() - this.#last >= REFRESH_MS) {
+      this.#pending = this.refresh()
+        .catch(() => undefined)
+        .finally(() => (this.#pending = undefined));
+    }
+    await this.#pending;
+    return this.#byUid.get(uid);
   }
 }
 

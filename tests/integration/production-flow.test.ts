@@ -11,7 +11,7 @@
  * Nothing here provisions a token, key, user or secret: if an operator would hit a bug, this test does.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,6 +21,12 @@ import { startProductionHost, type ProductionHost, type ProductionSshd } from ".
 import { generateSshKey, runSsh, type SshKey } from "../support/sshd.js";
 import { KEY_SETUPS, type SignerKind } from "../support/signing-host.js";
 import { run } from "../support/run.js";
+import { LOG_NOTATION } from "../../lib/tlog/client.js";
+import { decodeEntry } from "../../lib/tlog/entry.js";
+import { parseVerifierKey } from "../../lib/tlog/note.js";
+import { directoryFetch, fetchCheckpoint, verifyEntryInclusion } from "../../lib/tlog/reader.js";
+import { buildGoVerifier, goVerify } from "../support/go-tlog-verifier.js";
+import { parseSignature } from "../support/signature-parse.js";
 
 const exec = promisify(execFile);
 const CLIENT = join(REPO_ROOT, "dist", "bin", "signstar-request-signature.js");
@@ -37,6 +43,8 @@ const SIGNERS: readonly Signer[] = [
 const LATE: Signer = { user: "release-late", kind: "ed25519" };
 const HOLDERS = ["holder-ann", "holder-bob", "holder-cem"] as const;
 const CERTS = "key-certificates";
+const LOG_ORIGIN = "release.test/signstar-log";
+const LOG_DIR = "/var/lib/signstar/log";
 const METRICS = "release-metrics";
 
 let host: ProductionHost;
@@ -45,6 +53,9 @@ let work: string;
 const keys = new Map<string, SshKey>();
 const shares = new Map<string, string>();
 let signed = 0;
+/** The signing log's verifier key, as signstar-configure printed it. */
+let logKey: string;
+let go: string;
 /** Signatures each user got, as the client saw them. */
 const signedBy = new Map<string, number>();
 
@@ -54,6 +65,7 @@ function config(signers: readonly Signer[]): string {
     "iteration = 1",
     'admin_secret_handling = { shamirs-secret-sharing = { number_of_shares = 3, threshold = 2 } }',
     'non_admin_secret_handling = "plaintext"',
+    `signing_log = { origin = "${LOG_ORIGIN}" }`,
     ...HOLDERS.flatMap((h) => ["", "[[system.mappings]]", `share_holder = { system_user = "${h}", ssh_authorized_key = "${keys.get(h)!.publicKey}" }`]),
     "",
     "[pkcs11]",
@@ -139,11 +151,24 @@ async function verifyWithKeyring(sig: string, data: string): Promise<void> {
   await exec("sh", ["-c", 'sqop verify "$1" "$2" < "$3"', "sh", sig, certs, data]);
 }
 
+/** The signature's log notation names an entry of `user` that our verifier and Go's prove included. */
+async function provenInLog(sig: string, user: string): Promise<void> {
+  const notation = parseSignature(new Uint8Array(await readFile(sig))).notations.find((n) => n.name === LOG_NOTATION);
+  const [origin, index] = Buffer.from(notation!.value).toString().split(" ");
+  expect(origin).toBe(LOG_ORIGIN);
+  const fetch = directoryFetch(host.path(LOG_DIR));
+  const { checkpoint } = await fetchCheckpoint(fetch, parseVerifierKey(logKey));
+  expect(decodeEntry(await verifyEntryInclusion(fetch, checkpoint, Number(index)))).toMatchObject({ kind: "signature", user });
+  const r = await goVerify(go, host.path(LOG_DIR), logKey, "inclusion", index!);
+  expect(r.stderr).toBe("");
+  expect(r.stdout).toMatch(/^ok entry/);
+}
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "signstar-flow-"));
   for (const user of [...SIGNERS.map((s) => s.user), LATE.user, ...HOLDERS, CERTS, METRICS]) keys.set(user, await generateSshKey(work, user));
-  host = await startProductionHost();
-}, 60_000);
+  [host, go] = await Promise.all([startProductionHost(), buildGoVerifier()]);
+}, 300_000);
 
 afterAll(async () => {
   await host?.stop();
@@ -158,13 +183,18 @@ describe("the production flow on SoftHSM, as an operator runs it", () => {
     const configured = await operator("signstar-configure");
     expect(configured).toMatch(/^done: generate admin credentials, split them into 3 shares \(threshold 2\)/m);
     for (const s of SIGNERS) expect(configured).toMatch(new RegExp(`^done: .*generate key and its OpenPGP certificate label:${s.user} for ${s.user}$`, "m"));
+    logKey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1] ?? "";
+    expect(parseVerifierKey(logKey).name).toBe(LOG_ORIGIN);
+    // No systemd on this host: the writer is started as docs/tlog.md tells the operator.
+    await host.startLogWriter();
     sshd = await host.startSshd();
   }, 120_000);
 
-  it("every signer signs over SSH; gpg and sqop verify with the served keyring; each signature is audited", async () => {
+  it("every signer signs over SSH; gpg and sqop verify with the served keyring; each signature is audited and in the log", async () => {
     for (const s of SIGNERS) {
       const { data, sig } = await sign(s.user);
       await verifyWithKeyring(sig, data);
+      await provenInLog(sig, s.user);
       await host.journal.waitFor(new RegExp(`user="${s.user}".*outcome="ok"|outcome="ok".*user="${s.user}"`));
     }
   }, 120_000);
@@ -233,6 +263,7 @@ describe("the production flow on SoftHSM, as an operator runs it", () => {
     expect(configured).toMatch(new RegExp(`^done: .*generate key and its OpenPGP certificate label:${LATE.user} for ${LATE.user}$`, "m"));
     const { data, sig } = await sign(LATE.user);
     await verifyWithKeyring(sig, data);
+    await provenInLog(sig, LATE.user);
     // The earlier signers still sign after a run that wrote new token files.
     await sign(SIGNERS[0]!.user);
     const text = await scrape();

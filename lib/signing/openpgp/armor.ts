@@ -27,9 +27,16 @@ function crcLine(data: Uint8Array): string {
   return "=" + Buffer.from([c >> 16, (c >> 8) & 0xff, c & 0xff]).toString("base64");
 }
 
-export function armor(type: ArmorType, data: Uint8Array): string {
+/**
+ * Armors `data`. `headers` are armor headers (RFC 9580 §6.2.2.2, e.g. `Comment`): one line each, which OpenPGP
+ * implementations show or skip but never parse into the data.
+ */
+export function armor(type: ArmorType, data: Uint8Array, headers: readonly (readonly [string, string])[] = []): string {
   const b64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64");
-  const lines = [`-----BEGIN PGP ${type}-----`, ""];
+  for (const [key, value] of headers) {
+    if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(key) || /[\r\n]/.test(value) || value.length > 1024) throw new OpenPgpError(`armor: not a one-line header: ${key.slice(0, 20)}`);
+  }
+  const lines = [`-----BEGIN PGP ${type}-----`, ...headers.map(([key, value]) => `${key}: ${value}`), ""];
   for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
   lines.push(crcLine(data), `-----END PGP ${type}-----`, "");
   return lines.join("\n");
