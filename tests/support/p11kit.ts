@@ -29,6 +29,8 @@ export interface P11KitServerOptions {
   readonly env: Readonly<Record<string, string>>;
   /** "server": `p11-kit server -f`; "inetd": systemd-socket-activate --accept + `p11-kit remote`, as the units. */
   readonly mode?: "server" | "inetd";
+  /** Listen here (its directory must exist and is left in place) instead of in a new temporary directory. */
+  readonly socketPath?: string;
 }
 
 async function waitForSocket(path: string, child: ChildProcess, stderr: () => string, deadlineMs = 10_000): Promise<void> {
@@ -52,8 +54,8 @@ async function waitForSocket(path: string, child: ChildProcess, stderr: () => st
 }
 
 export async function startP11KitServer(opts: P11KitServerOptions): Promise<P11KitServer> {
-  const dir = await mkdtemp(join(tmpdir(), `signstar-p11kit-${process.pid}-`));
-  const socketPath = join(dir, "pkcs11");
+  const dir = opts.socketPath === undefined ? await mkdtemp(join(tmpdir(), `signstar-p11kit-${process.pid}-`)) : undefined;
+  const socketPath = opts.socketPath ?? join(dir!, "pkcs11");
   const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...opts.env };
   const child =
     opts.mode === "inetd"
@@ -89,7 +91,8 @@ export async function startP11KitServer(opts: P11KitServerOptions): Promise<P11K
       await exited;
       clearTimeout(t);
     }
-    await rm(dir, { recursive: true, force: true });
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    else await rm(socketPath, { force: true });
   };
   try {
     await waitForSocket(socketPath, child, () => stderr);

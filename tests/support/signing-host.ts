@@ -91,6 +91,8 @@ export interface SigningHostOptions {
   readonly baseline?: boolean;
   /** Enable the signing log: `signing_log` in the config, and the log writer (startLogWriter) on the host's socket. */
   readonly signingLog?: boolean;
+  /** The `[pkcs11] module` of the configuration (default SoftHSM's; e.g. p11-kit-client.so before a p11-kit server). */
+  readonly pkcs11Module?: string;
 }
 
 /** The host's signing log (with `signingLog: true`). */
@@ -142,7 +144,7 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
       `wire_guard_download = { system_user = "${otherUser}", ssh_authorized_key = "${sshKeys.get(otherUser)!.publicKey}" }`,
       "",
       "[pkcs11]",
-      `module = "${softhsm.module}"`,
+      `module = "${opts.pkcs11Module ?? softhsm.module}"`,
       "",
       "[[pkcs11.mappings]]",
       'admin = { token = { label = "signstar" } }',

@@ -40,6 +40,11 @@ export interface StandInOptions {
   /** Observes every exchange (tests: OpenAPI validation of responses). */
   readonly onExchange?: (e: Exchange) => void;
   readonly tls?: TlsMaterial;
+  /**
+   * The device state of an earlier stand-in (users, keys, unlock state): with its `tls` and `port`, a new stand-in
+   * is that NetHSM after a restart (the earlier one closed, its connections gone).
+   */
+  readonly device?: Device;
 }
 
 export interface StandIn {
@@ -83,7 +88,7 @@ function acceptable(accept: string | undefined, produces: string | undefined): b
 
 export async function startStandIn(opts: StandInOptions = {}): Promise<StandIn> {
   const tls = opts.tls ?? selfSignedCertificate();
-  const device = new Device({ ...(opts.scrypt ? { scrypt: opts.scrypt } : {}) });
+  const device = opts.device ?? new Device({ ...(opts.scrypt ? { scrypt: opts.scrypt } : {}) });
   const rateLimitMs = opts.rateLimitMs ?? 1000;
   const now = opts.now ?? Date.now;
   const failures = new Map<string, number>();
