@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { computeHostPlan, type HostPlan } from "../../lib/host/plan.js";
 import { HARDENING_CONF } from "../../lib/host/hardening.js";
 import { renderAuthorizedKeys, splitKeyOptions } from "../../lib/host/render.js";
-import { authorizedKey } from "../../lib/config/primitives.js";
+import { authorizedKey, logOrigin } from "../../lib/config/primitives.js";
 import { HostError } from "../../lib/host/errors.js";
 import { ALL_ROLES, KEY_D, KEY_E, hostConfig } from "./fixtures.js";
 
@@ -166,5 +166,40 @@ describe("computeHostPlan", () => {
     expect(splitKeyOptions('restrict,command="a,b",from="x"')).toEqual(["restrict", 'command="a,b"', 'from="x"']);
     const line = renderAuthorizedKeys(authorizedKey(`restrict,from="10.0.0.1" ${KEY_E}`));
     expect(line.split("\n")[1]).toBe(`restrict,from="10.0.0.1" ${KEY_E}`);
+  });
+});
+
+describe("computeHostPlan with the signing log", () => {
+  const base = hostConfig(ALL_ROLES);
+  const withLog = { ...base, system: { ...base.system, signingLog: { origin: logOrigin("signer.test/log") } } };
+
+  it("plans nothing for the log without signing_log", () => {
+    const plan = computeHostPlan(base);
+    expect(plan.logWriter).toBeUndefined();
+    expect(plan.files.some((f) => f.path.includes("signstar-log"))).toBe(false);
+  });
+
+  it("plans the writer's user, its directories (tmpfiles.d, golden) and its socket unit enabled", () => {
+    const plan = computeHostPlan(withLog);
+    expect(plan.logWriter).toEqual({
+      user: "signstar-log",
+      home: "/var/lib/signstar/log",
+      shell: "/usr/sbin/nologin",
+      dirs: [
+        { path: "/var/lib/signstar/log", mode: 0o755 },
+        { path: "/run/signstar/log", mode: 0o755 },
+      ],
+    });
+    expect(file(plan, "/usr/lib/tmpfiles.d/signstar-log.conf")).toBe(
+      `${HEADER}# The signing log (docs/tlog.md): written only by its writer's user.\n` +
+        "d /var/lib/signstar/log 0755 signstar-log signstar-log -\n" +
+        "d /run/signstar/log 0755 signstar-log signstar-log -\n",
+    );
+    const link = plan.files.find((f) => f.path === "/etc/systemd/system/sockets.target.wants/signstar-log-writer.socket");
+    expect(link?.linkTarget).toBe("/usr/lib/systemd/system/signstar-log-writer.socket");
+    // Below a root, the paths move; the link's target stays the live unit.
+    const below = computeHostPlan(withLog, { root: "/tmp/image" });
+    expect(below.logWriter?.dirs.map((d) => d.path)).toEqual(["/tmp/image/var/lib/signstar/log", "/tmp/image/run/signstar/log"]);
+    expect(below.files.find((f) => f.kind === "unit_link" && f.path.endsWith("signstar-log-writer.socket"))?.linkTarget).toBe("/usr/lib/systemd/system/signstar-log-writer.socket");
   });
 });
