@@ -10,8 +10,9 @@ export type HostAction =
   | {
       readonly kind: "ensure-home";
       readonly user: string;
-      /** The root prefix of the plan ("" on the live system). */
+      /** The staging root of the plan ("" on the live system). */
       readonly root: string;
+      /** The home as staged (where it is made). */
       readonly path: string;
       readonly change: string;
       readonly stateDirs: UserStateDirs;

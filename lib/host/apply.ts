@@ -61,11 +61,12 @@ export async function applyAction(action: HostAction): Promise<void> {
       await ensureHome(root, action.user);
       const leaves = (["secrets", "shares", "uploads"] as const).filter((leaf) => action.stateDirs[leaf]);
       for (const leaf of leaves) await ensureStateDirs(root, action.user, leaf, user);
-      if (action.stateDirs.countersDir !== undefined) await ensureCountersDir(action.stateDirs.countersDir, user);
-      if (action.stateDirs.signerDir !== undefined) await ensureSignerDir(action.stateDirs.signerDir, user);
-      if (action.stateDirs.shareUploadDir !== undefined) {
-        await ensureDir(dirname(action.stateDirs.shareUploadDir), 0o755);
-        await ensureDir(action.stateDirs.shareUploadDir, SHARE_UPLOAD_DIR_MODE, user.uid, user.gid);
+      const layout = hostLayout(root);
+      if (action.stateDirs.counters) await ensureCountersDir(layout.signatureCounters(action.user), user);
+      if (action.stateDirs.signer) await ensureSignerDir(layout.signerDir(action.user), user);
+      if (action.stateDirs.shareUpload) {
+        await ensureDir(layout.shareUploadsDir, 0o755);
+        await ensureDir(layout.shareUploadDir(action.user), SHARE_UPLOAD_DIR_MODE, user.uid, user.gid);
       }
       return;
     }

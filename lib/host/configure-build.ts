@@ -8,7 +8,7 @@ import { access } from "node:fs/promises";
 import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { ExitCode } from "../errors.js";
-import { hostLayout } from "../layout/host-layout.js";
+import { hostLayout, underRoot } from "../layout/host-layout.js";
 import { HostError } from "./errors.js";
 import { DEFAULT_BIN_DIR } from "./force-commands.js";
 import type { Config } from "../config/model.js";
@@ -22,8 +22,10 @@ import { PINNED_ENV } from "./render.js";
 
 export interface ConfigureBuildOptions {
   readonly config: Config;
-  /** Render below this directory instead of the live system ("" = live system). */
+  /** Render below this directory instead of the live system ("" = live system), for a system that sees it at /. */
   readonly root?: string;
+  /** Tests only: the tree is used where it is rendered, so its files name the paths below `root` (PlanOptions). */
+  readonly inPlace?: boolean;
   readonly binDir?: string;
   /** Print what would be done; change nothing. */
   readonly dryRun?: boolean;
@@ -74,7 +76,8 @@ async function checkForceCommands(plan: HostPlan, opts: ConfigureBuildOptions, n
   const missing: string[] = [];
   for (const u of plan.users) {
     if (u.forceCommand === undefined || missing.includes(u.forceCommand)) continue;
-    if (!(await executable(plan.root + u.forceCommand))) missing.push(u.forceCommand);
+    // The ForceCommand is a target path; where it is staged on this machine:
+    if (!(await executable(plan.inPlace ? u.forceCommand : underRoot(plan.root, u.forceCommand)))) missing.push(u.forceCommand);
   }
   if (missing.length === 0) return;
   const what = `ForceCommand ${missing[0]!}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""} is not an executable`;
@@ -87,6 +90,7 @@ export async function configureBuild(opts: ConfigureBuildOptions): Promise<Confi
   const binDir = await resolveBinDir(opts, early);
   const plan = computeHostPlan(opts.config, {
     ...(opts.root !== undefined ? { root: opts.root } : {}),
+    ...(opts.inPlace !== undefined ? { inPlace: opts.inPlace } : {}),
     binDir,
   });
   await checkForceCommands(plan, opts, early);

@@ -93,10 +93,10 @@ function userActions(u: PlannedUser, root: string, observed: ObservedHost, actio
   const home = observed.homes.get(u.name);
   // The home is root:root 0755 (the user must not be able to rename what root walks below it); the user's own
   // directories are leaves below .local/state/signstar (lib/secrets/state-dirs.ts).
-  if (!home || home.type === "missing") actions.push({ kind: "ensure-home", user: u.name, root, path: u.home, change: "create", stateDirs: u.stateDirs });
-  else if (home.type !== "directory") throw new HostError(`home ${u.home} of user "${u.name}" exists but is not a directory`, ExitCode.Config);
+  if (!home || home.type === "missing") actions.push({ kind: "ensure-home", user: u.name, root, path: u.stagedHome, change: "create", stateDirs: u.stateDirs });
+  else if (home.type !== "directory") throw new HostError(`home ${u.stagedHome} of user "${u.name}" exists but is not a directory`, ExitCode.Config);
   else if (home.mode !== 0o755 || home.uid !== 0 || home.gid !== 0) {
-    actions.push({ kind: "ensure-home", user: u.name, root, path: u.home, change: "fix owner/mode of", stateDirs: u.stateDirs });
+    actions.push({ kind: "ensure-home", user: u.name, root, path: u.stagedHome, change: "fix owner/mode of", stateDirs: u.stateDirs });
   }
 }
 
@@ -111,12 +111,12 @@ function logWriterActions(w: PlannedLogWriter, observed: ObservedHost, actions: 
   if (!o?.passwd) actions.push({ kind: "create-user", user: w.user, commands: [logWriterUseraddCommand(w, o?.groupExists ?? false)] });
   else if (o.passwd.uid === 0) throw new HostError(`refusing to use user "${w.user}" for the signing log writer: it has uid 0`, ExitCode.Config);
   for (const d of w.dirs) {
-    const node = o?.dirs.get(d.path);
+    const node = o?.dirs.get(d.stagedPath);
     let change: string | undefined;
     if (!node || node.type === "missing") change = "create";
-    else if (node.type !== "directory") throw new HostError(`${d.path} exists but is not a directory`, ExitCode.Config);
+    else if (node.type !== "directory") throw new HostError(`${d.stagedPath} exists but is not a directory`, ExitCode.Config);
     else if (node.mode !== d.mode || o?.passwd === undefined || node.uid !== o.passwd.uid || node.gid !== o.passwd.gid) change = "fix owner/mode of";
-    if (change !== undefined) actions.push({ kind: "ensure-dir", path: d.path, owner: w.user, mode: d.mode, change });
+    if (change !== undefined) actions.push({ kind: "ensure-dir", path: d.stagedPath, owner: w.user, mode: d.mode, change });
   }
 }
 

@@ -98,7 +98,7 @@ export async function observeHost(plan: HostPlan, manageUsers: boolean): Promise
         groupExists: await groupExists(u.name),
         groups: passwd ? await supplementaryGroups(u.name) : [],
       });
-      homes.set(u.name, await observeNode(u.home, false));
+      homes.set(u.name, await observeNode(u.stagedHome, false));
     }
   }
   const groups = new Map<string, boolean>();
@@ -106,7 +106,7 @@ export async function observeHost(plan: HostPlan, manageUsers: boolean): Promise
   let logWriter: ObservedHost["logWriter"];
   if (manageUsers && plan.logWriter !== undefined) {
     const dirs = new Map<string, ObservedNode>();
-    for (const d of plan.logWriter.dirs) dirs.set(d.path, await observeNode(d.path, false));
+    for (const d of plan.logWriter.dirs) dirs.set(d.stagedPath, await observeNode(d.stagedPath, false));
     logWriter = { passwd: await lookupUser(plan.logWriter.user), groupExists: await groupExists(plan.logWriter.user), dirs };
   }
   return { files, stale, users, homes, groups, ...(logWriter !== undefined ? { logWriter } : {}) };

@@ -1,14 +1,15 @@
 /**
  * The host plan: everything signstar-configure-build wants to exist, computed from a Config alone (pure).
- * Paths are absolute paths on the machine that is written to (root-prefixed when rendering below a root),
- * and generated files refer to each other by those same paths, so a tree rendered below a root is usable in
- * place (tests run a second sshd on it). Image builds run configure-build inside the image (chroot) instead.
+ * Two layouts (lib/layout/host-layout.ts `stagedLayout`): the paths inside generated files (drop-ins, tmpfiles.d,
+ * passwd homes, unit links) are the target system's; the paths written to are the staged ones (below --root).
+ * With --root DIR the tree is for a system that sees DIR at / (an image), so no file names DIR. Tests that run a
+ * second sshd on a tree rendered into a temporary directory say so with `inPlace`.
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Config, Role, SystemUserId, UserMapping } from "../config/model.js";
 import { backendUsersOf, roleOf, sshAccessOf, userMappings } from "../config/mappings.js";
 import { configuredTokens, tokenAccessGroups, tokenGroupName } from "../config/token-access.js";
-import { hostLayout, managedFilePatterns, type ManagedFilePattern } from "../layout/host-layout.js";
+import { managedFilePatterns, stagedLayout, type HostLayout, type ManagedFilePattern } from "../layout/host-layout.js";
 import { HARDENING_CONF } from "./hardening.js";
 import { DEFAULT_BIN_DIR, FORCE_COMMANDS, USER_SHELL, checkSafePath } from "./force-commands.js";
 import { ExitCode } from "../errors.js";
@@ -18,8 +19,10 @@ import { renderAuthorizedKeys, renderSignerServiceDropIn, renderSshdDropIn, rend
 export interface PlannedUser {
   readonly name: SystemUserId;
   readonly role: Role;
-  /** Home directory as it goes into passwd and tmpfiles.d (not created by useradd). */
+  /** Home directory on the target system: what goes into passwd and tmpfiles.d (not created by useradd). */
   readonly home: string;
+  /** Where configure-build makes the home (the staged path of `home`). */
+  readonly stagedHome: string;
   readonly shell: string;
   /** Supplementary groups: token access (lib/config/token-access.ts); sorted. */
   readonly groups: readonly string[];
@@ -40,7 +43,10 @@ export const LOG_WRITER_SOCKET_UNIT = "signstar-log-writer.socket";
 
 /** A directory owned by the log writer's user (its uid is looked up when the directory is made). */
 export interface PlannedLogDir {
+  /** On the target system (the tmpfiles.d entry). */
   readonly path: string;
+  /** Where configure-build makes it. */
+  readonly stagedPath: string;
   readonly mode: number;
 }
 
@@ -56,13 +62,14 @@ export interface PlannedLogWriter {
 }
 
 export interface PlannedFile {
+  /** Where the file is written (staged). */
   readonly path: string;
   readonly content: string;
   readonly mode: number;
   readonly kind: PlannedFileKind;
   /** The Signstar user the file belongs to (none for the hardening drop-in). */
   readonly user?: SystemUserId;
-  /** A symbolic link to this target instead of a file (`content` is empty): a unit enabled as systemctl enable does. */
+  /** A symbolic link to this target (a target system path) instead of a file (`content` is empty): a unit enabled as systemctl enable does. */
   readonly linkTarget?: string;
 }
 
@@ -74,12 +81,15 @@ const TMPFILES_HEADER = "# Managed by signstar-configure-build. Changes are over
 export const SIGNER_SOCKET_TEMPLATE = "signstar-signer@.socket";
 
 export interface HostPlan {
+  /** The staging root ("" on the live system). */
   readonly root: string;
+  /** Whether the target system sees the tree below `root` (tests) rather than at /. */
+  readonly inPlace: boolean;
   readonly users: readonly PlannedUser[];
   /** Groups that must exist (the users' supplementary groups), sorted. */
   readonly groups: readonly string[];
   readonly files: readonly PlannedFile[];
-  /** Where stale files of users that left the configuration are looked for. */
+  /** Where stale files of users that left the configuration are looked for (staged). */
   readonly managed: readonly ManagedFilePattern[];
   readonly sshdDropInDir: string;
   /** The signing log writer (only with `signing_log` in [system]). */
@@ -87,8 +97,10 @@ export interface HostPlan {
 }
 
 export interface PlanOptions {
-  /** Root prefix; "" (default) is the live system. */
+  /** Staging root; "" (default) is the live system. The target system sees the tree at / unless `inPlace`. */
   readonly root?: string;
+  /** The tree is used where it is rendered (see StagedLayoutOptions): files name staged paths. Tests only. */
+  readonly inPlace?: boolean;
   /** Where the Signstar executables are installed (default /usr/bin). */
   readonly binDir?: string;
 }
@@ -98,20 +110,20 @@ export interface PlanOptions {
  * signing user, owned by it, made by the user's own tmpfiles.d entry: nobody can pre-create or lock another
  * user's counter file).
  */
-export function stateDirectories(layout: ReturnType<typeof hostLayout>): readonly string[] {
+export function stateDirectories(layout: HostLayout): readonly string[] {
   return [layout.stateDir, layout.homeBase, layout.metricsDir, layout.signatureCountersDir];
 }
 
 /** The directories a user's role needs below its home and elsewhere (what its tools read and write). */
-export function userStateDirs(mapping: UserMapping, countersDir: string, signerDir?: string, shareUploadDir?: string): UserStateDirs {
+export function userStateDirs(mapping: UserMapping): UserStateDirs {
   const role = roleOf(mapping);
   return {
     secrets: backendUsersOf(mapping).length > 0,
     shares: role === "share_holder",
     uploads: role === "backup_upload" || role === "update_upload",
-    ...(role === "signing" ? { countersDir } : {}),
-    ...(role === "signing" && signerDir !== undefined ? { signerDir } : {}),
-    ...(role === "share_holder" && shareUploadDir !== undefined ? { shareUploadDir } : {}),
+    counters: role === "signing",
+    signer: role === "signing",
+    shareUpload: role === "share_holder",
   };
 }
 
@@ -120,14 +132,14 @@ export function userStateDirs(mapping: UserMapping, countersDir: string, signerD
  * entry. The Debian and Arch packages ship the same text (packaging/tree.mjs imports this), so a package's
  * tmpfiles.d file and the one configure-build writes are equal.
  */
-export function hostWideFiles(layout: ReturnType<typeof hostLayout>): readonly PlannedFile[] {
+export function hostWideFiles(staged: HostLayout, target: HostLayout = staged): readonly PlannedFile[] {
   return [
-    { path: layout.hardeningDropIn, content: HARDENING_CONF, mode: 0o644, kind: "hardening" },
+    { path: staged.hardeningDropIn, content: HARDENING_CONF, mode: 0o644, kind: "hardening" },
     {
-      path: layout.stateTmpfiles,
+      path: staged.stateTmpfiles,
       // The bases below /run (root 0755) of the resident signers' and the share holders' upload directories (one
       // per user, in its own entry): /run is empty after every boot.
-      content: [...stateDirectories(layout), dirname(layout.signersDir), layout.signersDir, layout.shareUploadsDir].map((dir) => `d ${dir} 0755 root root -\n`).join(""),
+      content: [...stateDirectories(target), target.runDir, target.signersDir, target.shareUploadsDir].map((dir) => `d ${dir} 0755 root root -\n`).join(""),
       mode: 0o644,
       kind: "tmpfiles",
     },
@@ -137,34 +149,33 @@ export function hostWideFiles(layout: ReturnType<typeof hostLayout>): readonly P
 export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPlan {
   const root = opts.root === undefined || opts.root === "" || opts.root === "/" ? "" : checkSafePath(opts.root.replace(/\/+$/, ""), "root directory");
   const binDir = checkSafePath(opts.binDir ?? DEFAULT_BIN_DIR, "bin directory");
-  const layout = hostLayout(root);
+  const inPlace = root !== "" && opts.inPlace === true;
+  const { staged, target } = stagedLayout(root, { inPlace });
 
   const users: PlannedUser[] = [];
   const limits = signerLimitsEnv(config);
   // The resident signers' limits: one drop-in for the template, whether or not any signing user exists yet.
-  const files: PlannedFile[] = [...hostWideFiles(layout), { path: layout.signerServiceDropIn, content: renderSignerServiceDropIn(limits), mode: 0o644, kind: "unit_dropin" }];
+  const files: PlannedFile[] = [...hostWideFiles(staged, target), { path: staged.signerServiceDropIn, content: renderSignerServiceDropIn(limits), mode: 0o644, kind: "unit_dropin" }];
   for (const mapping of userMappings(config)) {
     const role = roleOf(mapping);
     const ssh = sshAccessOf(mapping);
     const name = mapping.mapping.systemUser;
-    const home = layout.home(name);
     const executable = FORCE_COMMANDS[role];
     const forceCommand = ssh && executable ? join(binDir, executable) : undefined;
-    const stateDirs = userStateDirs(mapping, layout.signatureCounters(name), layout.signerDir(name), layout.shareUploadDir(name));
-    users.push({ name, role, home, shell: USER_SHELL, groups: tokenAccessGroups(config, mapping), forceCommand, stateDirs });
-    files.push({ path: layout.userTmpfiles(name), content: renderTmpfiles(name, layout, stateDirs), mode: 0o644, kind: "tmpfiles", user: name });
+    const stateDirs = userStateDirs(mapping);
+    users.push({ name, role, home: target.home(name), stagedHome: staged.home(name), shell: USER_SHELL, groups: tokenAccessGroups(config, mapping), forceCommand, stateDirs });
+    files.push({ path: staged.userTmpfiles(name), content: renderTmpfiles(name, target, stateDirs), mode: 0o644, kind: "tmpfiles", user: name });
     if (role === "signing") {
       // Enabled as `systemctl enable signstar-signer@<user>.socket` would: a link in sockets.target.wants to the
-      // package's template (a live path: the link is read on the host, also when rendered below a root).
-      const linkTarget = join(hostLayout().systemdUnitDir, SIGNER_SOCKET_TEMPLATE);
-      files.push({ path: layout.signerSocketWants(name), content: "", mode: 0o777, kind: "unit_link", user: name, linkTarget });
+      // package's template, as the target system sees it.
+      const linkTarget = join(target.systemdUnitDir, SIGNER_SOCKET_TEMPLATE);
+      files.push({ path: staged.signerSocketWants(name), content: "", mode: 0o777, kind: "unit_link", user: name, linkTarget });
     }
     if (ssh && forceCommand) {
-      const keysFile = layout.userAuthorizedKeys(name);
-      files.push({ path: keysFile, content: renderAuthorizedKeys(ssh.sshAuthorizedKey), mode: 0o644, kind: "authorized_keys", user: name });
+      files.push({ path: staged.userAuthorizedKeys(name), content: renderAuthorizedKeys(ssh.sshAuthorizedKey), mode: 0o644, kind: "authorized_keys", user: name });
       files.push({
-        path: layout.userSshdDropIn(name),
-        content: renderSshdDropIn(name, role, keysFile, forceCommand, role === "signing" ? limits : []),
+        path: staged.userSshdDropIn(name),
+        content: renderSshdDropIn(name, role, target.userAuthorizedKeys(name), forceCommand, role === "signing" ? limits : []),
         mode: 0o644,
         kind: "sshd_dropin",
         user: name,
@@ -174,25 +185,26 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
   checkTokenGroups(config);
   let logWriter: PlannedLogWriter | undefined;
   if (config.system.signingLog !== undefined) {
-    const dirs = [layout.signingLogDir, layout.logWriterRunDir].map((path) => ({ path, mode: LOG_DIR_MODE }));
-    logWriter = { user: LOG_WRITER_USER, home: layout.signingLogDir, shell: LOG_WRITER_SHELL, dirs };
+    const dirs = (["signingLogDir", "logWriterRunDir"] as const).map((d) => ({ path: target[d], stagedPath: staged[d], mode: LOG_DIR_MODE }));
+    logWriter = { user: LOG_WRITER_USER, home: target.signingLogDir, shell: LOG_WRITER_SHELL, dirs };
     // tmpfiles.d makes them at boot (/run is empty then); the socket unit enabled as `systemctl enable` would.
     files.push({
-      path: layout.logTmpfiles,
+      path: staged.logTmpfiles,
       content: `${TMPFILES_HEADER}${dirs.map((d) => `d ${d.path} ${d.mode.toString(8).padStart(4, "0")} ${LOG_WRITER_USER} ${LOG_WRITER_USER} -\n`).join("")}`,
       mode: 0o644,
       kind: "tmpfiles",
     });
-    files.push({ path: layout.logWriterSocketWants, content: "", mode: 0o777, kind: "unit_link", linkTarget: join(hostLayout().systemdUnitDir, LOG_WRITER_SOCKET_UNIT) });
+    files.push({ path: staged.logWriterSocketWants, content: "", mode: 0o777, kind: "unit_link", linkTarget: join(target.systemdUnitDir, LOG_WRITER_SOCKET_UNIT) });
   }
   return {
     ...(logWriter !== undefined ? { logWriter } : {}),
     root,
+    inPlace,
     users,
     groups: [...new Set(users.flatMap((u) => u.groups))].sort(),
     files,
-    managed: managedFilePatterns(layout),
-    sshdDropInDir: layout.sshdDropInDir,
+    managed: managedFilePatterns(staged),
+    sshdDropInDir: staged.sshdDropInDir,
   };
 }
 

@@ -7,7 +7,11 @@ import { LEAF_LAYOUT, PARENT_MODE } from "../secrets/state-dirs.js";
 
 const HEADER = "# Managed by signstar-configure-build. Changes are overwritten.\n";
 
-/** What a user's tmpfiles.d entry creates besides its home and the root-owned `.local/state/signstar` chain. */
+/**
+ * What a user's tmpfiles.d entry creates besides its home and the root-owned `.local/state/signstar` chain. Only
+ * which directories: their paths come from the layout of whoever uses this (the target's for the tmpfiles.d text,
+ * the staged one for the directories configure-build makes).
+ */
 export interface UserStateDirs {
   /** `secrets/` root 0711 (users holding backend secrets). */
   readonly secrets: boolean;
@@ -15,15 +19,16 @@ export interface UserStateDirs {
   readonly shares: boolean;
   /** `uploads/` user 0700 (backup_upload / update_upload). */
   readonly uploads: boolean;
-  /** The user's signature counter directory (signing users): user 0755. */
-  readonly countersDir?: string;
-  /** The user's resident signer directory below /run (signing users): user 0700 (lib/signer/listen.ts). */
-  readonly signerDir?: string;
+  /** The user's signature counter directory `signatureCounters(user)` (signing users): user 0755. */
+  readonly counters: boolean;
+  /** The user's resident signer directory `signerDir(user)` below /run (signing users): user 0700 (lib/signer/listen.ts). */
+  readonly signer: boolean;
   /**
-   * The share holder's upload directory below /run/signstar/share-uploads (tmpfs: uploaded shares never reach a
-   * disk): the holder 0755, made at every boot, so a holder can upload right after a reboot (lib/spool/shares.ts).
+   * The share holder's upload directory `shareUploadDir(user)` below /run/signstar/share-uploads (tmpfs: uploaded
+   * shares never reach a disk): the holder 0755, made at every boot, so a holder can upload right after a reboot
+   * (lib/spool/shares.ts).
    */
-  readonly shareUploadDir?: string;
+  readonly shareUpload: boolean;
 }
 
 /** Mode of a share holder's upload directory (as lib/spool/shares.ts ensureUploadDirs makes it). */
@@ -49,7 +54,7 @@ export const LOG_READER_MAX_SESSIONS = 16;
 const octal = (mode: number): string => mode.toString(8).padStart(4, "0");
 
 /**
- * tmpfiles.d lines of one user: the home and every directory down to `.local/state/signstar` are root:root 0755
+ * tmpfiles.d lines of one user (paths of `layout`, the target system's): the home and every directory down to `.local/state/signstar` are root:root 0755
  * (the user can rename or replace nothing on the path root walks), then the leaves the role needs.
  */
 export function renderTmpfiles(user: string, layout: HostLayout, dirs: UserStateDirs): string {
@@ -60,9 +65,9 @@ export function renderTmpfiles(user: string, layout: HostLayout, dirs: UserState
     const who = owner === "root" ? "root root" : `${user} ${user}`;
     lines.push(`d ${layout.userState(user, leaf)} ${octal(mode)} ${who} -`);
   }
-  if (dirs.countersDir !== undefined) lines.push(`d ${dirs.countersDir} ${octal(COUNTERS_DIR_MODE)} ${user} ${user} -`);
-  if (dirs.signerDir !== undefined) lines.push(`d ${dirs.signerDir} ${octal(SIGNER_DIR_MODE)} ${user} ${user} -`);
-  if (dirs.shareUploadDir !== undefined) lines.push(`d ${dirs.shareUploadDir} ${octal(SHARE_UPLOAD_DIR_MODE)} ${user} ${user} -`);
+  if (dirs.counters) lines.push(`d ${layout.signatureCounters(user)} ${octal(COUNTERS_DIR_MODE)} ${user} ${user} -`);
+  if (dirs.signer) lines.push(`d ${layout.signerDir(user)} ${octal(SIGNER_DIR_MODE)} ${user} ${user} -`);
+  if (dirs.shareUpload) lines.push(`d ${layout.shareUploadDir(user)} ${octal(SHARE_UPLOAD_DIR_MODE)} ${user} ${user} -`);
   return `${HEADER}${lines.map((l) => `${l}\n`).join("")}`;
 }
 

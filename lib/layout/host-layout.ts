@@ -1,6 +1,7 @@
 /**
  * Every path Signstar uses on a host, named once, below an optional root prefix (tests and image builds render
- * or run below a directory; "" or "/" is the live system). signstar-configure-build creates the directories the
+ * or run below a directory; "" or "/" is the live system). A tree rendered for another system has two layouts,
+ * the target's (file content) and the staging one (where it is written): `stagedLayout`. signstar-configure-build creates the directories the
  * tools read from these same names (tests/layout/host-layout.test.ts checks that per role), so the two cannot
  * drift apart.
  *
@@ -90,6 +91,8 @@ export interface HostLayout {
   readonly publicShareSet: string;
   /** /var/lib/signstar/share-status.json: which holders have not confirmed their share (configure and the timer write it, metrics read it). */
   readonly shareStatus: string;
+  /** /run/signstar (tmpfs). */
+  readonly runDir: string;
   /** /run/signstar/share-uploads (tmpfs). */
   readonly shareUploadsDir: string;
   /** /run/signstar/share-uploads/<user> */
@@ -194,6 +197,7 @@ export function hostLayout(root?: string): HostLayout {
     shareRecord: at(join(STATE, "shares", "record.json")),
     publicShareSet: at(join(STATE, "share-set.json")),
     shareStatus: at(join(STATE, "share-status.json")),
+    runDir: at(RUN),
     shareUploadsDir: at(join(RUN, "share-uploads")),
     shareUploadDir: (user) => at(join(RUN, "share-uploads", user)),
     shareUploadFile: (user) => at(join(RUN, "share-uploads", user, "share")),
@@ -227,6 +231,34 @@ export function hostLayout(root?: string): HostLayout {
     signerSocketWants: (user) => at(join(SOCKETS_WANTS, `signstar-signer@${user}.socket`)),
     signerServiceDropIn: at(join(SIGNER_SERVICE_DROP_INS, "10-signstar-limits.conf")),
   };
+}
+
+/**
+ * Where a rendered tree is written and how the system it is for sees it. Every path that goes into a rendered
+ * file (sshd drop-ins, tmpfiles.d entries, passwd homes, unit links) comes from `target`; every path
+ * signstar-configure-build writes, creates or reads back comes from `staged`. `--root DIR` stages below DIR for a
+ * system that will see the tree at / (an image, a container, a chroot): the files name /etc/ssh/…, never DIR.
+ * On the live system both are the same layout.
+ */
+export interface StagedLayout {
+  /** The paths as the target system sees them (the content of files). */
+  readonly target: HostLayout;
+  /** The paths on this machine (where files are written). */
+  readonly staged: HostLayout;
+}
+
+export interface StagedLayoutOptions {
+  /**
+   * The tree is used where it is written: the target system sees it below the staging root too (tests that run a
+   * second sshd on a tree rendered into a temporary directory on this machine). Default: the target sees it at /.
+   */
+  readonly inPlace?: boolean;
+}
+
+/** The layouts of a tree staged below `stagingRoot` ("" or "/" for the live system). */
+export function stagedLayout(stagingRoot?: string, opts: StagedLayoutOptions = {}): StagedLayout {
+  const staged = hostLayout(stagingRoot);
+  return { staged, target: opts.inPlace === true ? staged : hostLayout() };
 }
 
 /** Per-user files of signstar-configure-build, by directory and name pattern (a removed user's are stale). */

@@ -33,7 +33,8 @@ async function freshRoot(): Promise<string> {
 
 async function apply(root: string, config: Config): Promise<string[]> {
   const lines: string[] = [];
-  await configureBuild({ config, root, manageUsers: true, out: (l) => lines.push(l) });
+  // Live accounts whose homes are the ones below root: the tree is used in place.
+  await configureBuild({ config, root, inPlace: true, manageUsers: true, out: (l) => lines.push(l) });
   return lines;
 }
 

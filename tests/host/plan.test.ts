@@ -127,7 +127,7 @@ describe("computeHostPlan", () => {
     ]);
   });
 
-  it("puts ForceCommands below --bin-dir and every path (also inside files) below --root", () => {
+  it("writes below --root, but every path inside the files is the target system's (issue 12.4); ForceCommands below --bin-dir", () => {
     const p = computeHostPlan(hostConfig({ signer: { name: "signer1", key: KEY_E } }), { root: "/tmp/img/", binDir: "/opt/signstar/bin" });
     expect(p.files.map((f) => f.path).sort()).toEqual([
       "/tmp/img/etc/ssh/signstar-user-signer1.authorized_keys",
@@ -138,20 +138,31 @@ describe("computeHostPlan", () => {
       "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf",
       "/tmp/img/usr/lib/tmpfiles.d/signstar.conf",
     ]);
+    for (const f of p.files) expect(f.content + (f.linkTarget ?? ""), f.path).not.toContain("/tmp/img");
     expect(file(p, "/tmp/img/usr/lib/tmpfiles.d/signstar.conf")).toBe(
-      "d /tmp/img/var/lib/signstar 0755 root root -\n" +
-        "d /tmp/img/var/lib/signstar/home 0755 root root -\n" +
-        "d /tmp/img/var/lib/signstar/metrics 0755 root root -\n" +
-        "d /tmp/img/var/lib/signstar/metrics/signatures 0755 root root -\n" +
-        "d /tmp/img/run/signstar 0755 root root -\n" +
-        "d /tmp/img/run/signstar/signer 0755 root root -\n" +
-        "d /tmp/img/run/signstar/share-uploads 0755 root root -\n",
+      "d /var/lib/signstar 0755 root root -\n" +
+        "d /var/lib/signstar/home 0755 root root -\n" +
+        "d /var/lib/signstar/metrics 0755 root root -\n" +
+        "d /var/lib/signstar/metrics/signatures 0755 root root -\n" +
+        "d /run/signstar 0755 root root -\n" +
+        "d /run/signstar/signer 0755 root root -\n" +
+        "d /run/signstar/share-uploads 0755 root root -\n",
     );
     const dropIn = file(p, "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf");
-    expect(dropIn).toContain("    AuthorizedKeysFile /tmp/img/etc/ssh/signstar-user-signer1.authorized_keys\n");
+    expect(dropIn).toContain("    AuthorizedKeysFile /etc/ssh/signstar-user-signer1.authorized_keys\n");
     expect(dropIn).toContain("    ForceCommand /opt/signstar/bin/signstar-download-signature\n");
-    expect(file(p, "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf")).toContain("d /tmp/img/var/lib/signstar/home/signer1 0755 root root -\nd /tmp/img/var/lib/signstar/home/signer1/.local 0755 root root -\n");
+    expect(file(p, "/tmp/img/usr/lib/tmpfiles.d/signstar-user-signer1.conf")).toContain("d /var/lib/signstar/home/signer1 0755 root root -\nd /var/lib/signstar/home/signer1/.local 0755 root root -\n");
+    expect(p.files.find((f) => f.kind === "unit_link")?.linkTarget).toBe("/usr/lib/systemd/system/signstar-signer@.socket");
+    // passwd gets the target's home; configure-build makes it below the root.
+    expect([p.users[0]?.home, p.users[0]?.stagedHome]).toEqual(["/var/lib/signstar/home/signer1", "/tmp/img/var/lib/signstar/home/signer1"]);
+  });
+
+  it("in place (tests that run sshd on the rendered tree where it is), the files name the paths below the root", () => {
+    const p = computeHostPlan(hostConfig({ signer: { name: "signer1", key: KEY_E } }), { root: "/tmp/img", inPlace: true });
+    expect(file(p, "/tmp/img/etc/ssh/sshd_config.d/10-signstar-user-signer1.conf")).toContain("    AuthorizedKeysFile /tmp/img/etc/ssh/signstar-user-signer1.authorized_keys\n");
     expect(p.users[0]?.home).toBe("/tmp/img/var/lib/signstar/home/signer1");
+    // On the live system there is nothing to be in place of.
+    expect(computeHostPlan(hostConfig({ signer: { name: "signer1", key: KEY_E } }), { inPlace: true }).users[0]?.home).toBe("/var/lib/signstar/home/signer1");
   });
 
   it("refuses roots and bin dirs that cannot be written unquoted into sshd/tmpfiles syntax", () => {

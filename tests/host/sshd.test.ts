@@ -45,6 +45,8 @@ beforeAll(async () => {
   await configureBuild({
     config: hostConfig({ signer: { name: signer.name, key: signerKey.publicKey }, backup: { name: backup.name, key: backupKey.publicKey } }),
     root,
+    // sshd reads the tree where it is rendered, so its files name the paths below root.
+    inPlace: true,
     binDir: bin,
     out: (l) => lines.push(l),
   });

@@ -119,9 +119,11 @@ describe("the directories the tools read are the ones configure-build creates", 
   for (const root of ["", "/tmp/signstar-image"]) {
     it(`tmpfiles.d entries, per role (${root === "" ? "live system" : "below a root"})`, async () => {
       const config = await fullConfig();
-      const layout = hostLayout(root);
+      // tmpfiles.d runs on the target system: its entries name the target's paths, whatever the staging root.
+      const layout = hostLayout();
       const plan = computeHostPlan(config, { root });
       const dirs = tmpfilesDirs(plan.files);
+      if (root !== "") for (const f of plan.files) expect(f.content).not.toContain(root);
       const roles = new Set<string>();
       for (const m of userMappings(config)) {
         const user = m.mapping.systemUser;
@@ -157,11 +159,7 @@ describe("the directories the tools read are the ones configure-build creates", 
       const mapping = { ...m, mapping: { ...m.mapping, systemUser: nobody.name } } as UserMapping;
       const plan = computeHostPlan(config, { root });
       const planned = plan.users.find((u) => u.name === m.mapping.systemUser)!;
-      const stateDirs =
-        planned.stateDirs.countersDir !== undefined
-          ? { ...planned.stateDirs, countersDir: layout.signatureCounters(nobody.name), signerDir: layout.signerDir(nobody.name) }
-          : planned.stateDirs;
-      await applyAction({ kind: "ensure-home", user: nobody.name, root, path: layout.home(nobody.name), change: "create", stateDirs });
+      await applyAction({ kind: "ensure-home", user: nobody.name, root, path: layout.home(nobody.name), change: "create", stateDirs: planned.stateDirs });
       for (const d of toolDirs(layout, mapping)) {
         const st = await lstat(d.path);
         expect(st.isDirectory()).toBe(true);

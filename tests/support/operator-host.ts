@@ -249,7 +249,7 @@ export async function startOperatorHost(): Promise<OperatorHost> {
     await wireGuardKeygen({ root });
 
     const renderRoot = join(dir, "render");
-    await configureBuild({ config, root: renderRoot, binDir, manageUsers: false, out: () => undefined });
+    await configureBuild({ config, root: renderRoot, inPlace: true, binDir, manageUsers: false, out: () => undefined });
     const syslog = await startSyslog();
     cleanups.push(() => syslog.stop());
     const env = {

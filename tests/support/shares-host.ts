@@ -249,7 +249,7 @@ export async function startSharesHost(opts: {
     const env = { SIGNSTAR_CONFIG: configFile, SOFTHSM2_CONF: softhsm.confPath, SIGNSTAR_LOG_SOCKET: syslog.socket };
     // sshd reads its drop-ins once at start: render them for every user the tests will ever configure.
     const allUsers = await writeConfig({ iteration: 1, signers: opts.signers.map((s) => s.name) });
-    await configureBuild({ config: parseConfig(allUsers, configFile), root: renderRoot, binDir, manageUsers: false, out: () => undefined });
+    await configureBuild({ config: parseConfig(allUsers, configFile), root: renderRoot, inPlace: true, binDir, manageUsers: false, out: () => undefined });
     const sshd = await startSshd({
       includes: [join(renderRoot, "etc/ssh/sshd_config.d/*.conf")],
       allowUsers: [...holders.map((h) => h.user), ...[...signers.values()].map((s) => s.user)],

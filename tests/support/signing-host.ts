@@ -235,7 +235,7 @@ export async function startSigningHost(opts: SigningHostOptions): Promise<Signin
     await chmod(softhsm.dir, 0o755);
 
     const renderRoot = join(dir, "root");
-    await configureBuild({ config, root: renderRoot, binDir, manageUsers: false, out: () => undefined });
+    await configureBuild({ config, root: renderRoot, inPlace: true, binDir, manageUsers: false, out: () => undefined });
 
     const syslog = await startSyslog();
     cleanups.push(() => syslog.stop());
