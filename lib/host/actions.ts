@@ -12,6 +12,8 @@ export type HostAction =
       readonly user: string;
       /** The staging root of the plan ("" on the live system). */
       readonly root: string;
+      /** Whose account database holds the user: "" the live system's, else the staged tree's below this root. */
+      readonly accountsRoot: string;
       /** The home as staged (where it is made). */
       readonly path: string;
       readonly change: string;
@@ -19,7 +21,8 @@ export type HostAction =
     }
   | { readonly kind: "write-file"; readonly file: PlannedFile; readonly change: string }
   /** A directory owned by `owner` (a user that exists by the time this runs) with exactly `mode`. */
-  | { readonly kind: "ensure-dir"; readonly path: string; readonly owner: string; readonly mode: number; readonly change: string }
+  /** A directory owned by `owner`, whose account is in the live database ("") or in the one below `accountsRoot`. */
+  | { readonly kind: "ensure-dir"; readonly path: string; readonly owner: string; readonly accountsRoot: string; readonly mode: number; readonly change: string }
   | { readonly kind: "remove-file"; readonly path: string; readonly user: string };
 
 export function describeAction(action: HostAction): string {

@@ -5,7 +5,7 @@ import { ensureCountersDir } from "../metrics/signature-counters.js";
 import { ensureHome, ensureStateDirs } from "../secrets/state-dirs.js";
 import { hostLayout } from "../layout/host-layout.js";
 import { writeFileAtomic, syncDirectory } from "../os/atomic-file.js";
-import { requireUser } from "../os/accounts.js";
+import { accountsBelow, requireUser } from "../os/accounts.js";
 import type { HostAction } from "./actions.js";
 import { SHARE_UPLOAD_DIR_MODE, SIGNER_DIR_MODE } from "./render.js";
 import { ensureDir } from "../os/fs.js";
@@ -44,6 +44,14 @@ async function ensureSignerDir(path: string, owner: { readonly uid: number; read
   await chmod(path, SIGNER_DIR_MODE);
 }
 
+/** A user's ids from the live database, or from the staged tree's account files below `accountsRoot`. */
+async function ownerOf(name: string, accountsRoot: string): Promise<{ readonly uid: number; readonly gid: number }> {
+  if (!accountsRoot) return requireUser(name);
+  const user = await accountsBelow(accountsRoot).lookupUser(name);
+  if (user === undefined) throw new HostError(`Unix user "${name}" does not exist in ${accountsRoot}/etc/passwd`);
+  return user;
+}
+
 export async function applyAction(action: HostAction): Promise<void> {
   switch (action.kind) {
     case "create-group":
@@ -54,7 +62,7 @@ export async function applyAction(action: HostAction): Promise<void> {
     case "ensure-home": {
       // Top-down and refusing links (lib/secrets/state-dirs.ts): the home and .local/state/signstar are
       // root:root 0755, then the leaves of the role (what the user's tmpfiles.d entry also creates at boot).
-      const user = await requireUser(action.user);
+      const user = await ownerOf(action.user, action.accountsRoot);
       const root = action.root || "/";
       const home = hostLayout(root).home(action.user);
       if (action.path !== home) throw new HostError(`home ${action.path} of user "${action.user}" is not ${home}`);
@@ -72,7 +80,7 @@ export async function applyAction(action: HostAction): Promise<void> {
     }
     case "ensure-dir": {
       // Below root-owned parents (/var/lib/signstar, /run/signstar), never through a link (lib/os/fs.ts ensureDir).
-      const owner = await requireUser(action.owner);
+      const owner = await ownerOf(action.owner, action.accountsRoot);
       await ensureDir(action.path, action.mode, owner.uid, owner.gid);
       return;
     }

@@ -8,6 +8,7 @@ import { access } from "node:fs/promises";
 import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { ExitCode } from "../errors.js";
+import { LIVE_ACCOUNTS, accountsBelow } from "../os/accounts.js";
 import { hostLayout, underRoot } from "../layout/host-layout.js";
 import { HostError } from "./errors.js";
 import { DEFAULT_BIN_DIR } from "./force-commands.js";
@@ -29,7 +30,10 @@ export interface ConfigureBuildOptions {
   readonly binDir?: string;
   /** Print what would be done; change nothing. */
   readonly dryRun?: boolean;
-  /** Create/update Unix accounts and homes. Default: only on the live system (no root). */
+  /**
+   * Create/update Unix accounts and homes. Default: on the live system, and below --root when the tree has its own
+   * etc/passwd (its accounts, with --prefix); otherwise the commands are printed for the target system.
+   */
   readonly manageUsers?: boolean;
   /** One line of progress output. */
   readonly out: (line: string) => void;
@@ -40,6 +44,11 @@ export interface ConfigureBuildResult {
   readonly actions: readonly HostAction[];
   readonly notes: readonly string[];
 }
+
+const exists = (path: string): Promise<boolean> => access(path, constants.F_OK).then(
+  () => true,
+  () => false,
+);
 
 const executable = (path: string): Promise<boolean> => access(path, constants.X_OK).then(
   () => true,
@@ -94,15 +103,19 @@ export async function configureBuild(opts: ConfigureBuildOptions): Promise<Confi
     binDir,
   });
   await checkForceCommands(plan, opts, early);
-  const manageUsers = opts.manageUsers ?? plan.root === "";
+  // Accounts: the live system's; below --root the staged tree's own account files (an image has them), edited with
+  // `useradd --prefix ROOT` so passwd names the target's home; a tree without etc/passwd gets the commands as notes.
+  const accountsRoot = plan.root !== "" && !plan.inPlace ? plan.root : "";
+  const manageUsers = opts.manageUsers ?? (plan.root === "" || (accountsRoot !== "" && (await exists(join(accountsRoot, "etc", "passwd")))));
   const euid = process.geteuid?.() ?? -1;
-  const observed = await observeHost(plan, manageUsers);
+  const observed = await observeHost(plan, manageUsers, accountsRoot ? accountsBelow(accountsRoot) : LIVE_ACCOUNTS);
   const { actions, notes } = diffHost(plan, observed, {
     manageUsers,
+    accountsRoot,
     ...(euid === 0 ? { fileOwner: { uid: 0, gid: 0 } } : {}),
   });
   const allNotes = [...early, ...notes];
-  if (manageUsers && euid !== 0) allNotes.push("not running as root: the shadow database is unreadable, so password checks of existing accounts are approximate");
+  if (manageUsers && accountsRoot === "" && euid !== 0) allNotes.push("not running as root: the shadow database is unreadable, so password checks of existing accounts are approximate");
 
   const sshdFiles = plan.files.filter((f) => f.kind === "hardening" || f.kind === "sshd_dropin");
   if (actions.some((a) => a.kind === "write-file" && (a.file.kind === "hardening" || a.file.kind === "sshd_dropin"))) {

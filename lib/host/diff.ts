@@ -12,6 +12,12 @@ export interface DiffOptions {
   readonly manageUsers: boolean;
   /** Owner every managed file must have (root when running as root); undefined: not checked. */
   readonly fileOwner?: { readonly uid: number; readonly gid: number };
+  /**
+   * The accounts managed are the account files of the tree staged below this root: the commands get
+   * `--prefix ROOT` (shadow-utils: they edit ROOT/etc/passwd … and read ROOT/etc/login.defs, without chroot), so
+   * passwd gets the target's home. "" or absent: the live system's accounts.
+   */
+  readonly accountsRoot?: string;
 }
 
 export interface HostChanges {
@@ -23,9 +29,13 @@ export interface HostChanges {
 /** The password field that makes an account usable for key authentication only (not "locked" for sshd). */
 export const NO_PASSWORD = "*";
 
-export function useraddCommand(u: PlannedUser, groupExists: boolean): string[] {
+/** `--prefix ROOT` for shadow-utils commands on a staged tree's account files. */
+const prefixArgs = (accountsRoot: string | undefined): string[] => (accountsRoot ? ["--prefix", accountsRoot] : []);
+
+export function useraddCommand(u: PlannedUser, groupExists: boolean, accountsRoot?: string): string[] {
   return [
     "useradd",
+    ...prefixArgs(accountsRoot),
     "--system",
     ...(groupExists ? ["--gid", u.name] : ["--user-group"]),
     ...(u.groups.length > 0 ? ["--groups", u.groups.join(",")] : []),
@@ -55,10 +65,11 @@ function linkChange(node: ObservedNode | undefined, target: string): string | un
   return node.target === target ? undefined : "update";
 }
 
-function userActions(u: PlannedUser, root: string, observed: ObservedHost, actions: HostAction[]): void {
+function userActions(u: PlannedUser, root: string, observed: ObservedHost, actions: HostAction[], accountsRoot: string): void {
+  const prefix = prefixArgs(accountsRoot);
   const o = observed.users.get(u.name);
   if (!o?.passwd) {
-    actions.push({ kind: "create-user", user: u.name, commands: [useraddCommand(u, o?.groupExists ?? false)] });
+    actions.push({ kind: "create-user", user: u.name, commands: [useraddCommand(u, o?.groupExists ?? false, accountsRoot)] });
   } else {
     if (o.passwd.uid === 0) throw new HostError(`refusing to manage user "${u.name}": it has uid 0`, ExitCode.Config);
     const changes: string[] = [];
@@ -75,40 +86,42 @@ function userActions(u: PlannedUser, root: string, observed: ObservedHost, actio
       changes.push("password -> none (key authentication only)");
       args.push("--password", NO_PASSWORD);
     }
-    const commands: string[][] = changes.length > 0 ? [["usermod", ...args, u.name]] : [];
+    const commands: string[][] = changes.length > 0 ? [["usermod", ...prefix, ...args, u.name]] : [];
     // Token groups are added and, when the user no longer uses that token, taken away again; other groups the
     // operator gave the user are left alone.
     const missing = u.groups.filter((g) => !o.groups.includes(g));
     const stale = o.groups.filter((g) => g.startsWith(TOKEN_GROUP_PREFIX) && !u.groups.includes(g));
-    if (missing.length > 0) {
-      changes.push(`groups +${missing.join(",+")}`);
-      commands.push(["usermod", "--append", "--groups", missing.join(","), u.name]);
-    }
-    for (const g of stale) {
-      changes.push(`groups -${g}`);
-      commands.push(["gpasswd", "--delete", u.name, g]);
+    if (missing.length > 0) changes.push(`groups +${missing.join(",+")}`);
+    for (const g of stale) changes.push(`groups -${g}`);
+    if (accountsRoot && (missing.length > 0 || stale.length > 0)) {
+      // gpasswd has no --prefix: the whole supplementary list, the operator's groups kept.
+      const groups = [...o.groups.filter((g) => !stale.includes(g)), ...missing].sort();
+      commands.push(["usermod", ...prefix, "--groups", groups.join(","), u.name]);
+    } else {
+      if (missing.length > 0) commands.push(["usermod", "--append", "--groups", missing.join(","), u.name]);
+      for (const g of stale) commands.push(["gpasswd", "--delete", u.name, g]);
     }
     if (changes.length > 0) actions.push({ kind: "update-user", user: u.name, changes, commands });
   }
   const home = observed.homes.get(u.name);
   // The home is root:root 0755 (the user must not be able to rename what root walks below it); the user's own
   // directories are leaves below .local/state/signstar (lib/secrets/state-dirs.ts).
-  if (!home || home.type === "missing") actions.push({ kind: "ensure-home", user: u.name, root, path: u.stagedHome, change: "create", stateDirs: u.stateDirs });
+  if (!home || home.type === "missing") actions.push({ kind: "ensure-home", user: u.name, root, accountsRoot, path: u.stagedHome, change: "create", stateDirs: u.stateDirs });
   else if (home.type !== "directory") throw new HostError(`home ${u.stagedHome} of user "${u.name}" exists but is not a directory`, ExitCode.Config);
   else if (home.mode !== 0o755 || home.uid !== 0 || home.gid !== 0) {
-    actions.push({ kind: "ensure-home", user: u.name, root, path: u.stagedHome, change: "fix owner/mode of", stateDirs: u.stateDirs });
+    actions.push({ kind: "ensure-home", user: u.name, root, accountsRoot, path: u.stagedHome, change: "fix owner/mode of", stateDirs: u.stateDirs });
   }
 }
 
 /** The log writer's account: a system account that never logs in (password locked, nologin). */
-export function logWriterUseraddCommand(w: PlannedLogWriter, groupExists: boolean): string[] {
-  return ["useradd", "--system", ...(groupExists ? ["--gid", w.user] : ["--user-group"]), "--no-create-home", "--home-dir", w.home, "--shell", w.shell, w.user];
+export function logWriterUseraddCommand(w: PlannedLogWriter, groupExists: boolean, accountsRoot?: string): string[] {
+  return ["useradd", ...prefixArgs(accountsRoot), "--system", ...(groupExists ? ["--gid", w.user] : ["--user-group"]), "--no-create-home", "--home-dir", w.home, "--shell", w.shell, w.user];
 }
 
 /** The account (created, never changed: it is ours alone) and its directories, owner and mode exact. */
-function logWriterActions(w: PlannedLogWriter, observed: ObservedHost, actions: HostAction[]): void {
+function logWriterActions(w: PlannedLogWriter, observed: ObservedHost, actions: HostAction[], accountsRoot: string): void {
   const o = observed.logWriter;
-  if (!o?.passwd) actions.push({ kind: "create-user", user: w.user, commands: [logWriterUseraddCommand(w, o?.groupExists ?? false)] });
+  if (!o?.passwd) actions.push({ kind: "create-user", user: w.user, commands: [logWriterUseraddCommand(w, o?.groupExists ?? false, accountsRoot)] });
   else if (o.passwd.uid === 0) throw new HostError(`refusing to use user "${w.user}" for the signing log writer: it has uid 0`, ExitCode.Config);
   for (const d of w.dirs) {
     const node = o?.dirs.get(d.stagedPath);
@@ -116,7 +129,7 @@ function logWriterActions(w: PlannedLogWriter, observed: ObservedHost, actions: 
     if (!node || node.type === "missing") change = "create";
     else if (node.type !== "directory") throw new HostError(`${d.stagedPath} exists but is not a directory`, ExitCode.Config);
     else if (node.mode !== d.mode || o?.passwd === undefined || node.uid !== o.passwd.uid || node.gid !== o.passwd.gid) change = "fix owner/mode of";
-    if (change !== undefined) actions.push({ kind: "ensure-dir", path: d.stagedPath, owner: w.user, mode: d.mode, change });
+    if (change !== undefined) actions.push({ kind: "ensure-dir", path: d.stagedPath, owner: w.user, accountsRoot, mode: d.mode, change });
   }
 }
 
@@ -125,11 +138,11 @@ export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptio
   const notes: string[] = [];
   if (opts.manageUsers) {
     for (const g of plan.groups) {
-      if (observed.groups.get(g) !== true) actions.push({ kind: "create-group", group: g, commands: [["groupadd", "--system", g]] });
+      if (observed.groups.get(g) !== true) actions.push({ kind: "create-group", group: g, commands: [["groupadd", ...prefixArgs(opts.accountsRoot), "--system", g]] });
     }
   }
-  if (opts.manageUsers) for (const u of plan.users) userActions(u, plan.root, observed, actions);
-  if (opts.manageUsers && plan.logWriter !== undefined) logWriterActions(plan.logWriter, observed, actions);
+  if (opts.manageUsers) for (const u of plan.users) userActions(u, plan.root, observed, actions, opts.accountsRoot ?? "");
+  if (opts.manageUsers && plan.logWriter !== undefined) logWriterActions(plan.logWriter, observed, actions, opts.accountsRoot ?? "");
   for (const file of plan.files) {
     const node = observed.files.get(file.path);
     const change = file.linkTarget !== undefined ? linkChange(node, file.linkTarget) : fileChange(node, file.content, file.mode, opts.fileOwner);
@@ -144,7 +157,7 @@ export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptio
     notes.push(`Unix user ${user} is kept: it left the configuration, but accounts are never deleted automatically (remove it with: userdel ${user})`);
   }
   if (!opts.manageUsers && (plan.users.length > 0 || plan.logWriter !== undefined)) {
-    notes.push("user accounts are not changed below --root; on the target system they need:");
+    notes.push(`user accounts are not changed below --root (${plan.root}/etc/passwd does not exist); on the target system they need:`);
     for (const g of plan.groups) notes.push(`  groupadd --system ${g}  (unless it exists)`);
     for (const u of plan.users) notes.push(`  ${formatCommand(useraddCommand(u, false))}`);
     if (plan.logWriter !== undefined) notes.push(`  ${formatCommand(logWriterUseraddCommand(plan.logWriter, false))}`);

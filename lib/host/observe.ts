@@ -1,7 +1,7 @@
 /** Reads what exists now: managed files, Unix accounts, homes. */
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { groupExists, lookupPasswordField, lookupUser, supplementaryGroups, type PasswdEntry } from "../os/accounts.js";
+import { LIVE_ACCOUNTS, type AccountDatabase, type PasswdEntry } from "../os/accounts.js";
 import type { HostPlan } from "./plan.js";
 import { errnoCode } from "../os/errno.js";
 
@@ -71,7 +71,8 @@ async function listDir(dir: string): Promise<string[]> {
   }
 }
 
-export async function observeHost(plan: HostPlan, manageUsers: boolean): Promise<ObservedHost> {
+/** `accounts`: the live system's, or the account files of the staged tree when configure-build manages those. */
+export async function observeHost(plan: HostPlan, manageUsers: boolean, accounts: AccountDatabase = LIVE_ACCOUNTS): Promise<ObservedHost> {
   const files = new Map<string, ObservedNode>();
   for (const f of plan.files) files.set(f.path, await observeNode(f.path, true));
 
@@ -90,24 +91,24 @@ export async function observeHost(plan: HostPlan, manageUsers: boolean): Promise
   const homes = new Map<string, ObservedNode>();
   if (manageUsers) {
     for (const u of plan.users) {
-      const passwd = await lookupUser(u.name);
+      const passwd = await accounts.lookupUser(u.name);
       users.set(u.name, {
         name: u.name,
         passwd,
-        password: passwd ? await lookupPasswordField(u.name) : undefined,
-        groupExists: await groupExists(u.name),
-        groups: passwd ? await supplementaryGroups(u.name) : [],
+        password: passwd ? await accounts.lookupPasswordField(u.name) : undefined,
+        groupExists: await accounts.groupExists(u.name),
+        groups: passwd ? await accounts.supplementaryGroups(u.name) : [],
       });
       homes.set(u.name, await observeNode(u.stagedHome, false));
     }
   }
   const groups = new Map<string, boolean>();
-  if (manageUsers) for (const g of plan.groups) groups.set(g, await groupExists(g));
+  if (manageUsers) for (const g of plan.groups) groups.set(g, await accounts.groupExists(g));
   let logWriter: ObservedHost["logWriter"];
   if (manageUsers && plan.logWriter !== undefined) {
     const dirs = new Map<string, ObservedNode>();
     for (const d of plan.logWriter.dirs) dirs.set(d.stagedPath, await observeNode(d.stagedPath, false));
-    logWriter = { passwd: await lookupUser(plan.logWriter.user), groupExists: await groupExists(plan.logWriter.user), dirs };
+    logWriter = { passwd: await accounts.lookupUser(plan.logWriter.user), groupExists: await accounts.groupExists(plan.logWriter.user), dirs };
   }
   return { files, stale, users, homes, groups, ...(logWriter !== undefined ? { logWriter } : {}) };
 }

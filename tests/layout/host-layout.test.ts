@@ -159,7 +159,7 @@ describe("the directories the tools read are the ones configure-build creates", 
       const mapping = { ...m, mapping: { ...m.mapping, systemUser: nobody.name } } as UserMapping;
       const plan = computeHostPlan(config, { root });
       const planned = plan.users.find((u) => u.name === m.mapping.systemUser)!;
-      await applyAction({ kind: "ensure-home", user: nobody.name, root, path: layout.home(nobody.name), change: "create", stateDirs: planned.stateDirs });
+      await applyAction({ kind: "ensure-home", user: nobody.name, root, accountsRoot: "", path: layout.home(nobody.name), change: "create", stateDirs: planned.stateDirs });
       for (const d of toolDirs(layout, mapping)) {
         const st = await lstat(d.path);
         expect(st.isDirectory()).toBe(true);

@@ -17,7 +17,13 @@ export const command = {
   synopsis: ["[--config FILE] [--root DIR] [--dry-run] [--bin-dir DIR]"],
   options: [
     CONFIG_OPTION,
-    { name: "root", type: "string", value: "DIR", description: "render below DIR instead of the live system (image builds)" },
+    {
+      name: "root",
+      type: "string",
+      value: "DIR",
+      description:
+        "write below DIR for a system that sees DIR at / (image builds): the files name the target's paths; accounts go into DIR's own etc/passwd (useradd --prefix DIR) if it has one, else the commands are printed",
+    },
     { name: "dry-run", type: "boolean", default: false, description: "print what would be done, change nothing" },
     {
       name: "bin-dir",
