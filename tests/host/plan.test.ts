@@ -197,8 +197,8 @@ describe("computeHostPlan with the signing log", () => {
       home: "/var/lib/signstar/log",
       shell: "/usr/sbin/nologin",
       dirs: [
-        { path: "/var/lib/signstar/log", mode: 0o755 },
-        { path: "/run/signstar/log", mode: 0o755 },
+        { path: "/var/lib/signstar/log", stagedPath: "/var/lib/signstar/log", mode: 0o755 },
+        { path: "/run/signstar/log", stagedPath: "/run/signstar/log", mode: 0o755 },
       ],
     });
     expect(file(plan, "/usr/lib/tmpfiles.d/signstar-log.conf")).toBe(
@@ -208,9 +208,12 @@ describe("computeHostPlan with the signing log", () => {
     );
     const link = plan.files.find((f) => f.path === "/etc/systemd/system/sockets.target.wants/signstar-log-writer.socket");
     expect(link?.linkTarget).toBe("/usr/lib/systemd/system/signstar-log-writer.socket");
-    // Below a root, the paths move; the link's target stays the live unit.
+    // Below a root, the directories are made there; passwd, tmpfiles.d and the link name the target's paths.
     const below = computeHostPlan(withLog, { root: "/tmp/image" });
-    expect(below.logWriter?.dirs.map((d) => d.path)).toEqual(["/tmp/image/var/lib/signstar/log", "/tmp/image/run/signstar/log"]);
+    expect(below.logWriter?.dirs.map((d) => d.stagedPath)).toEqual(["/tmp/image/var/lib/signstar/log", "/tmp/image/run/signstar/log"]);
+    expect(below.logWriter?.dirs.map((d) => d.path)).toEqual(["/var/lib/signstar/log", "/run/signstar/log"]);
+    expect(below.logWriter?.home).toBe("/var/lib/signstar/log");
+    expect(file(below, "/tmp/image/usr/lib/tmpfiles.d/signstar-log.conf")).toBe(file(plan, "/usr/lib/tmpfiles.d/signstar-log.conf"));
     expect(below.files.find((f) => f.kind === "unit_link" && f.path.endsWith("signstar-log-writer.socket"))?.linkTarget).toBe("/usr/lib/systemd/system/signstar-log-writer.socket");
   });
 });
