@@ -9,8 +9,8 @@
  *   rotated (or is rotating) the secret, and the new one is proven against the backend by the re-open;
  * - when the mapping or its backend section in the configuration changed (the configuration is read per request);
  * - after a backend error (a restarted NetHSM, a re-inserted token, a refused login): the request is retried once
- *   on a fresh key, so a request does not fail for what a re-open cures. A refused login is also tried once more:
- *   it can lose a race with a rotation (current read before the backend changed, `.next` after the rename).
+ *   on a fresh key, so a request does not fail for what a re-open cures. A refused login is also tried once more
+ *   (openWithUserSecret already follows a rotation that finishes during its login; this covers a second one).
  * A key being replaced is closed only when the requests using it are done, and the next key is opened only after
  * that (PKCS#11 login state is shared by a process's sessions: an old session's logout must not hit the new one).
  * A hung module is bounded by the PKCS#11 watchdog (lib/backends/pkcs11/watchdog.ts: it kills this process;
@@ -42,8 +42,8 @@ export class ResidentKeys implements SigningKeys {
       try {
         held = await this.#acquire(request);
       } catch (error) {
-        // A login can lose a race with a rotation (its current file read before the backend changed, its .next
-        // read after the rename): the files are read anew on the second try.
+        // openWithUserSecret follows one rotation finishing during its login; a second rotation at that moment
+        // would still refuse it: the files are read anew on the second try.
         if (attempt > 0 || !reopenCures(error)) throw error;
         continue;
       }
