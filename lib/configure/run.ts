@@ -25,6 +25,7 @@ import { hostLayout } from "../layout/host-layout.js";
 import { reconcilePkcs11, requireAdminForPkcs11 } from "./pkcs11-reconcile.js";
 import { checkPreconditions, proveAdminSecret } from "./preflight.js";
 import { checkLogKey, ensureLogKey } from "./signing-log.js";
+import { keepP11KitTokenStore } from "./token-access.js";
 import { wipeExpiredUploads, ensureUploadDirs, publishShareStatus } from "../spool/shares.js";
 
 export interface ConfigureOptions {
@@ -83,6 +84,9 @@ export async function configure(opts: ConfigureOptions): Promise<void> {
     admin: { kind: "absent", reason: "not loaded" },
   };
   info(ctx, `config ${path}, iteration ${config.system.iteration}${previous ? ` (last applied: ${previous.iteration})` : " (first run)"}${ctx.dryRun ? ", dry run" : ""}`);
+  // 0. Through p11-kit, the token is opened by the server's user: give it the SoftHSM store first (the token would
+  //    look absent otherwise).
+  if (config.pkcs11 !== undefined) await keepP11KitTokenStore(ctx, config.pkcs11.module);
   // 1. Preconditions that need no secret (users, module, tokens, NetHSM): nothing has changed when one fails.
   const facts = await checkPreconditions(ctx);
   const logKey = await checkLogKey(ctx);

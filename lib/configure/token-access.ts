@@ -14,8 +14,8 @@
 import { lstat, readdir, chmod, chown } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { TokenSelector } from "../config/model.js";
-import { SOFTHSM_GROUP, moduleKind, tokenGroupName } from "../config/token-access.js";
-import { groupId, supplementaryGroups } from "../os/accounts.js";
+import { P11_KIT_USER, SOFTHSM_GROUP, moduleKind, readP11KitSettings, tokenGroupName } from "../config/token-access.js";
+import { groupId, lookupUser, supplementaryGroups } from "../os/accounts.js";
 import { readCheckedFile } from "../os/read-file.js";
 import { act, type RunContext } from "./context.js";
 
@@ -109,6 +109,55 @@ export async function keepTokenAccess(ctx: RunContext, module: string, token: To
   await act(ctx, `${name(token)}: token directory ${dir} readable by group ${group} only (${fixes.length} change(s))`, async () => {
     for (const f of fixes) {
       await chown(f.path, 0, f.gid);
+      await chmod(f.path, f.mode);
+    }
+  });
+}
+
+export const P11_KIT_TOKEN_DIR_MODE = 0o700;
+export const P11_KIT_TOKEN_FILE_MODE = 0o600;
+
+/**
+ * With p11-kit in front of SoftHSM (the config's module is p11-kit-client.so and
+ * /etc/signstar/p11-kit-signstar.env names SoftHSM), the token store belongs to the server's user: every token
+ * directory below the tokendir is signstar-p11kit 0700 and its files 0600, so only that process (and root) opens
+ * the token; signing users reach it through the socket only. Run before anything opens the token through the
+ * socket: a store written by root (the unit ran as root before, or softhsm2-util was run as root) would be
+ * invisible to the server, and the token would look absent.
+ */
+export async function keepP11KitTokenStore(ctx: RunContext, module: string): Promise<void> {
+  if (moduleKind(module) !== "p11-kit-client") return;
+  const settings = await readP11KitSettings(ctx.root);
+  if (settings?.module === undefined || moduleKind(settings.module) !== "softhsm") return;
+  const owner = await lookupUser(P11_KIT_USER);
+  if (owner === undefined) {
+    ctx.out(`warning: user ${P11_KIT_USER} does not exist, so the p11-kit server cannot open the token; run signstar-configure-build first`);
+    return;
+  }
+  const confPath = settings.softHsmConf ?? SOFTHSM_DEFAULT_CONF;
+  const conf = await readCheckedFile(confPath, { what: "SoftHSM configuration", maxBytes: 64 * 1024, owner: 0, clearBits: 0o022 });
+  const tokenDir = softHsmTokenDir(conf.data.toString("utf8"));
+  if (tokenDir === undefined) {
+    ctx.out(`warning: ${confPath} names no directories.tokendir; the p11-kit server's access was not checked`);
+    return;
+  }
+  // Owner the server's user, nothing for group or others; the group (setgid from Debian's tokendir) is kept.
+  const fixes: { readonly path: string; readonly gid: number; readonly mode: number }[] = [];
+  const check = (path: string, st: { uid: number; gid: number; mode: number }, mode: number): void => {
+    if (st.uid !== owner.uid || (st.mode & 0o7777 & ~0o2000) !== mode) fixes.push({ path, gid: st.gid, mode: (st.mode & 0o2000) | mode });
+  };
+  for (const entry of await readdir(tokenDir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue; // SoftHSM keeps one directory per token; links and files are left alone
+    const dir = join(tokenDir, entry.name);
+    check(dir, await lstat(dir), P11_KIT_TOKEN_DIR_MODE);
+    for (const file of await readdir(dir, { withFileTypes: true })) {
+      if (file.isFile()) check(join(dir, file.name), await lstat(join(dir, file.name)), P11_KIT_TOKEN_FILE_MODE);
+    }
+  }
+  if (fixes.length === 0) return;
+  await act(ctx, `SoftHSM token store ${tokenDir}: owned by ${P11_KIT_USER}, the p11-kit server's user (${fixes.length} change(s))`, async () => {
+    for (const f of fixes) {
+      await chown(f.path, owner.uid, f.gid);
       await chmod(f.path, f.mode);
     }
   });

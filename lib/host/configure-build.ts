@@ -13,6 +13,7 @@ import { hostLayout, underRoot } from "../layout/host-layout.js";
 import { HostError } from "./errors.js";
 import { DEFAULT_BIN_DIR } from "./force-commands.js";
 import type { Config } from "../config/model.js";
+import { P11_KIT_USER, moduleKind, readP11KitSettings } from "../config/token-access.js";
 import { describeAction, type HostAction } from "./actions.js";
 import { applyAction } from "./apply.js";
 import { diffHost } from "./diff.js";
@@ -97,10 +98,17 @@ async function checkForceCommands(plan: HostPlan, opts: ConfigureBuildOptions, n
 export async function configureBuild(opts: ConfigureBuildOptions): Promise<ConfigureBuildResult> {
   const early: string[] = [];
   const binDir = await resolveBinDir(opts, early);
+  // The p11-kit server's user needs group softhsm only when it serves SoftHSM (its env file says which module).
+  const usesP11Kit = opts.config.pkcs11 !== undefined && moduleKind(opts.config.pkcs11.module) === "p11-kit-client";
+  const p11Kit = usesP11Kit ? await readP11KitSettings(opts.root) : undefined;
+  if (usesP11Kit && p11Kit === undefined) {
+    early.push(`${hostLayout(opts.root).p11KitEnv} does not exist: user ${P11_KIT_USER} gets no module group yet (write the file, then run signstar-configure-build again)`);
+  }
   const plan = computeHostPlan(opts.config, {
     ...(opts.root !== undefined ? { root: opts.root } : {}),
     ...(opts.inPlace !== undefined ? { inPlace: opts.inPlace } : {}),
     binDir,
+    ...(p11Kit !== undefined ? { p11Kit } : {}),
   });
   await checkForceCommands(plan, opts, early);
   // Accounts: the live system's; below --root the staged tree's own account files (an image has them), edited with

@@ -3,7 +3,7 @@ import { ExitCode } from "../errors.js";
 import type { HostAction } from "./actions.js";
 import { HostError } from "./errors.js";
 import type { ObservedHost, ObservedNode } from "./observe.js";
-import type { HostPlan, PlannedLogWriter, PlannedUser } from "./plan.js";
+import type { HostPlan, PlannedLogWriter, PlannedServiceUser, PlannedUser } from "./plan.js";
 import { formatCommand } from "../os/run.js";
 import { TOKEN_GROUP_PREFIX } from "../config/token-access.js";
 
@@ -48,6 +48,37 @@ export function useraddCommand(u: PlannedUser, groupExists: boolean, accountsRoo
     NO_PASSWORD,
     u.name,
   ];
+}
+
+/** A service user: a system account with its own group, no home, no login, no password. */
+export function serviceUseraddCommand(u: PlannedServiceUser, groupExists: boolean, accountsRoot?: string): string[] {
+  return [
+    "useradd",
+    ...prefixArgs(accountsRoot),
+    "--system",
+    ...(groupExists ? ["--gid", u.name] : ["--user-group"]),
+    ...(u.groups.length > 0 ? ["--groups", u.groups.join(",")] : []),
+    "--no-create-home",
+    "--home-dir",
+    u.home,
+    "--shell",
+    u.shell,
+    u.name,
+  ];
+}
+
+/** Creates a missing service user, adds missing groups to an existing one (never takes groups away). */
+function serviceUserActions(u: PlannedServiceUser, observed: ObservedHost, actions: HostAction[], accountsRoot: string): void {
+  const o = observed.users.get(u.name);
+  if (!o?.passwd) {
+    actions.push({ kind: "create-user", user: u.name, commands: [serviceUseraddCommand(u, o?.groupExists ?? false, accountsRoot)] });
+    return;
+  }
+  if (o.passwd.uid === 0) throw new HostError(`refusing to manage user "${u.name}": it has uid 0`, ExitCode.Config);
+  const missing = u.groups.filter((g) => !o.groups.includes(g));
+  if (missing.length > 0) {
+    actions.push({ kind: "update-user", user: u.name, changes: [`groups +${missing.join(",+")}`], commands: [["usermod", ...prefixArgs(accountsRoot), "--append", "--groups", missing.join(","), u.name]] });
+  }
 }
 
 function fileChange(node: ObservedNode | undefined, content: string, mode: number, owner: DiffOptions["fileOwner"]): string | undefined {
@@ -143,6 +174,7 @@ export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptio
   }
   if (opts.manageUsers) for (const u of plan.users) userActions(u, plan.root, observed, actions, opts.accountsRoot ?? "");
   if (opts.manageUsers && plan.logWriter !== undefined) logWriterActions(plan.logWriter, observed, actions, opts.accountsRoot ?? "");
+  if (opts.manageUsers) for (const u of plan.serviceUsers) serviceUserActions(u, observed, actions, opts.accountsRoot ?? "");
   for (const file of plan.files) {
     const node = observed.files.get(file.path);
     const change = file.linkTarget !== undefined ? linkChange(node, file.linkTarget) : fileChange(node, file.content, file.mode, opts.fileOwner);
@@ -156,11 +188,12 @@ export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptio
   for (const user of leftUsers) {
     notes.push(`Unix user ${user} is kept: it left the configuration, but accounts are never deleted automatically (remove it with: userdel ${user})`);
   }
-  if (!opts.manageUsers && (plan.users.length > 0 || plan.logWriter !== undefined)) {
+  if (!opts.manageUsers && (plan.users.length + plan.serviceUsers.length > 0 || plan.logWriter !== undefined)) {
     notes.push(`user accounts are not changed below --root (${plan.root}/etc/passwd does not exist); on the target system they need:`);
     for (const g of plan.groups) notes.push(`  groupadd --system ${g}  (unless it exists)`);
     for (const u of plan.users) notes.push(`  ${formatCommand(useraddCommand(u, false))}`);
     if (plan.logWriter !== undefined) notes.push(`  ${formatCommand(logWriterUseraddCommand(plan.logWriter, false))}`);
+    for (const u of plan.serviceUsers) notes.push(`  ${formatCommand(serviceUseraddCommand(u, false))}  (${u.purpose})`);
   }
   return { actions, notes };
 }

@@ -101,6 +101,10 @@ export async function observeHost(plan: HostPlan, manageUsers: boolean, accounts
       });
       homes.set(u.name, await observeNode(u.stagedHome, false));
     }
+    for (const u of plan.serviceUsers) {
+      const passwd = await accounts.lookupUser(u.name);
+      users.set(u.name, { name: u.name, passwd, password: undefined, groupExists: await accounts.groupExists(u.name), groups: passwd ? await accounts.supplementaryGroups(u.name) : [] });
+    }
   }
   const groups = new Map<string, boolean>();
   if (manageUsers) for (const g of plan.groups) groups.set(g, await accounts.groupExists(g));

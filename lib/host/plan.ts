@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import type { Config, Role, SystemUserId, UserMapping } from "../config/model.js";
 import { backendUsersOf, roleOf, sshAccessOf, userMappings } from "../config/mappings.js";
-import { configuredTokens, tokenAccessGroups, tokenGroupName } from "../config/token-access.js";
+import { P11_KIT_USER, configuredTokens, moduleKind, p11KitUserGroups, tokenAccessGroups, tokenGroupName, type P11KitServerSettings } from "../config/token-access.js";
 import { managedFilePatterns, stagedLayout, type HostLayout, type ManagedFilePattern } from "../layout/host-layout.js";
 import { HARDENING_CONF } from "./hardening.js";
 import { DEFAULT_BIN_DIR, FORCE_COMMANDS, USER_SHELL, checkSafePath } from "./force-commands.js";
@@ -61,6 +61,25 @@ export interface PlannedLogWriter {
   readonly dirs: readonly PlannedLogDir[];
 }
 
+/**
+ * A system user a Signstar unit runs as (not a mapping of the configuration, no SSH access, no home): today the
+ * p11-kit server's (`User=` of systemd/p11-kit-signstar@.service).
+ */
+export interface PlannedServiceUser {
+  readonly name: string;
+  /** Supplementary groups, sorted. */
+  readonly groups: readonly string[];
+  readonly home: string;
+  readonly shell: string;
+  /** Why it exists, for the operator. */
+  readonly purpose: string;
+}
+
+/** Home and shell of a service user: it never logs in and owns no home. */
+export const SERVICE_USER_HOME = "/nonexistent";
+export const SERVICE_USER_SHELL = "/usr/sbin/nologin";
+
+
 export interface PlannedFile {
   /** Where the file is written (staged). */
   readonly path: string;
@@ -86,7 +105,8 @@ export interface HostPlan {
   /** Whether the target system sees the tree below `root` (tests) rather than at /. */
   readonly inPlace: boolean;
   readonly users: readonly PlannedUser[];
-  /** Groups that must exist (the users' supplementary groups), sorted. */
+  readonly serviceUsers: readonly PlannedServiceUser[];
+  /** Groups that must exist (the users' and service users' supplementary groups), sorted. */
   readonly groups: readonly string[];
   readonly files: readonly PlannedFile[];
   /** Where stale files of users that left the configuration are looked for (staged). */
@@ -103,6 +123,8 @@ export interface PlanOptions {
   readonly inPlace?: boolean;
   /** Where the Signstar executables are installed (default /usr/bin). */
   readonly binDir?: string;
+  /** /etc/signstar/p11-kit-signstar.env as read (configure-build reads it), when the config uses p11-kit. */
+  readonly p11Kit?: P11KitServerSettings;
 }
 
 /**
@@ -196,12 +218,17 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     });
     files.push({ path: staged.logWriterSocketWants, content: "", mode: 0o777, kind: "unit_link", linkTarget: join(target.systemdUnitDir, LOG_WRITER_SOCKET_UNIT) });
   }
+  const serviceUsers: PlannedServiceUser[] = [];
+  if (config.pkcs11 !== undefined && moduleKind(config.pkcs11.module) === "p11-kit-client") {
+    serviceUsers.push({ name: P11_KIT_USER, groups: p11KitUserGroups(opts.p11Kit), home: SERVICE_USER_HOME, shell: SERVICE_USER_SHELL, purpose: "p11-kit-signstar@.service" });
+  }
   return {
     ...(logWriter !== undefined ? { logWriter } : {}),
     root,
     inPlace,
     users,
-    groups: [...new Set(users.flatMap((u) => u.groups))].sort(),
+    serviceUsers,
+    groups: [...new Set([...users, ...serviceUsers].flatMap((u) => u.groups))].sort(),
     files,
     managed: managedFilePatterns(staged),
     sshdDropInDir: staged.sshdDropInDir,

@@ -22,6 +22,7 @@
  *     log/writer.sock                           the log writer (dir: signstar-log 0755)
  *     p11-kit/pkcs11                            the p11-kit server socket (systemd/p11-kit-signstar.socket)
  *   /etc/signstar/wireguard/                    the host's WireGuard key pair
+ *   /etc/signstar/p11-kit-signstar.env          the settings of p11-kit-signstar@.service
  *   /etc/ssh/signstar-user-<user>.authorized_keys, /etc/ssh/sshd_config.d/{00-signstar-hardening,10-signstar-user-<user>}.conf
  *   /usr/lib/tmpfiles.d/{signstar,signstar-user-<user>}.conf
  *   /etc/systemd/system/sockets.target.wants/signstar-signer@<user>.socket -> /usr/lib/systemd/system/signstar-signer@.socket
@@ -151,6 +152,8 @@ export interface HostLayout {
   signerSocket(user: string): string;
   /** /run/signstar/p11-kit/pkcs11: where p11-kit-signstar.socket listens. */
   readonly p11KitSocket: string;
+  /** /etc/signstar/p11-kit-signstar.env: the module and token p11-kit-signstar@.service serves (the operator's). */
+  readonly p11KitEnv: string;
   /** /usr/lib/systemd/system: the package's units (signstar-signer@.socket …). */
   readonly systemdUnitDir: string;
   /** /etc/systemd/system/sockets.target.wants: enabled socket units (links). */
@@ -226,6 +229,7 @@ export function hostLayout(root?: string): HostLayout {
     signerDir: (user) => at(join(RUN, "signer", user)),
     signerSocket: (user) => at(join(RUN, "signer", user, "socket")),
     p11KitSocket: at(join(RUN, "p11-kit", "pkcs11")),
+    p11KitEnv: at("/etc/signstar/p11-kit-signstar.env"),
     systemdUnitDir: at(SYSTEMD_UNITS),
     socketsWantsDir: at(SOCKETS_WANTS),
     signerSocketWants: (user) => at(join(SOCKETS_WANTS, `signstar-signer@${user}.socket`)),

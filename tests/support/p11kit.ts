@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -102,4 +102,103 @@ export async function startP11KitServer(opts: P11KitServerOptions): Promise<P11K
   }
   if (child.pid === undefined) throw new Error("p11-kit did not start");
   return { address: `unix:path=${socketPath}`, socketPath, pid: child.pid, stop };
+}
+
+/** `Key=` values of a unit file's section (later lines add to a key, as systemd's list settings do). */
+export function unitSettings(text: string, section: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current = "";
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
+    const s = /^\[(.+)\]$/.exec(line);
+    if (s) {
+      current = s[1]!;
+      continue;
+    }
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line);
+    if (m && current === section) out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!]);
+  }
+  return out;
+}
+
+export interface P11KitUnitOptions {
+  /** Where the private host is entered: the production flow's host. */
+  readonly host: {
+    spawn(argv: readonly string[], opts?: import("node:child_process").SpawnOptions): ChildProcess;
+    run(argv: readonly string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }>;
+    path(p: string): string;
+  };
+  /** The shipped p11-kit-signstar.socket and p11-kit-signstar@.service texts. */
+  readonly socketUnit: string;
+  readonly serviceUnit: string;
+}
+
+/**
+ * Runs the shipped units on a private host the way systemd would, without systemd: the socket at the unit's
+ * ListenStream with its SocketUser/SocketGroup/SocketMode, and per connection (Accept=yes) the service's
+ * ExecStart as its User=/Group= with their groups (initgroups, as systemd), its UMask=, and the environment of
+ * its EnvironmentFile= (read on the host, ${VAR} expanded as systemd does). The sandboxing settings need systemd
+ * itself; `systemd-analyze security` checks those.
+ */
+export async function startP11KitUnits(opts: P11KitUnitOptions): Promise<{ readonly socketPath: string; stop(): Promise<void> }> {
+  const sock = unitSettings(opts.socketUnit, "Socket");
+  const svc = unitSettings(opts.serviceUnit, "Service");
+  const one = (m: Map<string, string[]>, k: string): string => {
+    const v = m.get(k);
+    if (v === undefined || v.length !== 1) throw new Error(`unit: expected one ${k}=, found ${v?.length ?? 0}`);
+    return v[0]!;
+  };
+  const socketPath = one(sock, "ListenStream");
+  const user = one(svc, "User");
+  const group = one(svc, "Group");
+  const umask = one(svc, "UMask");
+  const envFile = one(svc, "EnvironmentFile").replace(/^-/, "");
+  const env: Record<string, string> = {};
+  for (const line of (await readFile(opts.host.path(envFile), "utf8")).split("\n")) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (m) env[m[1]!] = m[2]!.trim();
+  }
+  const exec = one(svc, "ExecStart")
+    .split(/\s+/)
+    .map((w) => w.replace(/^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/, (_, k: string) => env[k] ?? ""));
+  const dirMode = one(sock, "DirectoryMode");
+  await opts.host.run(["install", "-d", "-m", dirMode, socketPath.replace(/\/[^/]+$/, "")]);
+  const child = opts.host.spawn(
+    [
+      "systemd-socket-activate",
+      "--accept",
+      "--inetd",
+      "--listen",
+      socketPath,
+      ...Object.keys(env).flatMap((k) => ["-E", k]),
+      "sh",
+      "-c",
+      `umask ${umask} && exec setpriv --reuid=${user} --regid=${group} --init-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"`,
+      "sh",
+      ...exec,
+    ],
+    { env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...env }, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    if (stderr.length < 64 * 1024) stderr += d.toString();
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once("exit", () => r()));
+      child.kill("SIGKILL");
+      await exited;
+    }
+  };
+  try {
+    await waitForSocket(opts.host.path(socketPath), child, () => stderr);
+    // SocketUser=/SocketGroup=/SocketMode= (systemd sets them on the socket it binds).
+    const r = await opts.host.run(["sh", "-c", `chown ${one(sock, "SocketUser")}:${one(sock, "SocketGroup")} ${socketPath} && chmod ${one(sock, "SocketMode")} ${socketPath}`]);
+    if (r.code !== 0) throw new Error(`socket owner/mode: ${r.stderr.trim()}`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { socketPath, stop };
 }
