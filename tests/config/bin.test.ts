@@ -115,8 +115,22 @@ describe("signstar-config (compiled)", () => {
     const r = run(["frobnicate"]);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe('signstar-config: unknown command "frobnicate"; usage: signstar-config check|convert [--config FILE]\n');
+    expect(r.stderr).toBe('signstar-config: unknown command "frobnicate"; usage: signstar-config check|convert|log-key [--config FILE]\n');
     expect(run([]).status).toBe(2);
     expect(run(["check", "--bogus"]).status).toBe(2);
+  });
+
+  it("log-key: one line and exit 4 without signing_log or before signstar-configure made the key", () => {
+    const off = run(["log-key", "--config", "config/example-full.toml"]);
+    expect(off).toEqual({ status: 4, stdout: "", stderr: "signstar-config: the configuration does not enable the signing log (signing_log in [system])\n" });
+    const root = mkdtempSync(path.join(os.tmpdir(), "signstar-config-logkey-"));
+    try {
+      const missing = run(["log-key", "--config", "config/example-softhsm.toml"], { SIGNSTAR_ROOT: root });
+      expect(missing.status).toBe(4);
+      expect(missing.stdout).toBe("");
+      expect(missing.stderr).toBe(`signstar-config: the signing log has no key yet (${root}/var/lib/signstar/log.vkey is missing); run signstar-configure\n`);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
