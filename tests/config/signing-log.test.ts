@@ -61,7 +61,7 @@ describe("log_reader", () => {
     const user = plan.users.find((u) => u.name === "log-reader")!;
     expect(user.forceCommand).toBe("/usr/bin/signstar-download-log");
     expect(user.groups).toEqual([]);
-    expect(user.stateDirs).toEqual({ secrets: false, shares: false, uploads: false });
+    expect(user.stateDirs).toEqual({ secrets: false, shares: false, uploads: false, counters: false, signer: false, shareUpload: false });
     const dropIn = plan.files.find((f) => f.kind === "sshd_dropin" && f.user === "log-reader")!.content;
     expect(dropIn).toContain("ForceCommand /usr/bin/signstar-download-log\n");
     expect(dropIn).toContain("MaxSessions 16\n");
