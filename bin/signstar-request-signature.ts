@@ -30,6 +30,24 @@ runCommand(
             },
           }
         : {}),
+      ...(ctx.subcommand === "verify-log"
+        ? {
+            verifyLog: {
+              host: o.host!,
+              port: o.port!,
+              user: o.user!,
+              ...(o.identity !== undefined ? { identity: o.identity } : {}),
+              ...(o.agent !== undefined ? { agent: o.agent } : {}),
+              knownHosts: o["known-hosts"]!,
+              ...(o["log-key"] !== undefined ? { logKey: o["log-key"] } : {}),
+              ...(o["log-key-file"] !== undefined ? { logKeyFile: o["log-key-file"] } : {}),
+              ...(o["checkpoints-dir"] !== undefined ? { checkpointsDir: o["checkpoints-dir"] } : {}),
+              timeout: o.timeout!,
+              connectTimeout: o["connect-timeout"]!,
+              parallel: o.parallel!,
+            },
+          }
+        : {}),
       signal: ctx.signal,
       stderr: process.stderr,
       program: command.name,

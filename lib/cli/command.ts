@@ -35,6 +35,8 @@ export interface PositionalSpec {
   readonly description: string;
   /** The last positional may be given one or more times (`FILE…`). */
   readonly variadic?: boolean;
+  /** The last positional may be left out (`[FILE]`). */
+  readonly optional?: boolean;
 }
 
 export interface SubcommandSpec {

@@ -125,8 +125,11 @@ export function parseCommandLine<C extends CommandSpec>(spec: C, argv: readonly 
     const extra = Object.keys(given).find((k) => !sub!.options.some((o) => o.name === k));
     if (extra !== undefined) throw new UsageError(`--${extra} does not apply to ${sub.name}`, synopsis);
     const variadic = sub.positionals.at(-1)?.variadic === true;
-    if (variadic ? rest.length < sub.positionals.length : rest.length !== sub.positionals.length) {
-      throw new UsageError(`${sub.name} takes ${variadic ? "at least " : ""}${sub.positionals.length} argument(s)`, synopsis);
+    const optional = sub.positionals.at(-1)?.optional === true;
+    const least = sub.positionals.length - (optional ? 1 : 0);
+    if (variadic ? rest.length < least : rest.length < least || rest.length > sub.positionals.length) {
+      const count = optional ? `${least} or ${sub.positionals.length}` : `${variadic ? "at least " : ""}${sub.positionals.length}`;
+      throw new UsageError(`${sub.name} takes ${count} argument(s)`, synopsis);
     }
     positionals = rest;
   } else if (positionals.length !== (spec.positionals?.length ?? 0)) {

@@ -28,11 +28,11 @@ export function parseWithYargs<C extends CommandSpec>(spec: C, argv: readonly st
   for (const sub of subcommands) {
     const positionalNames = sub.positionals.map((p) => p.name);
     parser = parser.command(
-      [sub.name, ...sub.positionals.map((p) => `<${p.name}${p.variadic ? ".." : ""}>`)].join(" "),
+      [sub.name, ...sub.positionals.map((p) => (p.optional ? `[${p.name}]` : `<${p.name}${p.variadic ? ".." : ""}>`))].join(" "),
       sub.summary,
       (y) => {
         let c = y;
-        for (const p of sub.positionals) c = c.positional(p.name, { type: "string", demandOption: true, describe: p.description });
+        for (const p of sub.positionals) c = c.positional(p.name, { type: "string", demandOption: p.optional !== true, describe: p.description });
         for (const o of sub.options) c = c.option(o.name, yargsOption(o));
         for (const o of sub.options) for (const other of o.conflicts ?? []) c = c.conflicts(o.name, other);
         return c.check((a) => {
@@ -50,7 +50,7 @@ export function parseWithYargs<C extends CommandSpec>(spec: C, argv: readonly st
       (a) => {
         const values: Record<string, unknown> = {};
         for (const o of [...spec.options, ...sub.options]) if (a[o.name] !== undefined) values[o.name] = a[o.name];
-        chosen = { name: sub.name, values, positionals: positionalNames.flatMap((n) => (Array.isArray(a[n]) ? a[n].map(String) : [String(a[n])])) };
+        chosen = { name: sub.name, values, positionals: positionalNames.flatMap((n) => (Array.isArray(a[n]) ? a[n].map(String) : a[n] === undefined ? [] : [String(a[n])])) };
       },
     );
   }

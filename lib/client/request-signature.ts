@@ -74,7 +74,11 @@ export async function prepareRequest(file: string, opts: PrepareOptions = {}): P
   return (await hashedRequest(file, opts)).json;
 }
 
-function validate(opts: SendOptions): { port: number } {
+/** The connection options every subcommand that talks to a host shares (send, verify-log). */
+export type ConnectionOptions = Pick<SendOptions, "host" | "port" | "user" | "identity" | "agent" | "readyTimeoutMs" | "timeoutMs">;
+
+/** Checks the connection options (port, host, user, one way to authenticate, timeouts); returns the port. */
+export function validate(opts: ConnectionOptions): { port: number } {
   const port = opts.port ?? 22;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ClientUsageError(`--port ${port} is not a TCP port`);
   if (opts.host === "" || /[\s/@]/.test(opts.host) || opts.host.startsWith("-")) {
@@ -92,7 +96,7 @@ function validate(opts: SendOptions): { port: number } {
 }
 
 /** The local checks of a connection, before anything is hashed or sent: a known_hosts entry for the host, our key. */
-async function connectionChecks(opts: { readonly knownHostsPath: string; readonly host: string; readonly identity?: string; readonly agent?: string | boolean; readonly env?: NodeJS.ProcessEnv }, port: number): Promise<{ knownHosts: Awaited<ReturnType<typeof readKnownHosts>>; auth: SshAuth }> {
+export async function connectionChecks(opts: { readonly knownHostsPath: string; readonly host: string; readonly identity?: string; readonly agent?: string | boolean; readonly env?: NodeJS.ProcessEnv }, port: number): Promise<{ knownHosts: Awaited<ReturnType<typeof readKnownHosts>>; auth: SshAuth }> {
   const knownHosts = await readKnownHosts(opts.knownHostsPath);
   if (!entriesForHost(knownHosts.entries, opts.host, port).some((e) => e.marker === null)) {
     const skipped = knownHosts.skipped.length > 0 ? ` (${knownHosts.skipped.length} malformed lines skipped)` : "";
@@ -219,7 +223,7 @@ export const MAX_BATCH_FILES = 100_000;
  * Results come back in the order of `files`.
  */
 export async function sendSigningBatch(opts: BatchOptions): Promise<BatchResult[]> {
-  const { port } = validate({ ...opts, file: "" });
+  const { port } = validate(opts);
   const parallel = opts.parallel ?? DEFAULT_PARALLEL;
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > MAX_PARALLEL) throw new ClientUsageError(`--parallel ${parallel} is not within 1..${MAX_PARALLEL}`);
   if (opts.files.length === 0 || opts.files.length > MAX_BATCH_FILES) throw new ClientUsageError(`send takes 1 to ${MAX_BATCH_FILES} files`);

@@ -265,8 +265,11 @@ function oneLineOf(text: string): string {
 
 /** One SSH connection for many requests (`send FILE…`): each `exec` is its own exec channel with the empty command. */
 export interface SshSession {
-  /** Runs the host's ForceCommand once with `input` on stdin; its own deadline (`timeoutMs`) and stdout bound. */
-  exec(input: Uint8Array): Promise<RemoteCallResult>;
+  /**
+   * Runs the host's ForceCommand once with `input` on stdin; its own deadline (`timeoutMs`) and stdout bound.
+   * `command` is what the ForceCommand sees as SSH_ORIGINAL_COMMAND (default none; a log_reader's file path).
+   */
+  exec(input: Uint8Array, command?: string): Promise<RemoteCallResult>;
   close(): void;
 }
 
@@ -309,7 +312,7 @@ export function openSshSession(opts: SessionOptions): Promise<SshSession> {
     client.on("ready", () => {
       ready = true;
       resolve({
-        exec(input) {
+        exec(input, command = "") {
           return new Promise<RemoteCallResult>((res, rej) => {
             if (broken) {
               rej(broken);
@@ -327,7 +330,7 @@ export function openSshSession(opts: SessionOptions): Promise<SshSession> {
             const onBroken = (err: Error): void => done(err);
             pending.add(onBroken);
             const timer = setTimeout(() => done(new ConnectionError(`${where}: no complete answer within ${Math.round(limits.timeoutMs / 1000)} s`)), limits.timeoutMs);
-            client.exec("", (err: Error | undefined, stream: ClientChannel) => {
+            client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
               if (err) done(new ConnectionError(`${where}: the host refused to run the command: ${oneLineOf(err.message)}`, { cause: err }));
               else
                 runOnChannel(stream, input, limits, (e, r) => {

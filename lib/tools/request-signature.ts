@@ -6,6 +6,7 @@
 import { oneLine } from "../errors.js";
 import { progressBar, type ProgressBar, type ProgressStream } from "../client/progress.js";
 import { prepareRequest, sendSigningBatch, sendSigningRequest } from "../client/request-signature.js";
+import { describeVerifiedLog, verifySignatureInLog } from "../client/verify-log.js";
 
 export interface SendArguments {
   readonly host: string;
@@ -25,11 +26,30 @@ export interface SendArguments {
   readonly failFast?: boolean;
 }
 
+/** `verify-log`'s options. */
+export interface VerifyLogArguments {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly identity?: string;
+  readonly agent?: boolean;
+  readonly knownHosts: string;
+  readonly logKey?: string;
+  readonly logKeyFile?: string;
+  readonly checkpointsDir?: string;
+  /** Seconds. */
+  readonly timeout: number;
+  readonly connectTimeout: number;
+  readonly parallel: number;
+}
+
 export interface RequestSignatureInput {
-  /** `prepare`: one; `send`: one or more. */
+  /** `prepare`: one; `send`: one or more; `verify-log`: the signature, then optionally the signed file. */
   readonly files: readonly string[];
-  /** `send`'s options; absent: `prepare`. */
+  /** `send`'s options; absent (and no `verifyLog`): `prepare`. */
   readonly send?: SendArguments;
+  /** `verify-log`'s options. */
+  readonly verifyLog?: VerifyLogArguments;
   readonly signal: AbortSignal;
   /** Progress and the host's notice (the process's stderr). */
   readonly stderr: ProgressStream & { readonly isTTY?: boolean };
@@ -40,6 +60,7 @@ export interface RequestSignatureInput {
 
 /** What to print on stdout, or (several files, printed as they finish) the exit code. */
 export async function requestSignature(input: RequestSignatureInput): Promise<string | number> {
+  if (input.verifyLog !== undefined) return verifyLog(input.verifyLog, input.files, input.signal);
   if (input.send !== undefined && input.files.length > 1) return sendMany(input, input.send);
   const file = input.files[0]!;
   const bar: ProgressBar | undefined = input.stderr.isTTY ? progressBar(input.stderr, `hashing ${file}`) : undefined;
@@ -121,4 +142,26 @@ async function sendMany(input: RequestSignatureInput, send: SendArguments): Prom
   } finally {
     bar?.finish();
   }
+}
+
+/** `verify-log SIGNATURE [FILE]`: one line on stdout once the signature is proven in the host's log. */
+async function verifyLog(v: VerifyLogArguments, files: readonly string[], signal: AbortSignal): Promise<string> {
+  const [signature, file] = files;
+  const result = await verifySignatureInLog({
+    host: v.host,
+    port: v.port,
+    user: v.user,
+    ...(v.identity !== undefined ? { identity: v.identity } : { agent: true }),
+    knownHostsPath: v.knownHosts,
+    ...(v.logKey !== undefined ? { logKey: v.logKey } : {}),
+    ...(v.logKeyFile !== undefined ? { logKeyFile: v.logKeyFile } : {}),
+    ...(v.checkpointsDir !== undefined ? { checkpointsDir: v.checkpointsDir } : {}),
+    signature: signature!,
+    ...(file !== undefined ? { file } : {}),
+    timeoutMs: v.timeout * 1000,
+    readyTimeoutMs: v.connectTimeout * 1000,
+    parallel: v.parallel,
+    signal,
+  });
+  return `${describeVerifiedLog(result, file)}\n`;
 }

@@ -18,6 +18,21 @@ const sendOptions = [
   { name: "fail-fast", type: "boolean", default: false, description: "with several files: start no further file after the first failure" },
 ] as const satisfies readonly OptionSpec[];
 
+const logOptions = [
+  sendOptions[0],
+  sendOptions[1],
+  { name: "user", type: "string", value: "USER", required: true, description: "the host's log_reader user" },
+  sendOptions[3],
+  sendOptions[4],
+  sendOptions[5],
+  { name: "log-key", type: "string", value: "VKEY", description: "the log's verifier key line <origin>+<key id>+<key> (signstar-configure prints it)", conflicts: ["log-key-file"] },
+  { name: "log-key-file", type: "string", value: "FILE", description: "a file holding the verifier key line (e.g. a copy of the host's log.vkey)", conflicts: ["log-key"] },
+  { name: "checkpoints-dir", type: "string", value: "DIR", description: "where the last checkpoint seen of each host and log is kept (default $XDG_STATE_HOME/signstar/log-checkpoints, else ~/.local/state/signstar/log-checkpoints)" },
+  { name: "timeout", type: "number", value: "SECONDS", default: 60, description: "time limit for fetching each log file" },
+  sendOptions[10],
+  { name: "parallel", type: "number", value: "N", default: 8, description: "log files fetched at once on the one SSH connection (1 to 64; the host allows 16)" },
+] as const satisfies readonly OptionSpec[];
+
 export const command = {
   name: "signstar-request-signature",
   kind: "client",
@@ -29,10 +44,15 @@ export const command = {
     "state. Errors are one line on stderr; nothing is printed on stdout and no output file is left behind. With several files, send uses " +
     "one SSH connection for all of them (one request per file, --parallel at once, hashing overlapping signing), prints each path as its " +
     "file is signed, one line per failed file and a summary line on stderr, and exits 0 only if every file was signed (else with the first " +
-    "failed file's code); a failed file does not stop the others unless --fail-fast.",
+    "failed file's code); a failed file does not stop the others unless --fail-fast. verify-log fetches the signing log's checkpoint, " +
+    "tiles and the entry bundle the signature's log notation names from the host's log_reader user (one file per SSH exec) and checks " +
+    "offline: the checkpoint's signature by the log's verifier key, its consistency with the last checkpoint seen of that host and log " +
+    "(a fork or rollback is refused, exit 5), the entry's inclusion proof, that the entry is this signature packet and (with FILE) this " +
+    "file's SHA-512; it prints one line and keeps the new checkpoint.",
   synopsis: [
     "prepare FILE",
     "send --host HOST [--port 22] --user USER (--identity KEY | --agent) --known-hosts FILE [--output FILE] [--armor] [--force] [--timeout 60] [--connect-timeout 10] [--parallel 8] [--fail-fast] FILE…",
+    "verify-log --host HOST [--port 22] --user USER (--identity KEY | --agent) --known-hosts FILE (--log-key VKEY | --log-key-file FILE) [--checkpoints-dir DIR] [--timeout 60] [--connect-timeout 10] [--parallel 8] SIGNATURE [FILE]",
   ],
   options: [],
   subcommands: [
@@ -46,6 +66,18 @@ export const command = {
       positionals: [files],
       oneOf: [["identity", "agent"]],
     },
+    {
+      name: "verify-log",
+      summary: "prove, offline, that a signature is in the host's signing log, fetching the log from its log_reader over SSH",
+      synopsis:
+        "verify-log --host HOST [--port 22] --user USER (--identity KEY | --agent) --known-hosts FILE (--log-key VKEY | --log-key-file FILE) [--checkpoints-dir DIR] [--timeout 60] [--connect-timeout 10] [--parallel 8] SIGNATURE [FILE]",
+      options: logOptions,
+      positionals: [
+        { name: "SIGNATURE", description: "the signature file (binary .sig or armored .asc)" },
+        { name: "FILE", description: "the signed file: the log entry's digest must be its SHA-512", optional: true },
+      ],
+      oneOf: [["identity", "agent"], ["log-key", "log-key-file"]],
+    },
   ],
   exitCodes: ["Ok", "Internal", "Usage", "BadInput", "Config", "Denied", "Remote", "Interrupted"],
   files: [{ path: "~/.ssh/known_hosts", description: "a typical --known-hosts file (any file may be given)" }],
@@ -53,6 +85,10 @@ export const command = {
   examples: [
     { command: "signstar-request-signature send --host signer.example --user alice --agent --known-hosts ~/.ssh/known_hosts pkg.tar.zst", description: "sign pkg.tar.zst into pkg.tar.zst.sig" },
     { command: "signstar-request-signature prepare pkg.tar.zst", description: "print the request only" },
+    {
+      command: "signstar-request-signature verify-log --host signer.example --user log-reader --agent --known-hosts ~/.ssh/known_hosts --log-key-file log.vkey pkg.tar.zst.sig pkg.tar.zst",
+      description: "prove the signature is in the host's signing log",
+    },
   ],
   seeAlso: ["signstar-download-signature(1)", "ssh(1)", "gpg(1)"],
   abortOn: ["SIGINT"],
