@@ -106,6 +106,10 @@ describe("operating the signing log", () => {
   }, 120_000);
 
   it("configure makes the log key once: killed right after it, the next run keeps that key and prints its verifier key", async () => {
+    // A dry run only says it would.
+    const planned = await operator("signstar-configure", ["--dry-run"]);
+    expect(planned).toContain(`plan: generate the signing log key /var/lib/signstar/log.key (origin ${ORIGIN})\n`);
+    await expect(lstat(host.path("/var/lib/signstar/log.key"))).rejects.toThrow(/ENOENT/);
     const killed = await host.tool("signstar-configure", [], { env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", [CRASH_ENV]: "log:after-key" } });
     expect(killed.code).not.toBe(0);
     const keyFile = await lstat(host.path("/var/lib/signstar/log.key"));
