@@ -17,6 +17,7 @@
  *     log.key  log.vkey                         the log's key (root 0600) and its verifier key (public, 0644)
  *   /run/signstar/                              tmpfs
  *     share-uploads/<user>/share                uploaded shares
+ *     share-keys/<set-id>/<user>.key            the keys staged shares are sealed with on disk (lost at a reboot)
  *     signer/<user>/socket                      a signing user's resident signer (dir: the user's, 0700) and
  *                                               its fallback's flock slots run.N, queue.N (lib/signer)
  *     log/writer.sock                           the log writer (dir: signstar-log 0755)
@@ -100,6 +101,10 @@ export interface HostLayout {
   shareUploadDir(user: string): string;
   /** /run/signstar/share-uploads/<user>/share */
   shareUploadFile(user: string): string;
+  /** /run/signstar/share-keys (tmpfs): the keys staged shares are sealed with (lib/secrets/share-seal.ts). */
+  readonly shareKeysDir: string;
+  /** /run/signstar/share-keys/<set-id>/<user>.key */
+  shareKey(setId: string, user: string): string;
 
   /** /var/lib/signstar/configure/state.json: the last applied configuration iteration. */
   readonly configureState: string;
@@ -204,6 +209,8 @@ export function hostLayout(root?: string): HostLayout {
     shareUploadsDir: at(join(RUN, "share-uploads")),
     shareUploadDir: (user) => at(join(RUN, "share-uploads", user)),
     shareUploadFile: (user) => at(join(RUN, "share-uploads", user, "share")),
+    shareKeysDir: at(join(RUN, "share-keys")),
+    shareKey: (setId, user) => at(join(RUN, "share-keys", setId, `${user}.key`)),
     configureState: at(join(STATE, "configure", "state.json")),
     backupsDir: at(join(STATE, "backups")),
     credsDir: at(join(STATE, "creds")),

@@ -20,6 +20,9 @@ import { pathExists } from "../os/fs.js";
 import { wipeFile } from "../os/wipe.js";
 import { MAX_SHARE_TEXT } from "./shares/format.js";
 
+/** A sealed share file: prefix, set id, user, nonce and the hex of the share line and tag (./share-seal.ts). */
+export const MAX_SEALED_TEXT = 2 * (MAX_SHARE_TEXT + 2) + 256;
+
 export interface ClaimedShareFile {
   /** The share line (secret). */
   readonly share: string;
@@ -47,6 +50,8 @@ export interface ShareClaimant {
   readonly markerOwner?: { readonly uid: number; readonly gid: number };
   /** Throws when the share text is not this holder's share of the set. */
   verify(text: string): void;
+  /** The share line of the file's text: staged files are sealed at rest (./share-seal.ts). */
+  unseal(text: string): Promise<string>;
 }
 
 /** The confirmation code of a share line: the first 8 hex digits of its SHA-256. */
@@ -55,7 +60,9 @@ export function confirmationCode(shareLine: string): string {
 }
 
 async function readClaimed(claimed: string, who: ShareClaimant): Promise<string> {
-  const text = (await readCheckedSecretFile(claimed, who.fileUid, MAX_SHARE_TEXT + 2, { singleLink: true })).toString("utf8").trim();
+  const raw = await readCheckedSecretFile(claimed, who.fileUid, MAX_SEALED_TEXT, { singleLink: true });
+  const text = (await who.unseal(raw.toString("utf8"))).trim();
+  raw.fill(0);
   who.verify(text);
   return text;
 }

@@ -2,14 +2,20 @@
  * The root-only record of the share set and the staging of its shares (every path below a configurable root):
  *
  *   /var/lib/signstar/shares/            0700  the share set and the shares not yet handed to their holders
- *     record.json                        0600  ShareSetRecord + which user holds which index (no secrets)
- *     <set-id>/pending/<user>.share      0600  a share not yet handed over (one line)
+ *     record.json                        0600  ShareSetRecord + which user holds which index (no secrets), and the
+ *                                              previous set's, kept until the new one is confirmed (see below)
+ *     <set-id>/pending/<user>.share      0600  a share not yet handed over (one line, sealed: ./share-seal.ts)
  *     <set-id>/claimed/<user>.share      0600  a share being handed over right now (see claimStagedShare)
  *     <set-id>/fetched/<user>            0600  marker: this user's share was handed over (time, index; no share)
  *
  * Staging is atomic (a complete temporary set directory is renamed into place, then record.json is replaced:
  * the commit point). A claim renames the user's share away before reading it, so exactly one caller gets it;
  * the caller then commits (share wiped, marker written) or releases (share put back).
+ *
+ * The previous set: staging a new set keeps the record of the set it replaces (`previous`), so that a crash or a
+ * reboot before the holders have the new shares (a reboot loses shares still on the host: their keys live in
+ * tmpfs) never leaves neither set usable. signstar-configure drops it once a threshold of the new set's holders
+ * confirmed their shares (lib/configure/admin-secret.ts).
  *
  * signstar-configure (lib/configure/admin-secret.ts) stages a new set here and claims each share to move it into
  * its holder's download spool; the holders' spools, downloads, uploads (tmpfs, /run/signstar/share-uploads/) and
@@ -29,6 +35,7 @@ import { ShareError } from "./shares/errors.js";
 import { MAX_RECORD_BYTES, shareSetRecord, type ShareSetRecord } from "./shares/record.js";
 import { verifyShare } from "./shares/verify.js";
 import { claimShareFile } from "./share-claim.js";
+import { createShareKey, sealShare, unsealShare } from "./share-seal.js";
 import { checkPrivateDir, ensureDir, pathExists } from "../os/fs.js";
 import { wipeTree } from "../os/wipe.js";
 
@@ -42,10 +49,14 @@ export interface ShareHolder {
 export interface StoredShareSet {
   readonly record: ShareSetRecord;
   readonly holders: readonly ShareHolder[];
+  /** The set this one replaced, kept until this one is confirmed (no `previous` of its own). */
+  readonly previous?: StoredShareSet;
 }
 
 export interface ShareAssignment {
   readonly user: string;
+  /** The holder's group: its share key is readable by it (./share-seal.ts). */
+  readonly gid: number;
   /** The share line produced by splitSecret (secret). */
   readonly share: string;
 }
@@ -109,23 +120,33 @@ export class ShareStore {
     } catch {
       throw new ShareError("record", `${origin}: invalid share-set record: not valid JSON`, ExitCode.Secret);
     }
-    const o = doc as { format?: unknown; record?: unknown; holders?: unknown };
+    const o = doc as { format?: unknown; record?: unknown; holders?: unknown; previous?: unknown };
     if (typeof doc !== "object" || doc === null || o.format !== STORE_FORMAT || !Array.isArray(o.holders)) {
       throw new ShareError("record", `${origin}: invalid share-set record: expected format "${STORE_FORMAT}" with holders`, ExitCode.Secret);
     }
-    const record = shareSetRecord(o.record, origin);
-    const holders = o.holders.map((h: unknown) => {
-      const x = h as { index?: unknown; user?: unknown };
-      if (typeof x?.index !== "number" || typeof x.user !== "string") {
-        throw new ShareError("record", `${origin}: invalid share-set record: bad holder entry`, ExitCode.Secret);
-      }
-      if (!/^[A-Za-z0-9_-]{1,32}$/.test(x.user)) throw new ShareError("record", `${origin}: invalid share-set record: bad holder name`, ExitCode.Secret);
-      return { index: x.index, user: user(x.user) };
-    });
-    checkHolders(record, holders, origin);
-    return { record, holders };
+    const current = parseStoredSet(o.record, o.holders, origin);
+    if (o.previous === undefined) return current;
+    const p = o.previous as { record?: unknown; holders?: unknown };
+    if (typeof p !== "object" || p === null || !Array.isArray(p.holders)) throw new ShareError("record", `${origin}: invalid share-set record: bad previous set`, ExitCode.Secret);
+    return { ...current, previous: parseStoredSet(p.record, p.holders, origin) };
   }
 
+  /** Writes record.json (the commit point of staging and of dropping the previous set). */
+  private async writeRecord(set: StoredShareSet): Promise<void> {
+    const entry = (x: StoredShareSet) => ({ record: x.record, holders: [...x.holders].sort((a, b) => a.index - b.index) });
+    const stored = { format: STORE_FORMAT, ...entry(set), ...(set.previous !== undefined ? { previous: entry(set.previous) } : {}) };
+    await writeFileAtomic(this.recordPath, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600, uid: 0, gid: 0 });
+  }
+
+  /** Forgets the previous set (its holders' shares can no longer be used on this host). */
+  async dropPreviousSet(): Promise<StoredShareSet | undefined> {
+    const set = await this.readShareSet();
+    if (set?.previous === undefined) return undefined;
+    const { previous, ...current } = set;
+    await this.writeRecord(current);
+    await wipeTree(this.setDir(previous.record.setId));
+    return previous;
+  }
   /** The recorded share set; throws ShareError "no-share-set" when there is none. */
   async loadShareSet(): Promise<StoredShareSet> {
     const set = await this.readShareSet();
@@ -141,12 +162,13 @@ export class ShareStore {
    * Stages one share per shareholder for download and records the share set (replacing any previous set and
    * its undownloaded shares). Every share is verified against `record` first; nothing changes on failure.
    */
-  async stageShares(record: ShareSetRecord, assignments: readonly ShareAssignment[]): Promise<void> {
+  async stageShares(record: ShareSetRecord, assignments: readonly ShareAssignment[], previous?: StoredShareSet): Promise<void> {
     if (assignments.length !== record.shares) {
       throw new ShareError("parameters", `share set ${record.setId} has ${record.shares} shares, but ${assignments.length} were assigned`);
     }
     const holders: ShareHolder[] = [];
     const lines: string[] = [];
+    const gids: number[] = [];
     for (const a of assignments) {
       const u = user(a.user);
       if (holders.some((h) => h.user === u)) throw new ShareError("holder", `user ${u} was assigned more than one share`);
@@ -154,6 +176,7 @@ export class ShareStore {
       if (holders.some((h) => h.index === s.index)) throw new ShareError("duplicate", `share ${s.index} was assigned more than once`);
       holders.push({ index: s.index, user: u });
       lines.push(s.line());
+      gids.push(a.gid);
     }
     await ensureDir(this.stateDir, 0o700);
     const final = this.setDir(record.setId);
@@ -163,19 +186,22 @@ export class ShareStore {
     try {
       await ensureDir(temp, 0o700);
       for (const kind of ["pending", "claimed", "fetched"] as const) await ensureDir(join(temp, kind), 0o700);
+      // Sealed under keys that live in tmpfs only: the bytes on disk are not the shares.
       for (const [i, h] of holders.entries()) {
-        await writeFileAtomic(join(temp, "pending", `${h.user}.share`), `${lines[i]!}\n`, { mode: 0o600, uid: 0, gid: 0 });
+        const seal = { setId: record.setId, user: h.user };
+        await createShareKey(this.root, seal, gids[i]!);
+        await writeFileAtomic(join(temp, "pending", `${h.user}.share`), `${await sealShare(this.root, seal, lines[i]!)}\n`, { mode: 0o600, uid: 0, gid: 0 });
       }
       await rename(temp, final);
       renamed = true;
       await syncDirectory(this.stateDir);
-      const stored = { format: STORE_FORMAT, record, holders: [...holders].sort((a, b) => a.index - b.index) };
-      await writeFileAtomic(this.recordPath, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600, uid: 0, gid: 0 });
+      // The commit point: the new set, and the one that still recovers the secret until the new one is confirmed.
+      await this.writeRecord({ record, holders, ...(previous !== undefined ? { previous: { record: previous.record, holders: previous.holders } } : {}) });
     } catch (error) {
       await wipeTree(renamed ? final : temp);
       throw error;
     }
-    // Committed: forget every other set (their shares can no longer decrypt anything the host keeps).
+    // Committed: forget every other set's staging (the previous set's holders have their shares, or lost them).
     for (const entry of await readdir(this.stateDir, { withFileTypes: true })) {
       if (entry.isDirectory() && entry.name !== record.setId) await wipeTree(join(this.stateDir, entry.name));
     }
@@ -198,7 +224,15 @@ export class ShareStore {
     const fetched = this.stagedPath(record.setId, "fetched", u);
     const claim = await claimShareFile(
       { pending, claimed, fetched },
-      { user: u, index: holder.index, setId: record.setId, fileUid: 0, markerOwner: { uid: 0, gid: 0 }, verify: (text) => verifyShare(text, record) },
+      {
+        user: u,
+        index: holder.index,
+        setId: record.setId,
+        fileUid: 0,
+        markerOwner: { uid: 0, gid: 0 },
+        verify: (text) => verifyShare(text, record),
+        unseal: (text) => unsealShare(this.root, { setId: record.setId, user: u }, text),
+      },
     );
     return { share: claim.share, index: claim.index, commit: (now = Date.now()) => claim.commit(new Date(now)), release: () => claim.release() };
   }
@@ -214,5 +248,19 @@ function checkHolders(record: ShareSetRecord, holders: readonly ShareHolder[], o
     users.size === holders.length &&
     holders.every((h) => Number.isInteger(h.index) && h.index >= 1 && h.index <= record.shares);
   if (!ok) throw new ShareError("record", `${origin}: invalid share-set record: holders do not match the share set`, ExitCode.Secret);
+}
+
+function parseStoredSet(recordDoc: unknown, holdersDoc: readonly unknown[], origin: string): StoredShareSet {
+  const record = shareSetRecord(recordDoc, origin);
+  const holders = holdersDoc.map((h: unknown) => {
+    const x = h as { index?: unknown; user?: unknown };
+    if (typeof x?.index !== "number" || typeof x.user !== "string") {
+      throw new ShareError("record", `${origin}: invalid share-set record: bad holder entry`, ExitCode.Secret);
+    }
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(x.user)) throw new ShareError("record", `${origin}: invalid share-set record: bad holder name`, ExitCode.Secret);
+    return { index: x.index, user: user(x.user) };
+  });
+  checkHolders(record, holders, origin);
+  return { record, holders };
 }
 

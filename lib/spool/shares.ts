@@ -7,7 +7,8 @@
  *                                                               id, iteration, t-of-n, commitments, holders
  *   <home>/.local/state/signstar/                     root 0755  (and every directory above it up to the home)
  *     shares/                                         holder 0700
- *       <set-id>.share                                holder 0600  the staged share (until downloaded)
+ *       <set-id>.share                                holder 0600  the staged share (until downloaded), sealed
+ *                                                                  under a key in tmpfs (lib/secrets/share-seal.ts)
  *       <set-id>.claimed                              holder 0600  downloaded, not yet confirmed (renamed from .share;
  *                                                                  the holder can download it again)
  *       <set-id>.fetched                              holder 0600  marker {"index","fetchedAt"} after `confirm <code>`
@@ -30,7 +31,7 @@ import { SecretFileError } from "../secrets/errors.js";
 import { readCheckedSecretFile } from "../secrets/non-admin.js";
 import { ensureStateDirs } from "../secrets/state-dirs.js";
 import type { ShareHolder, StoredShareSet } from "../secrets/share-store.js";
-import { claimShareFile, confirmClaimedShare, type ClaimedShareFile, type ShareClaimant, type ShareFiles } from "../secrets/share-claim.js";
+import { MAX_SEALED_TEXT, claimShareFile, confirmClaimedShare, type ClaimedShareFile, type ShareClaimant, type ShareFiles } from "../secrets/share-claim.js";
 import { ShareError } from "../secrets/shares/errors.js";
 import { mkdir } from "node:fs/promises";
 import { checkPrivateDir, createFileExclusive, ensureDir, pathExists } from "../os/fs.js";
@@ -39,6 +40,8 @@ import { removeUserTree, throwWipeFailures, wipeEntries, wipeFile } from "../os/
 import { MAX_SHARE_TEXT } from "../secrets/shares/format.js";
 import { RECORD_FORMAT, type ShareSetRecord } from "../secrets/shares/record.js";
 import { verifyShare, type VerifiedShare } from "../secrets/shares/verify.js";
+import { parseShareLine } from "../secrets/shares/format.js";
+import { sealShare, unsealShare } from "../secrets/share-seal.js";
 import { hostLayout } from "../layout/host-layout.js";
 
 const PUBLIC_FORMAT = "signstar-share-set-public-v1";
@@ -52,22 +55,23 @@ export interface PublicShareSet {
   /** A record for verifyShare (format, id, iteration, t, n, data length, commitments); no ciphertext. */
   readonly record: ShareSetRecord;
   readonly holders: readonly ShareHolder[];
+  /** The set the current one replaced, while it is kept (holders may upload its shares: docs/shares.md). */
+  readonly previous?: PublicShareSet;
 }
 
 // ------------------------------------------------------------------ public set file (root writes, holders read)
 
 export async function writePublicShareSet(root: string, set: StoredShareSet): Promise<void> {
-  const r = set.record;
-  const doc = {
-    format: PUBLIC_FORMAT,
-    setId: r.setId,
-    iteration: r.iteration,
-    threshold: r.threshold,
-    shares: r.shares,
-    dataLength: r.dataLength,
-    commitments: r.commitments,
-    holders: set.holders.map((h) => ({ index: h.index, user: h.user })),
-  };
+  const part = (x: StoredShareSet) => ({
+    setId: x.record.setId,
+    iteration: x.record.iteration,
+    threshold: x.record.threshold,
+    shares: x.record.shares,
+    dataLength: x.record.dataLength,
+    commitments: x.record.commitments,
+    holders: x.holders.map((h) => ({ index: h.index, user: h.user })),
+  });
+  const doc = { format: PUBLIC_FORMAT, ...part(set), ...(set.previous !== undefined ? { previous: part(set.previous) } : {}) };
   const path = hostLayout(root).publicShareSet;
   await mkdir(join(path, ".."), { recursive: true, mode: 0o755 });
   await writeFileAtomic(path, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644, uid: 0, gid: 0 });
@@ -167,12 +171,20 @@ export async function readPublicShareSet(root: string): Promise<PublicShareSet> 
   } catch {
     throw badPublic(path, "not valid JSON");
   }
+  if (doc["format"] !== PUBLIC_FORMAT) throw badPublic(path, `format must be "${PUBLIC_FORMAT}"`);
+  const current = publicPart(doc, path);
+  const previous = doc["previous"];
+  if (previous === undefined) return current;
+  if (typeof previous !== "object" || previous === null) throw badPublic(path, "bad previous set");
+  return { ...current, previous: publicPart(previous as Record<string, unknown>, path) };
+}
+
+function publicPart(doc: Record<string, unknown>, path: string): PublicShareSet {
   const int = (k: string): number => {
     const v = doc[k];
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw badPublic(path, `field "${k}" is missing or invalid`);
     return v;
   };
-  if (doc["format"] !== PUBLIC_FORMAT) throw badPublic(path, `format must be "${PUBLIC_FORMAT}"`);
   const setId = doc["setId"];
   if (typeof setId !== "string" || !/^[0-9a-f]{16}$/.test(setId)) throw badPublic(path, "setId must be 16 hex digits");
   const shares = int("shares");
@@ -210,6 +222,20 @@ export function holderOf(set: PublicShareSet | StoredShareSet, user: string): Sh
   return h;
 }
 
+/**
+ * The set a share text belongs to: the previous set when the text names it (so that its own checks report what
+ * is wrong with it), else the current one.
+ */
+export function setOfShare<S extends PublicShareSet | StoredShareSet>(text: string, set: S): S {
+  const previous = set.previous as S | undefined;
+  if (previous === undefined) return set;
+  try {
+    return parseShareLine(text).setId === previous.record.setId ? previous : set;
+  } catch {
+    return set;
+  }
+}
+
 /** Verifies a share text and that it was issued to `user` (messages as the share store's). */
 export function verifyHolderShare(text: string, set: PublicShareSet | StoredShareSet, user: string): VerifiedShare {
   const holder = holderOf(set, user);
@@ -228,11 +254,15 @@ function spoolPath(root: string, user: string, setId: string, kind: SpoolKind): 
   return join(hostLayout(root).userState(user, "shares"), `${setId}.${kind}`);
 }
 
-/** Root: puts `line` into the holder's spool (0600, owner the holder) and removes files of any other set. */
-export async function deliverShare(root: string, owner: PasswdEntry, setId: string, line: string): Promise<void> {
+/**
+ * Root: puts `line`, sealed (lib/secrets/share-seal.ts), into the holder's spool (0600, owner the holder) and
+ * removes files of any set but this one and `alsoKeep` (the previous set, while it is kept).
+ */
+export async function deliverShare(root: string, owner: PasswdEntry, setId: string, line: string, alsoKeep?: string): Promise<void> {
   await ensureStateDirs(root, owner.name, "shares", owner);
-  await writeFileAtomic(spoolPath(root, owner.name, setId, "share"), `${line}\n`, { mode: 0o600, uid: owner.uid, gid: owner.gid });
-  await clearOtherSets(root, owner, setId);
+  const sealed = await sealShare(root, { setId, user: owner.name }, line);
+  await writeFileAtomic(spoolPath(root, owner.name, setId, "share"), `${sealed}\n`, { mode: 0o600, uid: owner.uid, gid: owner.gid });
+  await clearOtherSets(root, owner, alsoKeep !== undefined ? [setId, alsoKeep] : setId);
 }
 
 /**
@@ -240,9 +270,10 @@ export async function deliverShare(root: string, owner: PasswdEntry, setId: stri
  * chain is checked first (a symbolic link anywhere is refused); only the holder's own regular files are
  * zero-filled, subdirectories are skipped, and every entry is tried before the failures are reported together.
  */
-export async function clearOtherSets(root: string, owner: PasswdEntry, keep?: string): Promise<void> {
+export async function clearOtherSets(root: string, owner: PasswdEntry, keep?: string | readonly string[]): Promise<void> {
   const dir = await ensureStateDirs(root, owner.name, "shares", owner);
-  const report = await wipeEntries(dir, { expectedUid: owner.uid, ...(keep !== undefined ? { keep: (name: string) => name.startsWith(`${keep}.`) } : {}) });
+  const kept = keep === undefined ? [] : typeof keep === "string" ? [keep] : keep;
+  const report = await wipeEntries(dir, { expectedUid: owner.uid, ...(kept.length > 0 ? { keep: (name: string) => kept.some((k) => name.startsWith(`${k}.`)) } : {}) });
   throwWipeFailures(`share spool of user ${owner.name}`, report.failures);
 }
 
@@ -255,14 +286,17 @@ export async function downloadState(root: string, user: string, setId: string): 
   return "missing";
 }
 
-/** Root: the undownloaded share of a holder (pending or claimed), verified; undefined when there is none. */
+/**
+ * Root: the undownloaded share of a holder (pending or claimed), unsealed and verified; undefined when there is
+ * none, or when it cannot be opened (its key went with a reboot: docs/shares.md).
+ */
 export async function readUndownloadedShare(root: string, owner: PasswdEntry, set: StoredShareSet): Promise<VerifiedShare | undefined> {
   for (const kind of ["share", "claimed"] as const) {
     const path = spoolPath(root, owner.name, set.record.setId, kind);
     if (!(await pathExists(path))) continue;
     try {
-      const text = (await readCheckedSecretFile(path, owner.uid, MAX_SHARE_TEXT + 2, { singleLink: true })).toString("utf8");
-      return verifyHolderShare(text, set, owner.name);
+      const sealed = (await readCheckedSecretFile(path, owner.uid, MAX_SEALED_TEXT, { singleLink: true })).toString("utf8");
+      return verifyHolderShare(await unsealShare(root, { setId: set.record.setId, user: owner.name }, sealed), set, owner.name);
     } catch {
       return undefined; // a damaged file is not a usable share; the holder's download reports it
     }
@@ -285,7 +319,14 @@ async function holderSpool(root: string, caller: { uid: number; name: string }, 
       claimed: spoolPath(root, caller.name, setId, "claimed"),
       fetched: spoolPath(root, caller.name, setId, "fetched"),
     },
-    who: { user: caller.name, index: holder.index, setId, fileUid: caller.uid, verify: (text) => verifyHolderShare(text, set, caller.name) },
+    who: {
+      user: caller.name,
+      index: holder.index,
+      setId,
+      fileUid: caller.uid,
+      verify: (text) => verifyHolderShare(text, set, caller.name),
+      unseal: (text) => unsealShare(root, { setId, user: caller.name }, text),
+    },
   };
 }
 
@@ -404,8 +445,11 @@ export async function storeUpload(
   now: number,
   timeoutMs = UPLOAD_TIMEOUT_MS,
 ): Promise<UploadResult> {
-  const share = verifyHolderShare(text, set, caller.name);
-  const setId = set.record.setId;
+  // A share of the previous set is taken too while that set is kept (it recovers the secret if the new set's
+  // shares were lost before their holders had them).
+  const own = setOfShare(text, set);
+  const share = verifyHolderShare(text, own, caller.name);
+  const setId = own.record.setId;
   const dir = hostLayout(root).shareUploadDir(caller.name);
   let st;
   try {
@@ -426,7 +470,8 @@ export async function storeUpload(
     // Still current: the same share twice, or a stale one of another set (replace that).
     let stale = false;
     try {
-      verifyShare((await readCheckedSecretFile(file, caller.uid, MAX_SHARE_TEXT + 2)).toString("utf8"), set.record);
+      const old = (await readCheckedSecretFile(file, caller.uid, MAX_SHARE_TEXT + 2)).toString("utf8");
+      verifyShare(old, setOfShare(old, set).record);
     } catch {
       stale = true;
     }
@@ -438,11 +483,14 @@ export async function storeUpload(
   const created = await createFileExclusive(file, `${share.line()}\n`, caller.uid, caller.gid);
   if (!created) throw new ShareError("duplicate", `share ${share.index} of set ${setId} has already been uploaded`);
   const after = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
-  return { setId, index: share.index, present: after.current.length, threshold: set.record.threshold, expiresAt: after.expiresAt };
+  return { setId, index: share.index, present: after.current.length, threshold: own.record.threshold, expiresAt: after.expiresAt };
 }
 
 export interface CollectedUploads {
+  /** Shares of the current set. */
   readonly shares: VerifiedShare[];
+  /** Shares of the previous set (while it is kept). */
+  readonly previousShares: VerifiedShare[];
   readonly expiresAt: number | undefined;
   /** Holders whose upload was refused (wrong owner/mode, not a valid share of theirs) and wiped. */
   readonly rejected: string[];
@@ -464,13 +512,14 @@ export async function collectUploads(
   opts: { readonly readOnly?: boolean } = {},
 ): Promise<CollectedUploads> {
   const base = hostLayout(root).shareUploadsDir;
-  if (!(await pathExists(base))) return { shares: [], expiresAt: undefined, rejected: [], expired: 0 };
+  if (!(await pathExists(base))) return { shares: [], previousShares: [], expiresAt: undefined, rejected: [], expired: 0 };
   const wipe = async (file: string, uid: number | undefined): Promise<void> => {
     if (opts.readOnly !== true) await wipeFile(file, uid);
   };
   const window = uploadWindow(await listUploads(root, set.holders), now, timeoutMs);
   for (const e of window.expired) await wipe(hostLayout(root).shareUploadFile(e.user), owners.get(e.user)?.uid);
   const shares: VerifiedShare[] = [];
+  const previousShares: VerifiedShare[] = [];
   const rejected: string[] = [];
   for (const e of window.current) {
     const owner = owners.get(e.user);
@@ -478,13 +527,14 @@ export async function collectUploads(
     try {
       if (owner === undefined) throw new Error("unknown holder");
       const text = (await readCheckedSecretFile(file, owner.uid, MAX_SHARE_TEXT + 2, { singleLink: true })).toString("utf8");
-      shares.push(verifyHolderShare(text, set, e.user));
+      const own = setOfShare(text, set);
+      (own === set ? shares : previousShares).push(verifyHolderShare(text, own, e.user));
     } catch {
       rejected.push(e.user);
       await wipe(file, owner?.uid ?? -1);
     }
   }
-  return { shares, expiresAt: window.expiresAt, rejected, expired: window.expired.length };
+  return { shares, previousShares, expiresAt: window.expiresAt, rejected, expired: window.expired.length };
 }
 
 /**

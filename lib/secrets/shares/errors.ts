@@ -20,7 +20,8 @@ export type ShareProblem =
   | "confirmation"
   | "no-share-set"
   | "record"
-  | "storage";
+  | "storage"
+  | "lost";
 
 export class ShareError extends SignstarError {
   readonly problem: ShareProblem;
