@@ -9,6 +9,11 @@
  * at any point after staging can be recovered from, and once every holder downloaded its share the host holds
  * no admin secret.
  *
+ * Staged shares are sealed on disk under keys that live in tmpfs only (lib/secrets/share-seal.ts), so a reboot
+ * before a holder downloaded loses that share. Staging therefore keeps the previous set's record until a threshold
+ * of the new set's holders confirmed their shares (`previous` in the ShareStore): when the new set cannot reach
+ * its threshold any more, a run combines the previous set instead (from its holders' uploads) and splits anew.
+ *
  * A switch of `admin_secret_handling` (plaintext ↔ systemd-creds ↔ Shamir) imports the stored secret from its
  * old form: it is proven against the backends (./preflight.ts), stored in the new form, read back, and only
  * after a successful run is the old form wiped (finishAdminSecret). A new secret is generated only when none
@@ -30,6 +35,7 @@ import {
 } from "../secrets/admin-credentials.js";
 import { adminCredentialsPath, readAdminCredentials, removeAdminCredentials, writeAdminCredentials } from "../secrets/admin-credentials-store.js";
 import { ShareStore, type StoredShareSet } from "../secrets/share-store.js";
+import { removeShareKeys, shareKeyExists } from "../secrets/share-seal.js";
 import { combineShares, splitSecret } from "../secrets/shares/index.js";
 import { pathExists } from "../os/fs.js";
 import type { VerifiedShare } from "../secrets/shares/verify.js";
@@ -58,6 +64,8 @@ export interface AdminSecretInfo {
   readonly stored: boolean;
   /** The secret is stored in another form than admin_secret_handling names (a mode switch): store it anew. */
   readonly importedFrom?: StoredForm;
+  /** The secret came from the previous share set (the current one lost shares): split it anew. */
+  readonly fromPrevious?: boolean;
 }
 
 function shareholders(config: Config): SystemUserId[] {
@@ -86,11 +94,16 @@ export async function deliverStagedShares(ctx: RunContext, set: StoredShareSet):
     const claimed = join(setDir, "claimed", `${h.user}.share`);
     if (await pathExists(claimed)) await rename(claimed, join(setDir, "pending", `${h.user}.share`));
     if (!(await pathExists(join(setDir, "pending", `${h.user}.share`)))) continue;
+    if (!(await shareKeyExists(ctx.root, { setId: set.record.setId, user: h.user }))) {
+      // Sealed under a key that went with a reboot: it can never be opened (docs/shares.md).
+      info(ctx, `the staged share of ${h.user} in set ${set.record.setId} was lost with /run (the host restarted before it was delivered)`);
+      continue;
+    }
     const owner = await requireUser(h.user);
     const claim = await store.claimStagedShare(h.user);
     crashPoint("shares:after-claim", ctx.env);
     try {
-      await deliverShare(ctx.root, owner, set.record.setId, claim.share);
+      await deliverShare(ctx.root, owner, set.record.setId, claim.share, set.previous?.record.setId);
     } catch (error) {
       await claim.release();
       throw error;
@@ -157,10 +170,20 @@ async function fromShares(ctx: RunContext, set: StoredShareSet): Promise<AdminSe
     byIndex.set(s.index, s);
   }
   const id = set.record.setId;
+  const lost = await lostHolders(ctx, set);
+  if (lost.length > 0) {
+    info(ctx, `the undownloaded shares of ${lost.join(", ")} in set ${id} were lost with /run (the host restarted before they were downloaded; docs/shares.md)`);
+  }
   if (byIndex.size < set.record.threshold) {
+    if (set.previous !== undefined) {
+      const fallback = await fromPreviousSet(ctx, set.previous, holderOwners, uploads.previousShares);
+      if (fallback !== undefined) return fallback;
+    }
+    const why = lost.length > 0 ? `; the undownloaded shares of ${lost.join(", ")} were lost with /run (docs/shares.md)` : "";
+    const prev = set.previous !== undefined ? ` (or ${set.previous.record.threshold} of the previous set ${set.previous.record.setId}, kept until this one is confirmed)` : "";
     ctx.admin = {
       kind: "absent",
-      reason: `only ${byIndex.size} of the ${set.record.threshold} required shares of set ${id} are present (upload them with signstar-upload-secret-share)`,
+      reason: `only ${byIndex.size} of the ${set.record.threshold} required shares of set ${id} are present${prev} (upload them with signstar-upload-secret-share)${why}`,
     };
     return { usedUploads: false, stored: true };
   }
@@ -173,7 +196,50 @@ async function fromShares(ctx: RunContext, set: StoredShareSet): Promise<AdminSe
   }
   ctx.admin = { kind: "present", creds, origin: `share set ${id}` };
   info(ctx, `admin credentials: combined from ${byIndex.size} shares of set ${id} (${undownloaded} not yet downloaded, ${fromUploads} uploaded)`);
-  return { usedUploads: uploads.shares.length > 0, stored: true };
+  // Uploads of the previous set are not needed when the current set combines: wiped after the run too.
+  return { usedUploads: uploads.shares.length + uploads.previousShares.length > 0, stored: true };
+}
+
+/** Holders of `set` whose share is on the host (not confirmed) but whose key is gone: lost with a reboot. */
+async function lostHolders(ctx: RunContext, set: StoredShareSet): Promise<string[]> {
+  const lost: string[] = [];
+  for (const h of set.holders) {
+    const state = await downloadState(ctx.root, h.user, set.record.setId);
+    if ((state === "pending" || state === "claimed") && !(await shareKeyExists(ctx.root, { setId: set.record.setId, user: h.user }))) lost.push(h.user);
+  }
+  return lost;
+}
+
+/**
+ * The previous set, kept until the current one is confirmed: its undownloaded shares (sealed, while their keys
+ * last) and its holders' uploads. Undefined when they do not reach its threshold either.
+ */
+async function fromPreviousSet(
+  ctx: RunContext,
+  previous: StoredShareSet,
+  holderOwners: ReadonlyMap<string, PasswdEntry>,
+  uploaded: readonly VerifiedShare[],
+): Promise<AdminSecretInfo | undefined> {
+  const byIndex = new Map<number, VerifiedShare>();
+  for (const h of previous.holders) {
+    const owner = holderOwners.get(h.user) ?? (await lookupUser(h.user));
+    if (owner === undefined) continue;
+    const s = await readUndownloadedShare(ctx.root, owner, previous);
+    if (s !== undefined) byIndex.set(s.index, s);
+  }
+  for (const s of uploaded) byIndex.set(s.index, s);
+  if (byIndex.size < previous.record.threshold) return undefined;
+  const id = previous.record.setId;
+  const bytes = combineShares([...byIndex.values()], previous.record);
+  let creds: AdminCredentials;
+  try {
+    creds = parseAdminCredentials(Buffer.from(bytes).toString("utf8"), `share set ${id}`);
+  } finally {
+    bytes.fill(0);
+  }
+  ctx.admin = { kind: "present", creds, origin: `previous share set ${id}` };
+  info(ctx, `admin credentials: combined from ${byIndex.size} shares of the previous set ${id} (the current set cannot reach its threshold; it is split anew)`);
+  return { usedUploads: uploaded.length > 0, stored: true, fromPrevious: true };
 }
 
 function sameHolders(set: StoredShareSet, holders: readonly string[]): boolean {
@@ -226,13 +292,14 @@ export async function ensureAdminSecret(ctx: RunContext, loaded: AdminSecretInfo
   const set = await shareStore(ctx.root).readShareSet();
   const resplit =
     changed ||
+    loaded.fromPrevious === true ||
     set === undefined ||
     set.record.threshold !== handling.threshold ||
     set.record.shares !== handling.numberOfShares ||
     !sameHolders(set, holders);
   if (resplit) {
     await act(ctx, `${what}, split them into ${handling.numberOfShares} shares (threshold ${handling.threshold}) for ${holders.join(", ")}`, async () => {
-      await stageNewShareSet(ctx, desired, holders, handling.threshold);
+      await stageNewShareSet(ctx, desired, holders, handling.threshold, set);
     });
   } else if (!ctx.dryRun) {
     await publishShareSet(ctx, set);
@@ -240,15 +307,31 @@ export async function ensureAdminSecret(ctx: RunContext, loaded: AdminSecretInfo
   ctx.admin = { kind: "present", creds: desired, origin: ctx.admin.kind === "present" ? ctx.admin.origin : "generated" };
 }
 
-async function stageNewShareSet(ctx: RunContext, creds: AdminCredentials, holders: readonly string[], threshold: number): Promise<void> {
+/**
+ * The set to keep as `previous` when `current` is replaced: `current` once a threshold of its holders confirmed
+ * (they hold it off the host), else the set `current` itself replaced (still the one its holders have), else
+ * `current` (the best there is).
+ */
+async function setToKeep(root: string, current: StoredShareSet | undefined): Promise<StoredShareSet | undefined> {
+  if (current === undefined) return undefined;
+  if ((await confirmedCount(root, current)) >= current.record.threshold) return { record: current.record, holders: current.holders };
+  return current.previous ?? { record: current.record, holders: current.holders };
+}
+
+async function confirmedCount(root: string, set: StoredShareSet): Promise<number> {
+  let n = 0;
+  for (const h of set.holders) if ((await downloadState(root, h.user, set.record.setId)) === "fetched") n++;
+  return n;
+}
+
+async function stageNewShareSet(ctx: RunContext, creds: AdminCredentials, holders: readonly string[], threshold: number, current: StoredShareSet | undefined): Promise<void> {
   const text = Buffer.from(serializeAdminCredentials(creds), "utf8");
   const split = splitSecret(text, { threshold, shares: holders.length, iteration: creds.iteration, now: ctx.now() });
   text.fill(0);
   const store = shareStore(ctx.root);
-  await store.stageShares(
-    split.record,
-    holders.map((user, i) => ({ user, share: split.shares[i]! })),
-  );
+  const assignments = [];
+  for (const [i, user] of holders.entries()) assignments.push({ user, gid: (await requireUser(user)).gid, share: split.shares[i]! });
+  await store.stageShares(split.record, assignments, await setToKeep(ctx.root, current));
   crashPoint("admin:after-stage", ctx.env);
   const set = await store.loadShareSet();
   await deliverStagedShares(ctx, set);
@@ -281,10 +364,32 @@ async function publishShareSet(ctx: RunContext, set: StoredShareSet): Promise<vo
   const holderOwners = await owners(set.holders.map((h) => h.user));
   await writePublicShareSet(ctx.root, set);
   await ensureUploadDirs(ctx.root, [...holderOwners.values()]);
+  const keep = [set.record.setId, ...(set.previous !== undefined ? [set.previous.record.setId] : [])];
   for (const o of holderOwners.values()) {
     const state = await downloadState(ctx.root, o.name, set.record.setId);
-    if (state !== "missing") await clearOtherSets(ctx.root, o, set.record.setId);
+    if (state !== "missing") await clearOtherSets(ctx.root, o, keep);
   }
+  await removeShareKeys(ctx.root, keep);
+}
+
+/**
+ * Once a threshold of the current set's holders confirmed, the previous set is forgotten: its record, its
+ * holders' spool files, its keys. Run by every configure run and by the share-wipe timer.
+ */
+export async function retirePreviousSet(root: string, out: (line: string) => void): Promise<StoredShareSet | undefined> {
+  const store = shareStore(root);
+  const set = await store.readShareSet();
+  if (set?.previous === undefined || (await confirmedCount(root, set)) < set.record.threshold) return set;
+  const previous = await store.dropPreviousSet();
+  const current = { record: set.record, holders: set.holders };
+  await writePublicShareSet(root, current);
+  for (const h of previous?.holders ?? []) {
+    const owner = await lookupUser(h.user);
+    if (owner !== undefined) await clearOtherSets(root, owner, set.record.setId);
+  }
+  await removeShareKeys(root, [set.record.setId]);
+  out(`retired the previous share set ${set.previous.record.setId}: ${set.record.threshold} holders of set ${set.record.setId} confirmed their shares`);
+  return current;
 }
 
 /** After a successful run: wipe used uploads; with SSS, drop any whole copy of the admin secret. */
@@ -297,7 +402,7 @@ export async function finishAdminSecret(ctx: RunContext, loaded: AdminSecretInfo
       const n = await wipeAllUploads(ctx.root);
       if (n > 0) info(ctx, `wiped ${n} uploaded share(s) after use`);
     }
-    const set = await shareStore(ctx.root).readShareSet();
+    const set = await retirePreviousSet(ctx.root, (line) => info(ctx, line));
     if (set !== undefined) {
       const states = await Promise.all(set.holders.map(async (h) => `${h.user}: ${await downloadState(ctx.root, h.user, set.record.setId)}`));
       info(ctx, `share set ${set.record.setId} (${set.record.threshold}-of-${set.record.shares}): ${states.join(", ")}`);
@@ -328,5 +433,6 @@ async function retireShareSet(ctx: RunContext): Promise<void> {
   }
   await wipeAllUploads(ctx.root);
   await wipeTree(hostLayout(ctx.root).shareStoreDir);
+  await removeShareKeys(ctx.root);
   info(ctx, `retired share set ${set?.record.setId ?? "(none)"}: the admin credentials are stored as ${ctx.config.system.adminSecretHandling.kind} now`);
 }

@@ -18,7 +18,7 @@ import { writeFileAtomic } from "../os/atomic-file.js";
 import { ensureDir } from "../os/fs.js";
 import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import type { CredsOptions } from "../secrets/systemd-creds.js";
-import { ensureAdminSecret, finishAdminSecret, loadAdminSecret, shareStore } from "./admin-secret.js";
+import { ensureAdminSecret, finishAdminSecret, loadAdminSecret, retirePreviousSet } from "./admin-secret.js";
 import { info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { hostLayout } from "../layout/host-layout.js";
@@ -122,8 +122,8 @@ export async function configure(opts: ConfigureOptions): Promise<void> {
 /** For the systemd timer: wipe expired (or stale) uploaded shares and keep the upload directories in place. */
 export async function wipeExpiredShares(opts: { root?: string; now?: () => Date; out: (line: string) => void; warn?: (line: string) => void }): Promise<number> {
   const root = opts.root ?? "/";
-  const store = shareStore(root);
-  const set = await store.readShareSet();
+  // The previous share set goes once a threshold of the current set's holders confirmed (docs/shares.md).
+  const set = await retirePreviousSet(root, opts.out);
   const now = (opts.now ?? (() => new Date()))();
   const n = await wipeExpiredUploads(root, set, now.getTime());
   if (set !== undefined) {

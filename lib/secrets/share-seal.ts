@@ -59,7 +59,6 @@ async function requireTmpfs(root: string, dir: string): Promise<void> {
 export async function createShareKey(root: string, s: SealFor, gid: number): Promise<void> {
   const layout = hostLayout(root);
   const path = layout.shareKey(s.setId, s.user);
-  await ensureDir(dirname(layout.shareKeysDir), 0o755);
   await ensureDir(layout.shareKeysDir, 0o755);
   await requireTmpfs(root, layout.shareKeysDir);
   await ensureDir(dirname(path), 0o755);

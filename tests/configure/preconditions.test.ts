@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseAdminCredentials, serializeAdminCredentials } from "../../lib/secrets/admin-credentials.js";
+import { unsealShare } from "../../lib/secrets/share-seal.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { combineShares, verifyShare } from "../../lib/secrets/shares/index.js";
 import { hostLayout } from "../../lib/layout/host-layout.js";
@@ -56,7 +57,8 @@ async function credsFromSpools(): Promise<string> {
   const shares = [];
   for (const h of set.holders) {
     const file = join(hostLayout(host.root).userState(h.user, "shares"), `${set.record.setId}.share`);
-    shares.push(verifyShare((await readFile(file, "utf8")).trim(), set.record));
+    // Sealed at rest (issue 17.6): root opens it with the holder's key from /run.
+    shares.push(verifyShare(await unsealShare(host.root, { setId: set.record.setId, user: h.user }, await readFile(file, "utf8")), set.record));
   }
   return Buffer.from(combineShares(shares, set.record)).toString("utf8");
 }

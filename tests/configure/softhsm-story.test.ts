@@ -233,10 +233,13 @@ describe("uploads: refused shares, then two of three", () => {
     const set = await new ShareStore({ root: host.root }).loadShareSet();
     expect(set.record.iteration).toBe(2);
     expect(set.record.setId).not.toBe(setId);
-    // The old shares are useless now.
+    // Issue 17.6: the old set is kept until a threshold of the new one is confirmed (a reboot loses new shares
+    // that are still on the host): its shares are still taken.
+    expect(set.previous?.record.setId).toBe(setId);
     const old = await holderSsh(0, { command: ["upload"], input: downloaded[0]! });
-    expect(old.code).toBe(3);
-    expect(old.stderr).toMatch(/belongs to config iteration 1, but the current share set is for iteration 2/);
+    expect(old.stderr).toBe("");
+    expect(old.code).toBe(0);
+    expect(old.stdout).toMatch(new RegExp(`^share 1 of set ${setId} accepted: `));
   });
 
   it("bob (added by the changed config) signs over SSH and gpg verifies; alice still signs", async () => {
@@ -281,6 +284,11 @@ describe("uploads: refused shares, then two of three", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/: fetched, .*: fetched, .*: fetched$/m);
     expect(r.stdout).not.toMatch(/admin credentials: combined/);
+    // Confirmed: the previous set is retired, its shares are useless now.
+    expect(r.stdout).toMatch(new RegExp(`^info: retired the previous share set ${setId}: `, "m"));
+    const old = await holderSsh(0, { command: ["upload"], input: downloaded[0]! });
+    expect(old.code).toBe(3);
+    expect(old.stderr).toMatch(/belongs to config iteration 1, but the current share set is for iteration 2/);
     // Without the admin secret the next config change that needs it is refused with the count.
     await host.writeConfig({ iteration: 3, signers: ["alice", "bob"] });
     const refused = await host.configure();

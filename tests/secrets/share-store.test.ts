@@ -3,6 +3,7 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExitCode } from "../../lib/errors.js";
+import { sealShare, unsealShare } from "../../lib/secrets/share-seal.js";
 import { ShareStore } from "../../lib/secrets/share-store.js";
 import { netHsmUserId } from "../../lib/config/primitives.js";
 import { generateAdminCredentials, parseAdminCredentials, serializeAdminCredentials } from "../../lib/secrets/admin-credentials.js";
@@ -54,7 +55,7 @@ async function staged(iteration = 1) {
   const { shares, record } = splitSecret(SECRET, { threshold: 2, shares: 3, iteration });
   await store.stageShares(
     record,
-    USERS.map((user, i) => ({ user, share: shares[i]! })),
+    USERS.map((user, i) => ({ user, gid: 0, share: shares[i]! })),
   );
   return { shares, record };
 }
@@ -100,7 +101,11 @@ describe("staging shares", () => {
     expect(await modeOf(store.recordPath)).toBe(0o600);
     expect(await modeOf(join(setDir, "pending", "bob.share"))).toBe(0o600);
     expect((await lstat(join(setDir, "pending", "bob.share"))).uid).toBe(0);
-    expect((await readFile(join(setDir, "pending", "bob.share"), "utf8")).trim()).toBe(shares[1]);
+    // Issue 17.6: sealed at rest; the share opens only with its key in (tmpfs) share-keys.
+    const onDisk = (await readFile(join(setDir, "pending", "bob.share"), "utf8")).trim();
+    expect(onDisk).not.toContain(shares[1]!.split(":")[5]);
+    expect(onDisk).toMatch(new RegExp(`^signstar-sealed-share-v1:${record.setId}:bob:[0-9a-f]{24}:[0-9a-f]+$`));
+    expect(await unsealShare(store.root, { setId: record.setId, user: "bob" }, onDisk)).toBe(shares[1]);
     const recordText = await readFile(store.recordPath, "utf8");
     for (const s of shares) expect(recordText).not.toContain(s.split(":")[5]);
     const set = await store.loadShareSet();
@@ -115,24 +120,24 @@ describe("staging shares", () => {
   it("refuses bad assignments and leaves nothing behind", async () => {
     const { shares, record } = splitSecret(SECRET, { threshold: 2, shares: 3, iteration: 1 });
     const other = splitSecret(SECRET, { threshold: 2, shares: 3, iteration: 1 });
-    await expectRejected(store.stageShares(record, [{ user: "alice", share: shares[0]! }]), "parameters", `share set ${record.setId} has 3 shares, but 1 were assigned`);
+    await expectRejected(store.stageShares(record, [{ user: "alice", gid: 0, share: shares[0]! }]), "parameters", `share set ${record.setId} has 3 shares, but 1 were assigned`);
     await expectRejected(
-      store.stageShares(record, [{ user: "alice", share: shares[0]! }, { user: "alice", share: shares[1]! }, { user: "bob", share: shares[2]! }]),
+      store.stageShares(record, [{ user: "alice", gid: 0, share: shares[0]! }, { user: "alice", gid: 0, share: shares[1]! }, { user: "bob", gid: 0, share: shares[2]! }]),
       "holder",
       "user alice was assigned more than one share",
     );
     await expectRejected(
-      store.stageShares(record, [{ user: "alice", share: shares[0]! }, { user: "bob", share: shares[0]! }, { user: "carol", share: shares[2]! }]),
+      store.stageShares(record, [{ user: "alice", gid: 0, share: shares[0]! }, { user: "bob", gid: 0, share: shares[0]! }, { user: "carol", gid: 0, share: shares[2]! }]),
       "duplicate",
       "share 1 was assigned more than once",
     );
     await expectRejected(
-      store.stageShares(record, [{ user: "alice", share: shares[0]! }, { user: "bob", share: other.shares[1]! }, { user: "carol", share: shares[2]! }]),
+      store.stageShares(record, [{ user: "alice", gid: 0, share: shares[0]! }, { user: "bob", gid: 0, share: other.shares[1]! }, { user: "carol", gid: 0, share: shares[2]! }]),
       "set",
       /^the share belongs to another share set/,
     );
     await expectRejected(
-      store.stageShares(record, [{ user: "../alice", share: shares[0]! }, { user: "bob", share: shares[1]! }, { user: "carol", share: shares[2]! }]),
+      store.stageShares(record, [{ user: "../alice", gid: 0, share: shares[0]! }, { user: "bob", gid: 0, share: shares[1]! }, { user: "carol", gid: 0, share: shares[2]! }]),
       "holder",
       /^the system user name "..\/alice" is invalid/,
       ExitCode.Denied,
@@ -145,14 +150,14 @@ describe("staging shares", () => {
   it("refuses to stage a set twice and leaves nothing behind when the commit fails", async () => {
     const { shares, record } = await staged();
     await expectRejected(
-      store.stageShares(record, USERS.map((user, i) => ({ user, share: shares[i]! }))),
+      store.stageShares(record, USERS.map((user, i) => ({ user, gid: 0, share: shares[i]! }))),
       "set",
       `share set ${record.setId} is already staged`,
     );
     const next = splitSecret(SECRET, { threshold: 2, shares: 3, iteration: 2 });
     await rm(store.recordPath);
     await mkdir(store.recordPath); // rename over a directory fails: the commit point is never reached
-    await expect(store.stageShares(next.record, USERS.map((user, i) => ({ user, share: next.shares[i]! })))).rejects.toThrow();
+    await expect(store.stageShares(next.record, USERS.map((user, i) => ({ user, gid: 0, share: next.shares[i]! })))).rejects.toThrow();
     const names = await readdir(store.stateDir);
     expect(names.filter((n) => n.includes(next.record.setId))).toEqual([]);
     expect(names).toContain(record.setId);
@@ -257,11 +262,18 @@ describe("claiming staged shares", () => {
     const parsed = parseShareLine(shares[1]!);
     const tampered = formatShareLine({ ...parsed, data: `${parsed.data.startsWith("00") ? "11" : "00"}${parsed.data.slice(2)}` });
     expect(tampered).not.toBe(shares[1]);
-    await writeFile(pending, `${tampered}\n`, { mode: 0o600 });
+    const bob = { setId: record.setId, user: "bob" };
+    await writeFile(pending, `${await sealShare(store.root, bob, tampered)}\n`, { mode: 0o600 });
     await expectRejected(store.claimStagedShare("bob"), "commitment", /^share 2 does not match the host's commitment/);
     expect(await tree(setDir)).toEqual(USERS.map((u) => `pending/${u}.share`));
-
+    // A share in the clear is not a staged share (staging always seals).
     await writeFile(pending, `${shares[1]!}\n`, { mode: 0o600 });
+    await expectRejected(store.claimStagedShare("bob"), "storage", `the staged share of user bob in set ${record.setId} is not a sealed share of theirs`, ExitCode.Secret);
+    // Sealed for another holder: its AAD names alice, so it does not open as bob's.
+    await writeFile(pending, `${(await sealShare(store.root, { setId: record.setId, user: "alice" }, shares[1]!)).replace(":alice:", ":bob:")}\n`, { mode: 0o600 });
+    await expectRejected(store.claimStagedShare("bob"), "storage", /does not open with its key/, ExitCode.Secret);
+
+    await writeFile(pending, `${await sealShare(store.root, bob, shares[1]!)}\n`, { mode: 0o600 });
     await chmod(pending, 0o644);
     await expect(store.claimStagedShare("bob")).rejects.toThrow(`secret file ${claimed} has mode 0644, but 0600 is required`);
     expect(await tree(setDir)).toEqual(USERS.map((u) => `pending/${u}.share`));
@@ -274,7 +286,7 @@ describe("the whole library story", () => {
   it("generate → split → stage → every holder gets its share → a threshold of them gives the credentials back", async () => {
     const creds = generateAdminCredentials({ iteration: 3, nethsm: { administrators: [netHsmUserId("ns1~admin")] }, pkcs11Tokens: [{ label: "tok" }] });
     const { shares, record } = splitSecret(Buffer.from(serializeAdminCredentials(creds)), { threshold: 2, shares: 3, iteration: 3 });
-    await store.stageShares(record, USERS.map((user, i) => ({ user, share: shares[i]! })));
+    await store.stageShares(record, USERS.map((user, i) => ({ user, gid: 0, share: shares[i]! })));
     const delivered = new Map<string, string>();
     for (const u of USERS) delivered.set(u, await take(u));
     // nothing on the host contains the admin secret or a share any more
