@@ -113,10 +113,10 @@ async function downloadLog(sshd: { host: string; port: number; knownHosts: strin
 /** Where the demo leaves the log, its verifier key and the signatures: SIGNSTAR_DEMO_OUT, else inside `work`. */
 async function outputDir(work: string): Promise<{ dir: string; kept: boolean }> {
   const named = process.env["SIGNSTAR_DEMO_OUT"];
-  if (named === undefined || named === "") return { dir: join(work, "out"), kept: false };
-  const dir = resolve(named);
+  const kept = named !== undefined && named !== "";
+  const dir = kept ? resolve(named) : join(work, "out");
   await mkdir(dir, { recursive: true });
-  return { dir, kept: true };
+  return { dir, kept };
 }
 
 async function demo(work: string): Promise<void> {
