@@ -100,7 +100,11 @@ export function sshLogFetch(session: SshSession, parallel: number): { fetch: Log
     }
   };
   const fetch: LogFetch = (path) => {
-    parseLogPath(path); // only paths of the one grammar ever become an SSH command
+    try {
+      parseLogPath(path); // only paths of the one grammar ever become an SSH command
+    } catch (error) {
+      return Promise.reject(error);
+    }
     let hit = cache.get(path);
     if (hit === undefined) {
       if (cache.size >= MAX_LOG_FETCHES) return Promise.reject(new LogVerifyError(`the check needs more than ${MAX_LOG_FETCHES} log files; refusing`));
