@@ -9,7 +9,7 @@
  *   it) between two requests: the same signer answers the next request (it re-opens its key), nothing fails;
  * - a NetHSM that restarts: the stand-in closed (its connections gone) and started again with the same state on
  *   the same address between two requests: the same signer answers the next request;
- * - idle exit: a signer with a 1 s idle time does not stop while a request is in progress, exits with 0 once idle,
+ * - idle exit: a signer with a 2 s idle time does not stop while a request is in progress, exits with 0 once idle,
  *   removes its socket, and the next request is answered by the fallback.
  */
 import { spawn } from "node:child_process";
@@ -194,8 +194,22 @@ describe("idle exit", () => {
     const nh = nethsm();
     await residents.get(nh.user)?.stop();
     residents.delete(nh.user);
-    const r = await resident(nh, { SIGNSTAR_SIGNER_IDLE_SECONDS: "1" });
     const { file, request } = await payload();
+    const socket = hostLayout(host.env["SIGNSTAR_ROOT"]).signerSocket(nh.user);
+    const r = await resident(nh, { SIGNSTAR_SIGNER_IDLE_SECONDS: "2" });
+    // A connection of the user's own (the signer answers only its user) keeps the signer from going idle until the
+    // forwarder is connected: an SSH login slower than the idle time (a loaded machine) would otherwise find no
+    // signer and take the fallback. It ends when its stdin does.
+    const keeper = spawn("setpriv", ["--reuid", nh.user, "--regid", nh.user, "--init-groups", "--", process.execPath, "-e",
+      'const s = require("node:net").connect(process.argv[1]); s.resume(); s.on("close", () => process.exit(0)); process.stdin.on("end", () => s.end()).resume();',
+      socket], { stdio: ["pipe", "ignore", "ignore"] });
+    const keeperExit = new Promise((resolve) => keeper.on("exit", resolve));
+    const connections = async (): Promise<number> =>
+      (await run("ss", ["-xH", "state", "connected", "src", socket])).stdout.split("\n").filter((l) => l.includes(socket)).length;
+    for (let i = 0; (await connections()) < 1; i++) {
+      if (i > 1000) throw new Error("the test's own connection never arrived");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     // A request held open for longer than the idle time is still answered.
     const ssh = spawn("ssh", [
       "-F", "/dev/null", "-p", String(host.sshd.port), "-i", nh.sshKey.privateKeyFile, "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
@@ -208,12 +222,13 @@ describe("idle exit", () => {
     ssh.stderr.on("data", (c: Buffer) => (err += c.toString()));
     const closed = new Promise<number | null>((resolve) => ssh.on("close", (code) => resolve(code)));
     ssh.stdin.write(request.slice(0, 40));
-    const socket = hostLayout(host.env["SIGNSTAR_ROOT"]).signerSocket(nh.user);
-    for (let i = 0; !(await run("ss", ["-xH", "state", "connected", "src", socket])).stdout.includes(socket); i++) {
-      if (i > 1000) throw new Error("the forwarder never connected");
+    for (let i = 0; (await connections()) < 2; i++) {
+      if (i > 3000) throw new Error("the forwarder never connected");
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    keeper.stdin.end();
+    await keeperExit;
+    await new Promise((resolve) => setTimeout(resolve, 3000));
     expect(r.child.exitCode).toBeNull();
     ssh.stdin.end(request.slice(40));
     expect(await closed).toBe(0);
