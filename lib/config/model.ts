@@ -153,6 +153,12 @@ export type LogOrigin = Branded<string, "LogOrigin">;
  */
 export interface SigningLogSetup {
   readonly origin: LogOrigin;
+  /**
+   * `pkcs11_token`: the label of a PKCS#11 token (of `[pkcs11]`'s module) dedicated to the log key; absent: the key
+   * is a root-only file. No signing mapping may use that token: its user PIN is the only thing between a user who
+   * knows it and forged checkpoints (docs/tlog.md, "Where the log key lives").
+   */
+  readonly pkcs11Token?: string;
 }
 
 export interface SystemSection {

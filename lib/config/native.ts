@@ -14,6 +14,7 @@ import {
   httpsUrl,
   keyId,
   logOrigin,
+  logTokenLabel,
   modulePath,
   netHsmUserId,
   parseAdminSecretHandling,
@@ -222,8 +223,9 @@ export function readNative(root: unknown, problems: Problems, dialect: Dialect =
         const st = TableReader.open(sv, sloc, sp);
         if (st === undefined) return undefined;
         const origin = st.required("origin", prim(logOrigin));
+        const pkcs11Token = st.optional("pkcs11_token", prim(logTokenLabel));
         st.finish();
-        return origin === undefined ? undefined : { origin };
+        return origin === undefined ? undefined : { origin, ...(pkcs11Token !== undefined ? { pkcs11Token } : {}) };
       }),
       auditLog: t.optional("audit_log", prim(auditLogPolicy)),
       signingConcurrency: limit(t, "signing_concurrency", SIGNING_LIMITS.concurrency, dialect, p),

@@ -133,6 +133,14 @@ export function logOrigin(s: string): LogOrigin {
   return s as LogOrigin;
 }
 
+/** `signing_log.pkcs11_token`: a token label, the grammar of `token = { label = … }` in `[pkcs11]`. */
+export function logTokenLabel(s: string): string {
+  if (!/^[A-Za-z0-9._-]{1,32}$/.test(s)) {
+    throw new InvalidValue(`the token label ${q(s)} is invalid (1 to 32 characters of A-Z, a-z, 0-9, ".", "_" and "-")`);
+  }
+  return s;
+}
+
 // ---------------------------------------------------------------- secret handling
 
 export function secretHandling(s: string): SecretHandling {

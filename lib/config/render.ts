@@ -59,7 +59,7 @@ export function renderConfig(config: Config): string {
     `iteration = ${s.iteration}`,
     `admin_secret_handling = ${adminSecretHandling(s.adminSecretHandling)}`,
     `non_admin_secret_handling = ${tomlString(s.nonAdminSecretHandling)}`,
-    ...(s.signingLog !== undefined ? [`signing_log = ${inline([["origin", tomlString(s.signingLog.origin)]])}`] : []),
+    ...(s.signingLog !== undefined ? [`signing_log = ${inline([["origin", tomlString(s.signingLog.origin)], ...(s.signingLog.pkcs11Token !== undefined ? ([["pkcs11_token", tomlString(s.signingLog.pkcs11Token)]] as const) : [])])}`] : []),
     ...(s.auditLog !== undefined ? [`audit_log = ${tomlString(s.auditLog)}`] : []),
     ...(s.signingConcurrency !== undefined ? [`signing_concurrency = ${s.signingConcurrency}`] : []),
     ...(s.signingQueue !== undefined ? [`signing_queue = ${s.signingQueue}`] : []),

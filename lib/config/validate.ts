@@ -44,6 +44,22 @@ function validateSystem(parts: ConfigParts, problems: Problems): void {
       if (m?.kind === "log_reader") problems.add(`system.mappings[${i}].log_reader`, "serves the signing log, but [system] has no signing_log (add signing_log = { origin = \"…\" })");
     });
   }
+  const logToken = s.signingLog?.pkcs11Token;
+  if (logToken !== undefined) {
+    // The log key's token must be the log's alone: every signing user of a token knows its user PIN, and with the
+    // log key in reach could sign checkpoints that hide or fork the log (docs/tlog.md, "Where the log key lives").
+    const where = "system.signing_log.pkcs11_token";
+    const pm = parts.pkcs11?.mappings ?? [];
+    if (parts.pkcs11 === undefined) problems.add(where, `names token label ${q(logToken)}, but there is no [pkcs11] section`);
+    else if (!pm.some((m) => m?.kind === "admin" && "label" in m.token && m.token.label === logToken)) {
+      problems.add(where, `token label ${q(logToken)} has no admin mapping in [pkcs11] (add admin = { token = { label = ${q(logToken)} } } for its SO PIN)`);
+    }
+    pm.forEach((m, i) => {
+      if (m?.kind === "signing" && "label" in m.token && m.token.label === logToken) {
+        problems.add(`pkcs11.mappings[${i}].signing.token`, `token label ${q(logToken)} holds the signing log key (system.signing_log.pkcs11_token); no signing user may use it`);
+      }
+    });
+  }
   if (s.adminSecretHandling === undefined) return;
   const holders = s.mappings.filter((m) => m?.kind === "share_holder").length;
   const ash = s.adminSecretHandling;

@@ -146,7 +146,8 @@ function userActions(u: PlannedUser, root: string, observed: ObservedHost, actio
 
 /** The log writer's account: a system account that never logs in (password locked, nologin). */
 export function logWriterUseraddCommand(w: PlannedLogWriter, groupExists: boolean, accountsRoot?: string): string[] {
-  return ["useradd", ...prefixArgs(accountsRoot), "--system", ...(groupExists ? ["--gid", w.user] : ["--user-group"]), "--no-create-home", "--home-dir", w.home, "--shell", w.shell, w.user];
+  const groups = w.groups.length > 0 ? ["--groups", w.groups.join(",")] : [];
+  return ["useradd", ...prefixArgs(accountsRoot), "--system", ...(groupExists ? ["--gid", w.user] : ["--user-group"]), ...groups, "--no-create-home", "--home-dir", w.home, "--shell", w.shell, w.user];
 }
 
 /** The account (created, never changed: it is ours alone) and its directories, owner and mode exact. */
@@ -154,6 +155,16 @@ function logWriterActions(w: PlannedLogWriter, observed: ObservedHost, actions: 
   const o = observed.logWriter;
   if (!o?.passwd) actions.push({ kind: "create-user", user: w.user, commands: [logWriterUseraddCommand(w, o?.groupExists ?? false, accountsRoot)] });
   else if (o.passwd.uid === 0) throw new HostError(`refusing to use user "${w.user}" for the signing log writer: it has uid 0`, ExitCode.Config);
+  else {
+    // The log key's token group (signing_log.pkcs11_token) is added; nothing else about the account is changed.
+    const missing = w.groups.filter((g) => !(o.groups ?? []).includes(g));
+    if (missing.length > 0) {
+      const command = accountsRoot
+        ? ["usermod", ...prefixArgs(accountsRoot), "--groups", [...new Set([...(o.groups ?? []), ...missing])].sort().join(","), w.user]
+        : ["usermod", "--append", "--groups", missing.join(","), w.user];
+      actions.push({ kind: "update-user", user: w.user, changes: [`groups +${missing.join(",+")}`], commands: [command] });
+    }
+  }
   for (const d of w.dirs) {
     const node = o?.dirs.get(d.stagedPath);
     let change: string | undefined;

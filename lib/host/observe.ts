@@ -41,6 +41,8 @@ export interface ObservedHost {
   /** The log writer's account and directories (with a planned log writer, when user accounts are managed). */
   readonly logWriter?: {
     readonly passwd: PasswdEntry | undefined;
+    /** Its supplementary groups (empty without an account). */
+    readonly groups?: readonly string[];
     readonly groupExists: boolean;
     readonly dirs: ReadonlyMap<string, ObservedNode>;
   };
@@ -112,7 +114,9 @@ export async function observeHost(plan: HostPlan, manageUsers: boolean, accounts
   if (manageUsers && plan.logWriter !== undefined) {
     const dirs = new Map<string, ObservedNode>();
     for (const d of plan.logWriter.dirs) dirs.set(d.stagedPath, await observeNode(d.stagedPath, false));
-    logWriter = { passwd: await accounts.lookupUser(plan.logWriter.user), groupExists: await accounts.groupExists(plan.logWriter.user), dirs };
+    const passwd = await accounts.lookupUser(plan.logWriter.user);
+    const groups = passwd !== undefined ? await accounts.supplementaryGroups(plan.logWriter.user) : [];
+    logWriter = { passwd, groups, groupExists: await accounts.groupExists(plan.logWriter.user), dirs };
   }
   return { files, stale, users, homes, groups, ...(logWriter !== undefined ? { logWriter } : {}) };
 }

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import type { Config, Role, SystemUserId, UserMapping } from "../config/model.js";
 import { backendUsersOf, roleOf, sshAccessOf, userMappings } from "../config/mappings.js";
-import { P11_KIT_USER, configuredTokens, moduleKind, p11KitUserGroups, tokenAccessGroups, tokenGroupName, type P11KitServerSettings } from "../config/token-access.js";
+import { P11_KIT_USER, configuredTokens, moduleKind, p11KitUserGroups, SOFTHSM_GROUP, tokenAccessGroups, tokenGroupName, type P11KitServerSettings } from "../config/token-access.js";
 import { managedFilePatterns, stagedLayout, type HostLayout, type ManagedFilePattern } from "../layout/host-layout.js";
 import { HARDENING_CONF } from "./hardening.js";
 import { DEFAULT_BIN_DIR, FORCE_COMMANDS, USER_SHELL, checkSafePath } from "./force-commands.js";
@@ -59,6 +59,8 @@ export interface PlannedLogWriter {
   readonly home: string;
   readonly shell: string;
   readonly dirs: readonly PlannedLogDir[];
+  /** Supplementary groups: the log key's token (signing_log.pkcs11_token) on SoftHSM; otherwise none. */
+  readonly groups: readonly string[];
 }
 
 /**
@@ -208,7 +210,9 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
   let logWriter: PlannedLogWriter | undefined;
   if (config.system.signingLog !== undefined) {
     const dirs = (["signingLogDir", "logWriterRunDir"] as const).map((d) => ({ path: target[d], stagedPath: staged[d], mode: LOG_DIR_MODE }));
-    logWriter = { user: LOG_WRITER_USER, home: target.signingLogDir, shell: LOG_WRITER_SHELL, dirs };
+    const logToken = config.system.signingLog.pkcs11Token;
+    const logGroups = logToken !== undefined && config.pkcs11 !== undefined && moduleKind(config.pkcs11.module) === "softhsm" ? [SOFTHSM_GROUP, tokenGroupName({ label: logToken })].sort() : [];
+    logWriter = { user: LOG_WRITER_USER, home: target.signingLogDir, shell: LOG_WRITER_SHELL, dirs, groups: logGroups };
     // tmpfiles.d makes them at boot (/run is empty then); the socket unit enabled as `systemctl enable` would.
     files.push({
       path: staged.logTmpfiles,
@@ -228,7 +232,7 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     inPlace,
     users,
     serviceUsers,
-    groups: [...new Set([...users, ...serviceUsers].flatMap((u) => u.groups))].sort(),
+    groups: [...new Set([...users, ...serviceUsers, ...(logWriter !== undefined ? [logWriter] : [])].flatMap((u) => u.groups))].sort(),
     files,
     managed: managedFilePatterns(staged),
     sshdDropInDir: staged.sshdDropInDir,

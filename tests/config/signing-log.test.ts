@@ -13,6 +13,7 @@ import { parseAnyConfig } from "../../lib/config/load.js";
 import { formatProblem } from "../../lib/config/problems.js";
 import { summarizeConfig } from "../../lib/config/tool.js";
 import { computeHostPlan } from "../../lib/host/plan.js";
+import { tokenGroupName } from "../../lib/config/token-access.js";
 import { KEYS } from "./keys.js";
 import { REPO_ROOT } from "../support/repo.js";
 
@@ -35,6 +36,32 @@ describe("signing_log", () => {
     for (const bad of ['{ origin = "has space" }', '{ origin = "a+b" }', '{ origin = "" }', '{ origin = "x", extra = 1 }', '"x"']) {
       expect(() => parseConfig(withLog(bad), "example"), bad).toThrow(ConfigError);
     }
+  });
+});
+
+describe("signing_log.pkcs11_token", () => {
+  const logAdmin = '[pkcs11]\nmodule = "/usr/lib/softhsm/libsofthsm2.so"\n\n[[pkcs11.mappings]]\nadmin = { token = { label = "signstar-logkey" } }\n';
+  const withToken = withLog('{ origin = "o/log", pkcs11_token = "signstar-logkey" }').replace('[pkcs11]\nmodule = "/usr/lib/softhsm/libsofthsm2.so"\n', logAdmin);
+
+  it("round-trips and plans the writer into the token's group", () => {
+    const config = parseConfig(withToken, "example");
+    expect(config.system.signingLog).toEqual({ origin: "o/log", pkcs11Token: "signstar-logkey" });
+    expect(parseConfig(renderConfig(config), "rendered")).toEqual(config);
+    const plan = computeHostPlan(config);
+    expect(plan.logWriter?.groups).toEqual(["softhsm", tokenGroupName({ label: "signstar-logkey" })].sort());
+    expect(plan.groups).toContain(tokenGroupName({ label: "signstar-logkey" }));
+  });
+
+  it("refuses a token a signing mapping uses, a token without admin mapping, no [pkcs11], and a bad label", () => {
+    expect(problemsOf(withLog('{ origin = "o/log", pkcs11_token = "signstar" }'), "example")).toEqual([
+      'pkcs11.mappings[1].signing.token: token label "signstar" holds the signing log key (system.signing_log.pkcs11_token); no signing user may use it',
+    ]);
+    expect(problemsOf(withLog('{ origin = "o/log", pkcs11_token = "other" }'), "example")).toEqual([
+      'system.signing_log.pkcs11_token: token label "other" has no admin mapping in [pkcs11] (add admin = { token = { label = "other" } } for its SO PIN)',
+    ]);
+    const noPkcs11 = withLog('{ origin = "o/log", pkcs11_token = "x" }').replace(/\n\[pkcs11\][\s\S]*$/, "\n");
+    expect(problemsOf(noPkcs11, "example")).toContain('system.signing_log.pkcs11_token: names token label "x", but there is no [pkcs11] section');
+    expect(() => parseConfig(withLog('{ origin = "o/log", pkcs11_token = "bad label" }'), "example")).toThrow(ConfigError);
   });
 });
 

@@ -200,6 +200,7 @@ describe("computeHostPlan with the signing log", () => {
         { path: "/var/lib/signstar/log", stagedPath: "/var/lib/signstar/log", mode: 0o755 },
         { path: "/run/signstar/log", stagedPath: "/run/signstar/log", mode: 0o755 },
       ],
+      groups: [],
     });
     expect(file(plan, "/usr/lib/tmpfiles.d/signstar-log.conf")).toBe(
       `${HEADER}# The signing log (docs/tlog.md): written only by its writer's user.\n` +
