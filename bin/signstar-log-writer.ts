@@ -13,6 +13,7 @@ runCommand(command, (ctx) => {
     socket: ctx.layout.logWriterSocket,
     env: ctx.env,
     stdin: process.stdin,
+    ...(ctx.root !== undefined ? { secretRoot: ctx.root } : {}),
     log: ctx.audit(),
     signal: ctx.signal,
   });

@@ -151,6 +151,9 @@ export type LogOrigin = Branded<string, "LogOrigin">;
  * `signing_log = { origin = "…" }`: every signature is appended to the verifiable signing log (docs/tlog.md)
  * before it is returned; signing fails closed when its entry cannot be made durable.
  */
+/** The signing log writer's system user (systemd/signstar-log-writer.service names it too). */
+export const LOG_WRITER_USER = "signstar-log";
+
 export interface SigningLogSetup {
   readonly origin: LogOrigin;
   /**

@@ -12,13 +12,14 @@
  */
 import { requireUser } from "../os/accounts.js";
 import type { Pkcs11Mapping, TokenSelector } from "../config/model.js";
-import { pkcs11BackendUser } from "../config/model.js";
+import { LOG_WRITER_USER, pkcs11BackendUser } from "../config/model.js";
 import { soPinFor } from "../secrets/admin-credentials.js";
 import { generatePassphrase } from "../secrets/passphrase.js";
 import { act, ConfigureError, info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { ensurePkcs11SigningKey } from "./pkcs11-keys.js";
 import { keepTokenAccess } from "./token-access.js";
+import { LOG_KEY_LABEL, LOG_KEY_SETUP } from "./signing-log.js";
 import { candidateSecrets, commitNextSecret, writeNextSecret, type RotationTarget, type SecretCopy } from "./secret-rotation.js";
 
 type SigningMapping = Extract<Pkcs11Mapping, { kind: "signing" }>;
@@ -38,13 +39,23 @@ function keyRefOfSelector(k: SigningMapping["key"]): string {
   return "label" in k ? `label:${k.label}` : `id:${k.id}`;
 }
 
+/**
+ * The users that get a token's user PIN besides its signing users: on the signing log's token
+ * (signing_log.pkcs11_token) the log writer's user alone (validation keeps signing users off that token).
+ */
+function pinUsersOf(ctx: RunContext, token: TokenSelector): string[] {
+  const logToken = ctx.config.system.signingLog?.pkcs11Token;
+  return logToken !== undefined && "label" in token && token.label === logToken ? [LOG_WRITER_USER] : [];
+}
+
 export async function reconcilePkcs11(ctx: RunContext): Promise<void> {
   const section = ctx.config.pkcs11;
   if (section === undefined) return;
   for (const { token, signing } of tokensOf(section.mappings).values()) {
-    await reconcileToken(ctx, section.module, token, signing);
+    const extra = pinUsersOf(ctx, token);
+    await reconcileToken(ctx, section.module, token, signing, extra);
     // On every run, changed or not: this run (or an earlier one, or an operator) may have written root-only files.
-    await keepTokenAccess(ctx, section.module, token, signing.map((m) => m.systemUser));
+    await keepTokenAccess(ctx, section.module, token, [...signing.map((m) => m.systemUser), ...extra]);
   }
 }
 
@@ -75,7 +86,7 @@ export async function requireAdminForPkcs11(ctx: RunContext): Promise<void> {
       continue;
     }
     const copies: SecretCopy[] = [];
-    for (const m of signing) copies.push({ owner: await requireUser(m.systemUser), backendUser: pkcs11BackendUser(token) });
+    for (const u of [...signing.map((m) => m.systemUser), ...pinUsersOf(ctx, token)]) copies.push({ owner: await requireUser(u), backendUser: pkcs11BackendUser(token) });
     if ((await findWorkingPin(section.module, token, await candidateSecrets(target, copies))) === undefined) {
       requireAdmin(ctx, `resetting the user PIN of ${name} (no stored PIN is accepted)`);
     }
@@ -105,11 +116,12 @@ async function findWorkingPin(module: string, token: TokenSelector, candidates: 
   return undefined;
 }
 
-async function reconcileToken(ctx: RunContext, module: string, token: TokenSelector, signing: readonly SigningMapping[]): Promise<void> {
+async function reconcileToken(ctx: RunContext, module: string, token: TokenSelector, signing: readonly SigningMapping[], pinUsers: readonly string[]): Promise<void> {
   const name = tokenName(token);
   const target: RotationTarget = { root: ctx.root, handling: ctx.config.system.nonAdminSecretHandling, credsOptions: ctx.credsOptions };
   const copies: SecretCopy[] = [];
-  for (const m of signing) copies.push({ owner: await requireUser(m.systemUser), backendUser: pkcs11BackendUser(token) });
+  for (const u of [...signing.map((m) => m.systemUser), ...pinUsers]) copies.push({ owner: await requireUser(u), backendUser: pkcs11BackendUser(token) });
+  const logOrigin = pinUsers.includes(LOG_WRITER_USER) ? ctx.config.system.signingLog?.origin : undefined;
   const users = copies.map((c) => c.owner.name).join(", ") || "no signing users";
 
   const present = await probeToken(module, token);
@@ -172,7 +184,19 @@ async function reconcileToken(ctx: RunContext, module: string, token: TokenSelec
       crashPoint("pkcs11:after-key", ctx.env);
     });
   }
-  const wanted = new Set(signing.map((m) => keyRefOfSelector(m.key)));
+  if (logOrigin !== undefined && !existing.some((k) => k.ref === `label:${LOG_KEY_LABEL}`)) {
+    // Made once; checkLogKey (a precondition of the run) has refused a token whose key log.vkey does not name.
+    await act(ctx, `${name}: generate the signing log key label:${LOG_KEY_LABEL} (Ed25519, origin ${logOrigin})`, async () => {
+      const a = await p11.openPkcs11Admin({ module, token, userPin: usePin });
+      try {
+        await a.generateKey(`label:${LOG_KEY_LABEL}`, LOG_KEY_SETUP);
+      } finally {
+        await a.close();
+      }
+      crashPoint("log:after-key", ctx.env);
+    });
+  }
+  const wanted = new Set([...signing.map((m) => keyRefOfSelector(m.key)), ...(logOrigin !== undefined ? [`label:${LOG_KEY_LABEL}`] : [])]);
   const unused = existing.filter((k) => !wanted.has(k.ref) && !wanted.has(`label:${k.label}`) && !wanted.has(`id:${k.id}`));
   for (const k of unused) {
     if (!ctx.iterationIncreased) {

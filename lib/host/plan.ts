@@ -34,8 +34,8 @@ export interface PlannedUser {
 
 export type PlannedFileKind = "hardening" | "tmpfiles" | "authorized_keys" | "sshd_dropin" | "unit_link" | "unit_dropin";
 
-/** The signing log writer's system user (systemd/signstar-log-writer.service names it too). */
-export const LOG_WRITER_USER = "signstar-log";
+import { LOG_WRITER_USER } from "../config/model.js";
+export { LOG_WRITER_USER };
 /** Its shell: it never logs in. */
 export const LOG_WRITER_SHELL = "/usr/sbin/nologin";
 /** The writer's socket unit (systemd/signstar-log-writer.socket, installed by the package). */

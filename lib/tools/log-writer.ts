@@ -16,7 +16,13 @@ import { lookupUser } from "../os/accounts.js";
 import type { Readable } from "node:stream";
 import { readBounded } from "../os/read-stream.js";
 import { MAX_KEY_FILE_BYTES, loadLogKeyFile, parseLogKey } from "../tlog/key-file.js";
-import type { NoteSigner } from "../tlog/note.js";
+import { ed25519KeyId, formatVerifierKey, type NoteSigner } from "../tlog/note.js";
+import { userInfo } from "node:os";
+import type { Config } from "../config/model.js";
+import { pkcs11BackendUser } from "../config/model.js";
+import { openWithUserSecret } from "../backends/login.js";
+import type { Pkcs11SigningKey } from "../backends/pkcs11/index.js";
+import { LOG_KEY_LABEL } from "../configure/signing-log.js";
 import { serveLog } from "../tlog/server.js";
 import { LogWriter } from "../tlog/writer.js";
 
@@ -36,6 +42,8 @@ export interface LogWriterInput {
    */
   readonly keyFile?: string;
   readonly stdin?: Readable;
+  /** Root of the host layout for the writer's secret file (signing_log.pkcs11_token); default the live system. */
+  readonly secretRoot?: string;
   /** The log directory (hostLayout's signingLogDir). */
   readonly logDir: string;
   /** The socket path to bind when systemd passed none (hostLayout's logWriterSocket). */
@@ -55,10 +63,18 @@ export async function startLogWriter(input: LogWriterInput): Promise<RunningLogW
   const { config } = await loadConfig(input.config);
   const setup = config.system.signingLog;
   if (setup === undefined) throw new SignstarError("the configuration does not enable the signing log (signing_log in [system])", ExitCode.Config);
-  const credentials = input.env["CREDENTIALS_DIRECTORY"];
-  const keyFile = input.keyFile ?? (credentials !== undefined ? join(credentials, LOG_KEY_CREDENTIAL) : undefined);
-  if (keyFile === undefined) throw new SignstarError(`no log key: give --key or run under systemd with LoadCredential=${LOG_KEY_CREDENTIAL}:…`, ExitCode.Config);
-  const signer = keyFile === "-" ? await keyFromStdin(input.stdin) : await loadLogKeyFile(keyFile, { uid: process.getuid?.() ?? 0 });
+  let signer: NoteSigner;
+  let tokenKey: Pkcs11SigningKey | undefined;
+  if (setup.pkcs11Token !== undefined) {
+    if (input.keyFile !== undefined) throw new SignstarError(`the log key is on token ${JSON.stringify(setup.pkcs11Token)} (signing_log.pkcs11_token); --key is not used`, ExitCode.Usage);
+    tokenKey = await openTokenKey(config, setup.pkcs11Token, input.secretRoot);
+    signer = tokenNoteSigner(setup.origin, tokenKey);
+  } else {
+    const credentials = input.env["CREDENTIALS_DIRECTORY"];
+    const keyFile = input.keyFile ?? (credentials !== undefined ? join(credentials, LOG_KEY_CREDENTIAL) : undefined);
+    if (keyFile === undefined) throw new SignstarError(`no log key: give --key or run under systemd with LoadCredential=${LOG_KEY_CREDENTIAL}:…`, ExitCode.Config);
+    signer = keyFile === "-" ? await keyFromStdin(input.stdin) : await loadLogKeyFile(keyFile, { uid: process.getuid?.() ?? 0 });
+  }
   if (signer.name !== setup.origin) {
     throw new SignstarError(`the log key is for ${JSON.stringify(signer.name)}, but the configuration's signing log is ${JSON.stringify(setup.origin)}`, ExitCode.Config);
   }
@@ -83,8 +99,31 @@ export async function startLogWriter(input: LogWriterInput): Promise<RunningLogW
     async close() {
       await new Promise((resolve) => server.close(resolve));
       await writer.close();
+      await tokenKey?.close();
     },
   };
+}
+
+/**
+ * The log key on its token (signing_log.pkcs11_token, docs/tlog.md "Where the log key lives"), logged in with the
+ * token's user PIN from this user's own secret file, which signstar-configure wrote for the writer's user alone.
+ */
+async function openTokenKey(config: Config, label: string, root: string | undefined): Promise<Pkcs11SigningKey> {
+  const module = config.pkcs11?.module;
+  if (module === undefined) throw new SignstarError("signing_log.pkcs11_token needs a [pkcs11] section", ExitCode.Config);
+  const token = { label };
+  const uid = process.getuid?.() ?? 0;
+  const location = { systemUser: userInfo().username, backendUser: pkcs11BackendUser(token), handling: config.system.nonAdminSecretHandling, uid, ...(root !== undefined ? { root } : {}) };
+  const { openPkcs11SigningKey } = await import("../backends/pkcs11/index.js");
+  const { value } = await openWithUserSecret({ backend: "pkcs11" }, location, (pin) => openPkcs11SigningKey({ module, token, key: { label: LOG_KEY_LABEL }, pin }));
+  return value;
+}
+
+/** A NoteSigner whose signatures the token makes: pure Ed25519 of the note text (https://c2sp.org/signed-note). */
+export function tokenNoteSigner(origin: string, key: Pkcs11SigningKey): NoteSigner {
+  const pk = key.publicKey;
+  if (pk.kind !== "ed25519") throw new SignstarError(`the signing log key label:${LOG_KEY_LABEL} is not an Ed25519 key`, ExitCode.Config);
+  return { name: origin, keyId: ed25519KeyId(origin, pk.a), verifierKey: formatVerifierKey(origin, pk.a), sign: (message) => key.signEd25519Message(message) };
 }
 
 /** The key handed over on stdin (a redirection from the root-only file): bounded, read within seconds. */

@@ -50,13 +50,15 @@ export interface ProductionHost extends PrivateHost {
    * `runuser -u signstar-log -- signstar-log-writer --key - < /var/lib/signstar/log.key` (root opens the key, the
    * writer runs as its own user); resolves once its socket is there. Stopped (SIGTERM) with the host.
    */
-  startLogWriter(): Promise<void>;
+  startLogWriter(opts?: { readonly command?: string }): Promise<void>;
   /** SIGTERM to the log writer; resolves when it has exited. */
   stopLogWriter(): Promise<void>;
 }
 
 /** The documented command line of a log writer started without systemd (docs/tlog.md). */
 export const LOG_WRITER_COMMAND = "exec runuser -u signstar-log -- /usr/bin/signstar-log-writer --key - < /var/lib/signstar/log.key";
+/** The same with the log key on a token (signing_log.pkcs11_token): no key to hand over, the writer logs in itself. */
+export const TOKEN_LOG_WRITER_COMMAND = "exec runuser -u signstar-log -- /usr/bin/signstar-log-writer";
 
 /** package.json's "bin": executable name → file in the checkout. */
 export async function packageExecutables(): Promise<Map<string, string>> {
@@ -160,9 +162,9 @@ export async function startProductionHost(opts: ProductionHostOptions = {}): Pro
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    async startLogWriter() {
+    async startLogWriter(opts = {}) {
       if (logWriter !== undefined && logWriter.child.exitCode === null) return;
-      const child = host.spawn(["sh", "-c", LOG_WRITER_COMMAND], { stdio: ["ignore", "ignore", "pipe"] });
+      const child = host.spawn(["sh", "-c", opts.command ?? LOG_WRITER_COMMAND], { stdio: ["ignore", "ignore", "pipe"] });
       let log = "";
       child.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
       logWriter = { child, stderr: () => log };

@@ -31,7 +31,15 @@ export interface Pkcs11SigningKey extends SigningKey {
    * digest, for raw (non-OpenPGP) signatures. RSA keys only.
    */
   signPssSha512(digest: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Pure Ed25519 (RFC 8032 §5.1.6, CKM_EDDSA without parameters) of a whole message of at most 64 KiB, as a C2SP
+   * signed note needs (https://c2sp.org/signed-note): the signing log's checkpoints. Ed25519 keys only.
+   */
+  signEd25519Message(message: Uint8Array): Promise<Uint8Array>;
 }
+
+/** The largest message signEd25519Message takes (a checkpoint note is at most 16 KiB). */
+export const MAX_ED25519_MESSAGE_BYTES = 64 * 1024;
 
 const MAX_PIN_BYTES = 256;
 
@@ -160,6 +168,16 @@ class OpenKey implements Pkcs11SigningKey {
       saltLen: 64,
     };
     return this.sign({ mechanism: pkcs11js.CKM_RSA_PKCS_PSS, parameter }, digest, this.publicKey.n.length);
+  }
+
+  async signEd25519Message(message: Uint8Array): Promise<Uint8Array> {
+    if (this.publicKey.kind !== "ed25519") {
+      throw new Pkcs11UsageError(`Ed25519 needs an Ed25519 key; key ${this.selectedAs} is ${this.publicKey.kind} (${where(this.session.ctx)})`);
+    }
+    if (message.length > MAX_ED25519_MESSAGE_BYTES) throw new Pkcs11UsageError(`a message to sign is larger than ${MAX_ED25519_MESSAGE_BYTES} bytes (key ${this.selectedAs})`);
+    const sig = this.sign({ mechanism: CKM_EDDSA }, message, 64);
+    if (sig.length !== 64) throw new Pkcs11Error(`the token returned a ${sig.length}-byte Ed25519 signature (${where(this.session.ctx)}, key ${this.selectedAs})`);
+    return sig;
   }
 
   async certificate(): Promise<Uint8Array | undefined> {
