@@ -20,7 +20,7 @@ import { ed25519KeyId, formatVerifierKey, type NoteSigner } from "../tlog/note.j
 import { userInfo } from "node:os";
 import type { Config } from "../config/model.js";
 import { pkcs11BackendUser } from "../config/model.js";
-import { openWithUserSecret } from "../backends/login.js";
+import { openWithUserSecret } from "../backends/index.js";
 import type { Pkcs11SigningKey } from "../backends/pkcs11/index.js";
 import { LOG_KEY_LABEL } from "../configure/signing-log.js";
 import { serveLog } from "../tlog/server.js";
