@@ -14,7 +14,7 @@ import { HARDENING_CONF } from "./hardening.js";
 import { DEFAULT_BIN_DIR, FORCE_COMMANDS, USER_SHELL, checkSafePath } from "./force-commands.js";
 import { ExitCode } from "../errors.js";
 import { HostError } from "./errors.js";
-import { renderAuthorizedKeys, renderSignerServiceDropIn, renderSshdDropIn, renderTmpfiles, signerLimitsEnv, type UserStateDirs } from "./render.js";
+import { renderAuthorizedKeys, renderLogWriterServiceDropIn, renderSignerServiceDropIn, renderSshdDropIn, renderTmpfiles, signerLimitsEnv, type UserStateDirs } from "./render.js";
 
 export interface PlannedUser {
   readonly name: SystemUserId;
@@ -221,6 +221,7 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
       kind: "tmpfiles",
     });
     files.push({ path: staged.logWriterSocketWants, content: "", mode: 0o777, kind: "unit_link", linkTarget: join(target.systemdUnitDir, LOG_WRITER_SOCKET_UNIT) });
+    files.push({ path: staged.logWriterServiceDropIn, content: renderLogWriterServiceDropIn(logToken !== undefined), mode: 0o644, kind: "unit_dropin" });
   }
   const serviceUsers: PlannedServiceUser[] = [];
   if (config.pkcs11 !== undefined && moduleKind(config.pkcs11.module) === "p11-kit-client") {

@@ -140,6 +140,18 @@ ${limits.map(([k, v]) => `Environment=${k}=${v}
 }
 
 /**
+ * The log writer's drop-in: where its key comes from. The shipped unit loads the root-only key file as a credential;
+ * with the key on a dedicated PKCS#11 token ([system] signing_log.pkcs11_token) there is no key file, and a
+ * credential whose file is missing stops the unit from starting, so the empty assignment resets the list
+ * (systemd.exec(5): an empty LoadCredential= clears the credentials assigned before).
+ */
+export function renderLogWriterServiceDropIn(keyOnToken: boolean): string {
+  return keyOnToken
+    ? `${HEADER}# The log key is on a PKCS#11 token ([system] signing_log.pkcs11_token): no key file to load.\n[Service]\nLoadCredential=\n`
+    : `${HEADER}# The log key is the root-only key file the unit loads as its credential signstar-log-key.\n[Service]\n`;
+}
+
+/**
  * The per-user sshd drop-in: key file, fixed command, pinned locale, no TTY, no forwarding of any kind. `env`
  * (signing users: signerLimitsEnv, for the forwarder's fallback) joins the pinned locale on the one SetEnv line:
  * sshd keeps only the first SetEnv of the Match blocks that apply (see PINNED_ENV), so a second line would be lost.

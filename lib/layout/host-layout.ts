@@ -58,6 +58,7 @@ const TMPFILES = "/usr/lib/tmpfiles.d";
 const SYSTEMD_UNITS = "/usr/lib/systemd/system";
 const SOCKETS_WANTS = "/etc/systemd/system/sockets.target.wants";
 const SIGNER_SERVICE_DROP_INS = "/etc/systemd/system/signstar-signer@.service.d";
+const LOG_WRITER_SERVICE_DROP_INS = "/etc/systemd/system/signstar-log-writer.service.d";
 /** Below a user's home, each component root:root 0755. */
 const USER_STATE_CHAIN = [".local", "state", "signstar"] as const;
 
@@ -167,6 +168,8 @@ export interface HostLayout {
   signerSocketWants(user: string): string;
   /** /etc/systemd/system/signstar-signer@.service.d/10-signstar-limits.conf: every signer's limits (configure-build). */
   readonly signerServiceDropIn: string;
+  /** /etc/systemd/system/signstar-log-writer.service.d/10-signstar-log-key.conf: where the writer's key comes from (configure-build, with signing_log). */
+  readonly logWriterServiceDropIn: string;
 }
 
 /** The managed files of signstar-configure-build are recognised by these name patterns (stale ones are removed). */
@@ -241,6 +244,7 @@ export function hostLayout(root?: string): HostLayout {
     socketsWantsDir: at(SOCKETS_WANTS),
     signerSocketWants: (user) => at(join(SOCKETS_WANTS, `signstar-signer@${user}.socket`)),
     signerServiceDropIn: at(join(SIGNER_SERVICE_DROP_INS, "10-signstar-limits.conf")),
+    logWriterServiceDropIn: at(join(LOG_WRITER_SERVICE_DROP_INS, "10-signstar-log-key.conf")),
   };
 }
 

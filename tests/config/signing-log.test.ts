@@ -13,6 +13,7 @@ import { parseAnyConfig } from "../../lib/config/load.js";
 import { formatProblem } from "../../lib/config/problems.js";
 import { summarizeConfig } from "../../lib/config/tool.js";
 import { computeHostPlan } from "../../lib/host/plan.js";
+import { hostLayout } from "../../lib/layout/host-layout.js";
 import { tokenGroupName } from "../../lib/config/token-access.js";
 import { KEYS } from "./keys.js";
 import { REPO_ROOT } from "../support/repo.js";
@@ -50,6 +51,16 @@ describe("signing_log.pkcs11_token", () => {
     const plan = computeHostPlan(config);
     expect(plan.logWriter?.groups).toEqual(["softhsm", tokenGroupName({ label: "signstar-logkey" })].sort());
     expect(plan.groups).toContain(tokenGroupName({ label: "signstar-logkey" }));
+  });
+
+  it("tells the writer's unit not to load a key file (the key is on the token); a key-file log keeps the credential", () => {
+    const dropIn = (text: string): string | undefined =>
+      computeHostPlan(parseConfig(text, "example")).files.find((f) => f.path === hostLayout("").logWriterServiceDropIn)?.content;
+    expect(dropIn(withToken)).toMatch(/^\[Service\]\nLoadCredential=\n$/m);
+    const keyFile = dropIn(shipped);
+    expect(keyFile).toContain("[Service]");
+    expect(keyFile).not.toContain("LoadCredential");
+    expect(dropIn(example)).toBeUndefined();
   });
 
   it("refuses a token a signing mapping uses, a token without admin mapping, no [pkcs11], and a bad label", () => {
