@@ -9,22 +9,26 @@ runCommand(
   command,
   (ctx) => {
     const o = ctx.options;
+    // The SSH connection's options, the same for send and verify-log (required there by the command table).
+    const connection = {
+      host: o.host!,
+      port: o.port!,
+      user: o.user!,
+      ...(o.identity !== undefined ? { identity: o.identity } : {}),
+      ...(o.agent !== undefined ? { agent: o.agent } : {}),
+      knownHosts: o["known-hosts"]!,
+      timeout: o.timeout!,
+      connectTimeout: o["connect-timeout"]!,
+    };
     return requestSignature({
       files: ctx.positionals,
       ...(ctx.subcommand === "send"
         ? {
             send: {
-              host: o.host!,
-              port: o.port!,
-              user: o.user!,
-              ...(o.identity !== undefined ? { identity: o.identity } : {}),
-              ...(o.agent !== undefined ? { agent: o.agent } : {}),
-              knownHosts: o["known-hosts"]!,
+              ...connection,
               ...(o.output !== undefined ? { output: o.output } : {}),
               armor: o.armor ?? false,
               force: o.force ?? false,
-              timeout: o.timeout!,
-              connectTimeout: o["connect-timeout"]!,
               parallel: o.parallel!,
               failFast: o["fail-fast"] ?? false,
             },
@@ -33,17 +37,10 @@ runCommand(
       ...(ctx.subcommand === "verify-log"
         ? {
             verifyLog: {
-              host: o.host!,
-              port: o.port!,
-              user: o.user!,
-              ...(o.identity !== undefined ? { identity: o.identity } : {}),
-              ...(o.agent !== undefined ? { agent: o.agent } : {}),
-              knownHosts: o["known-hosts"]!,
+              ...connection,
               ...(o["log-key"] !== undefined ? { logKey: o["log-key"] } : {}),
               ...(o["log-key-file"] !== undefined ? { logKeyFile: o["log-key-file"] } : {}),
               ...(o["checkpoints-dir"] !== undefined ? { checkpointsDir: o["checkpoints-dir"] } : {}),
-              timeout: o.timeout!,
-              connectTimeout: o["connect-timeout"]!,
               parallel: o.parallel!,
             },
           }

@@ -32,7 +32,8 @@ export const NO_PASSWORD = "*";
 /** `--prefix ROOT` for shadow-utils commands on a staged tree's account files. */
 const prefixArgs = (accountsRoot: string | undefined): string[] => (accountsRoot ? ["--prefix", accountsRoot] : []);
 
-export function useraddCommand(u: PlannedUser, groupExists: boolean, accountsRoot?: string): string[] {
+/** A system account with its own group and no home made; `password` locks it (service users have none set). */
+function systemUseraddCommand(u: { readonly name: string; readonly groups: readonly string[]; readonly home: string; readonly shell: string }, groupExists: boolean, accountsRoot: string | undefined, password: readonly string[]): string[] {
   return [
     "useradd",
     ...prefixArgs(accountsRoot),
@@ -44,27 +45,18 @@ export function useraddCommand(u: PlannedUser, groupExists: boolean, accountsRoo
     u.home,
     "--shell",
     u.shell,
-    "--password",
-    NO_PASSWORD,
+    ...password,
     u.name,
   ];
 }
 
+export function useraddCommand(u: PlannedUser, groupExists: boolean, accountsRoot?: string): string[] {
+  return systemUseraddCommand(u, groupExists, accountsRoot, ["--password", NO_PASSWORD]);
+}
+
 /** A service user: a system account with its own group, no home, no login, no password. */
 export function serviceUseraddCommand(u: PlannedServiceUser, groupExists: boolean, accountsRoot?: string): string[] {
-  return [
-    "useradd",
-    ...prefixArgs(accountsRoot),
-    "--system",
-    ...(groupExists ? ["--gid", u.name] : ["--user-group"]),
-    ...(u.groups.length > 0 ? ["--groups", u.groups.join(",")] : []),
-    "--no-create-home",
-    "--home-dir",
-    u.home,
-    "--shell",
-    u.shell,
-    u.name,
-  ];
+  return systemUseraddCommand(u, groupExists, accountsRoot, []);
 }
 
 /** Creates a missing service user, adds missing groups to an existing one (never takes groups away). */

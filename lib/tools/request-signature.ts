@@ -8,38 +8,33 @@ import { progressBar, type ProgressBar, type ProgressStream } from "../client/pr
 import { prepareRequest, sendSigningBatch, sendSigningRequest } from "../client/request-signature.js";
 import { describeVerifiedLog, verifySignatureInLog } from "../client/verify-log.js";
 
-export interface SendArguments {
+/** The SSH connection to the host: the same options for `send` and `verify-log`. */
+export interface ConnectionArguments {
   readonly host: string;
   readonly port: number;
   readonly user: string;
   readonly identity?: string;
   readonly agent?: boolean;
   readonly knownHosts: string;
-  readonly output?: string;
-  readonly armor: boolean;
-  readonly force: boolean;
   /** Seconds. */
   readonly timeout: number;
   readonly connectTimeout: number;
+}
+
+export interface SendArguments extends ConnectionArguments {
+  readonly output?: string;
+  readonly armor: boolean;
+  readonly force: boolean;
   /** Requests in flight on the one connection (several files). */
   readonly parallel?: number;
   readonly failFast?: boolean;
 }
 
 /** `verify-log`'s options. */
-export interface VerifyLogArguments {
-  readonly host: string;
-  readonly port: number;
-  readonly user: string;
-  readonly identity?: string;
-  readonly agent?: boolean;
-  readonly knownHosts: string;
+export interface VerifyLogArguments extends ConnectionArguments {
   readonly logKey?: string;
   readonly logKeyFile?: string;
   readonly checkpointsDir?: string;
-  /** Seconds. */
-  readonly timeout: number;
-  readonly connectTimeout: number;
   readonly parallel: number;
 }
 
