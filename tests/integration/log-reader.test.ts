@@ -63,13 +63,6 @@ function config(): string {
   ].join("\n");
 }
 
-async function operator(name: string, args: readonly string[] = []): Promise<string> {
-  const r = await host.tool(name, args);
-  expect(r.stderr, `${name} ${args.join(" ")}`).toBe("");
-  expect(r.code, `${name} ${args.join(" ")}`).toBe(0);
-  return r.stdout;
-}
-
 /** `ssh reader@host <command>` with the OpenSSH client; stdout as bytes. */
 function readerSsh(command: readonly string[]): Promise<RunResult<Buffer>> {
   return runBytes("ssh", [
@@ -120,8 +113,8 @@ beforeAll(async () => {
   for (const name of [SIGNER, READER]) keys.set(name, await generateSshKey(work, name));
   host = await startProductionHost();
   await host.writeConfig(config());
-  await operator("signstar-configure-build");
-  await operator("signstar-configure");
+  await host.operator("signstar-configure-build");
+  await host.operator("signstar-configure");
   vkey = (await readFile(host.path("/var/lib/signstar/log.vkey"), "utf8")).trim();
   vkeyFile = join(work, "log.vkey");
   await writeFile(vkeyFile, `${vkey}\n`);

@@ -101,13 +101,6 @@ async function scrape(): Promise<string> {
   return r.stdout;
 }
 
-async function operator(name: string, args: readonly string[] = []): Promise<string> {
-  const r = await host.tool(name, args);
-  expect(r.stderr, `${name} ${args.join(" ")}`).toBe("");
-  expect(r.code, `${name} ${args.join(" ")}`).toBe(0);
-  return r.stdout;
-}
-
 function ssh(user: string, opts: { command?: string[]; input?: string } = {}) {
   return runSsh({ sshd, user, identity: keys.get(user)!.privateKeyFile, ...opts });
 }
@@ -178,9 +171,9 @@ afterAll(async () => {
 describe("the production flow on SoftHSM, as an operator runs it", () => {
   it("config → check → configure-build → configure → sshd", async () => {
     await host.writeConfig(config(SIGNERS));
-    expect(await operator("signstar-config", ["check"])).toMatch(/^\/etc\/signstar\/config\.toml: valid/);
-    await operator("signstar-configure-build");
-    const configured = await operator("signstar-configure");
+    expect(await host.operator("signstar-config", ["check"])).toMatch(/^\/etc\/signstar\/config\.toml: valid/);
+    await host.operator("signstar-configure-build");
+    const configured = await host.operator("signstar-configure");
     expect(configured).toMatch(/^done: generate admin credentials, split them into 3 shares \(threshold 2\)/m);
     for (const s of SIGNERS) expect(configured).toMatch(new RegExp(`^done: .*generate key and its OpenPGP certificate label:${s.user} for ${s.user}$`, "m"));
     logKey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1] ?? "";
@@ -243,7 +236,7 @@ describe("the production flow on SoftHSM, as an operator runs it", () => {
 
   it("a new signer: configure-build → reload sshd → two holders upload → configure → it signs", async () => {
     await host.writeConfig(config([...SIGNERS, LATE]));
-    await operator("signstar-configure-build");
+    await host.operator("signstar-configure-build");
     await host.reloadSshd();
     // Until configure made its key, the keyring serves the others and names the missing one (issue 12.13).
     const partial = await ssh(CERTS);
@@ -259,7 +252,7 @@ describe("the production flow on SoftHSM, as an operator runs it", () => {
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
     }
-    const configured = await operator("signstar-configure");
+    const configured = await host.operator("signstar-configure");
     expect(configured).toMatch(new RegExp(`^done: .*generate key and its OpenPGP certificate label:${LATE.user} for ${LATE.user}$`, "m"));
     const { data, sig } = await sign(LATE.user);
     await verifyWithKeyring(sig, data);

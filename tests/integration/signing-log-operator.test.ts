@@ -68,13 +68,6 @@ function config(origin: string): string {
   ].join("\n");
 }
 
-async function operator(name: string, args: readonly string[] = []): Promise<string> {
-  const r = await host.tool(name, args);
-  expect(r.stderr, `${name} ${args.join(" ")}`).toBe("");
-  expect(r.code, `${name} ${args.join(" ")}`).toBe(0);
-  return r.stdout;
-}
-
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "signstar-logop-"));
   for (const user of [SIGNER, CERTS]) keys.set(user, await generateSshKey(work, user));
@@ -89,7 +82,7 @@ afterAll(async () => {
 describe("operating the signing log", () => {
   it("configure-build: the signstar-log user, the log directories only it writes, the writer's socket enabled; idempotent", async () => {
     await host.writeConfig(config(ORIGIN));
-    const built = await operator("signstar-configure-build");
+    const built = await host.operator("signstar-configure-build");
     expect(built).toMatch(/^create user signstar-log: useradd --system --user-group --no-create-home --home-dir \/var\/lib\/signstar\/log --shell \/usr\/sbin\/nologin signstar-log$/m);
     const passwd = (await host.run(["getent", "passwd", "signstar-log"])).stdout.trim().split(":");
     const uid = Number(passwd[2]);
@@ -102,12 +95,12 @@ describe("operating the signing log", () => {
     }
     expect(await readFile(host.path("/usr/lib/tmpfiles.d/signstar-log.conf"), "utf8")).toContain(`d ${LOG_DIR} 0755 signstar-log signstar-log -\n`);
     expect(await readlink(host.path("/etc/systemd/system/sockets.target.wants/signstar-log-writer.socket"))).toBe("/usr/lib/systemd/system/signstar-log-writer.socket");
-    expect(await operator("signstar-configure-build")).toMatch(/^nothing to do$/m);
+    expect(await host.operator("signstar-configure-build")).toMatch(/^nothing to do$/m);
   }, 120_000);
 
   it("configure makes the log key once: killed right after it, the next run keeps that key and prints its verifier key", async () => {
     // A dry run only says it would.
-    const planned = await operator("signstar-configure", ["--dry-run"]);
+    const planned = await host.operator("signstar-configure", ["--dry-run"]);
     expect(planned).toContain(`plan: generate the signing log key /var/lib/signstar/log.key (origin ${ORIGIN})\n`);
     await expect(lstat(host.path("/var/lib/signstar/log.key"))).rejects.toThrow(/ENOENT/);
     const killed = await host.tool("signstar-configure", [], { env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", [CRASH_ENV]: "log:after-key" } });
@@ -116,7 +109,7 @@ describe("operating the signing log", () => {
     expect([keyFile.uid, keyFile.mode & 0o7777]).toEqual([0, 0o600]);
     const made = await readFile(host.path("/var/lib/signstar/log.key"), "utf8");
 
-    const out = await operator("signstar-configure");
+    const out = await host.operator("signstar-configure");
     expect(out).not.toMatch(/generate the signing log key/);
     const printed = /^info: signing log verifier key (\S+)$/m.exec(out)?.[1];
     expect(printed).toBeDefined();
@@ -125,7 +118,7 @@ describe("operating the signing log", () => {
     expect(await readFile(host.path("/var/lib/signstar/log.key"), "utf8")).toBe(made);
     expect(await readFile(host.path("/var/lib/signstar/log.vkey"), "utf8")).toBe(`${vkey}\n`);
     // A third run changes nothing about the log and prints the same key.
-    const again = await operator("signstar-configure");
+    const again = await host.operator("signstar-configure");
     expect(again).not.toMatch(/signing log key|log's verifier key to/);
     expect(again).toContain(`info: signing log verifier key ${vkey}\n`);
   }, 240_000);
@@ -161,16 +154,16 @@ describe("operating the signing log", () => {
     expect(goResult.stdout).toMatch(/^ok entry/);
 
     // signstar-admin log list shows it, verified; export copies a tree Go verifies too.
-    const listed = await operator("signstar-admin", ["log", "list", "--user", SIGNER]);
+    const listed = await host.operator("signstar-admin", ["log", "list", "--user", SIGNER]);
     expect(listed).toMatch(new RegExp(`^${index} \\S+Z ${SIGNER} ${entry.kind === "signature" ? entry.key : ""} [0-9a-f]{128}$`, "m"));
-    await operator("signstar-admin", ["log", "export", "/var/tmp/logop-export"]);
+    await host.operator("signstar-admin", ["log", "export", "/var/tmp/logop-export"]);
     const exported = await goVerify(go, host.path("/var/tmp/logop-export"), vkey, "inclusion", String(index));
     expect(exported.stdout).toMatch(/^ok entry/);
   }, 120_000);
 
   it("the verifier key: signstar-config (any user), signstar-admin, and the key-certificates user (keyring, index, alone)", async () => {
     expect((await host.tool("signstar-config", ["log-key"], { user: SIGNER })).stdout).toBe(`${vkey}\n`);
-    expect(await operator("signstar-admin", ["log", "vkey"])).toBe(`${vkey}\n`);
+    expect(await host.operator("signstar-admin", ["log", "vkey"])).toBe(`${vkey}\n`);
     const ssh = (command?: string[]) => runSsh({ sshd, user: CERTS, identity: keys.get(CERTS)!.privateKeyFile, ...(command ? { command } : {}) });
     const keyring = await ssh();
     expect(keyring.stderr).toBe("");

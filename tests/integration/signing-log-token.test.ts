@@ -64,13 +64,6 @@ function config(): string {
   ].join("\n");
 }
 
-async function operator(name: string, args: readonly string[] = []): Promise<string> {
-  const r = await host.tool(name, args);
-  expect(r.stderr, `${name} ${args.join(" ")}`).toBe("");
-  expect(r.code, `${name} ${args.join(" ")}`).toBe(0);
-  return r.stdout;
-}
-
 /** pkcs11-tool's login to `token`, run as `user`, with the PIN the signing user knows for token `secretOf`. */
 async function loginAs(user: string, secretOf: string, token: string): Promise<number | null> {
   const pin = (await readFile(host.path(`${SECRETS}/${SIGNER}/.local/state/signstar/secrets/pkcs11-token-label-${secretOf}.txt`), "utf8")).trim();
@@ -92,11 +85,11 @@ afterAll(async () => {
 describe("the signing log key on a dedicated PKCS#11 token", () => {
   it("configure-build puts signstar-log into the log token's group; configure makes the key on the token once", async () => {
     await host.writeConfig(config());
-    await operator("signstar-configure-build");
+    await host.operator("signstar-configure-build");
     const groups = (await host.run(["id", "-nG", "signstar-log"])).stdout.trim().split(" ");
     expect(groups).toContain("softhsm");
     expect(groups.some((g) => g.startsWith("signstar-tok-"))).toBe(true);
-    const out = await operator("signstar-configure");
+    const out = await host.operator("signstar-configure");
     expect(out).toContain(`token label "${LOG_TOKEN}": generate the signing log key label:signstar-log (Ed25519, origin ${ORIGIN})`);
     const printed = /^info: signing log verifier key (\S+)$/m.exec(out)?.[1];
     expect(printed).toBeDefined();
@@ -109,7 +102,7 @@ describe("the signing log key on a dedicated PKCS#11 token", () => {
     const pinFile = await lstat(host.path(`${SECRETS}/signstar-log/.local/state/signstar/secrets/pkcs11-token-label-${LOG_TOKEN}.txt`));
     expect(pinFile.mode & 0o777).toBe(0o600);
     await expect(lstat(host.path(`${SECRETS}/${SIGNER}/.local/state/signstar/secrets/pkcs11-token-label-${LOG_TOKEN}.txt`))).rejects.toThrow(/ENOENT/);
-    const again = await operator("signstar-configure");
+    const again = await host.operator("signstar-configure");
     expect(again).not.toMatch(/generate the signing log key/);
     expect(again).toContain(`info: signing log verifier key ${vkey}\n`);
   }, 300_000);

@@ -41,6 +41,8 @@ export interface ProductionHost extends PrivateHost {
   writeConfig(text: string): Promise<void>;
   /** Runs /usr/bin/<name> inside the host as root, or as `user` (runuser, a login-less session). */
   tool(name: string, args?: readonly string[], opts?: RunOptions & { readonly user?: string }): Promise<RunResult>;
+  /** An operator's command that must succeed: `tool` as root; anything on stderr or a non-zero exit throws with both. */
+  operator(name: string, args?: readonly string[]): Promise<string>;
   /** Starts the host's sshd (once) on a free loopback port. */
   startSshd(): Promise<ProductionSshd>;
   /** `systemctl reload ssh` on a booted host: SIGHUP, sshd re-reads its configuration and drop-ins. */
@@ -138,6 +140,12 @@ export async function startProductionHost(opts: ProductionHostOptions = {}): Pro
     throw new Error("sshd: no free port after 5 attempts");
   };
 
+  const tool: ProductionHost["tool"] = (name, args = [], opts = {}) => {
+    const { user, ...runOpts } = opts;
+    const argv = user === undefined ? [join("/usr/bin", name), ...args] : ["runuser", "-u", user, "--", join("/usr/bin", name), ...args];
+    return host.run(argv, { timeoutMs: 120_000, ...runOpts });
+  };
+
   return {
     ...host,
     journal: events,
@@ -145,10 +153,11 @@ export async function startProductionHost(opts: ProductionHostOptions = {}): Pro
       await mkdir(dirname(host.path(CONFIG_PATH)), { recursive: true, mode: 0o755 });
       await writeFile(host.path(CONFIG_PATH), text, { mode: 0o644 });
     },
-    tool(name, args = [], opts = {}) {
-      const { user, ...runOpts } = opts;
-      const argv = user === undefined ? [join("/usr/bin", name), ...args] : ["runuser", "-u", user, "--", join("/usr/bin", name), ...args];
-      return host.run(argv, { timeoutMs: 120_000, ...runOpts });
+    tool,
+    async operator(name, args = []) {
+      const r = await tool(name, args);
+      if (r.code !== 0 || r.stderr !== "") throw new Error(`${[name, ...args].join(" ")}: exit ${r.code}, stderr: ${r.stderr}`);
+      return r.stdout;
     },
     startSshd,
     async reloadSshd() {
