@@ -22,7 +22,7 @@ import { agentAuth, loadIdentity, type SshAuth } from "./identity.js";
 import { entriesForHost, knownHostName, readKnownHosts } from "./known-hosts.js";
 import { checkOutputPath, defaultOutputPath, writeOutputAtomically } from "./output-file.js";
 import { checkSignatureForState, type SignatureInfo } from "./signature-check.js";
-import { openSshSession, runRemoteCommand, type RemoteCallResult, type SshSession } from "./ssh-transport.js";
+import { openSshSession, runRemoteCommand, type RemoteCallResult, type SessionOptions, type SshSession } from "./ssh-transport.js";
 
 export interface PrepareOptions {
   readonly now?: Date;
@@ -96,7 +96,24 @@ export function validate(opts: ConnectionOptions): { port: number } {
 }
 
 /** The local checks of a connection, before anything is hashed or sent: a known_hosts entry for the host, our key. */
-export async function connectionChecks(opts: { readonly knownHostsPath: string; readonly host: string; readonly identity?: string; readonly agent?: string | boolean; readonly env?: NodeJS.ProcessEnv }, port: number): Promise<{ knownHosts: Awaited<ReturnType<typeof readKnownHosts>>; auth: SshAuth }> {
+/**
+ * The local checks of a connection (a known_hosts entry for the host; the identity file or the agent), then the
+ * options every SSH call of the client opens it with: one place for send, the batch and verify-log.
+ */
+export async function checkedConnection(
+  opts: {
+    readonly knownHostsPath: string;
+    readonly host: string;
+    readonly user: string;
+    readonly identity?: string;
+    readonly agent?: string | boolean;
+    readonly env?: NodeJS.ProcessEnv;
+    readonly readyTimeoutMs?: number;
+    readonly timeoutMs?: number;
+    readonly signal?: AbortSignal;
+  },
+  port: number,
+): Promise<Omit<SessionOptions, "maxStdoutBytes">> {
   const knownHosts = await readKnownHosts(opts.knownHostsPath);
   if (!entriesForHost(knownHosts.entries, opts.host, port).some((e) => e.marker === null)) {
     const skipped = knownHosts.skipped.length > 0 ? ` (${knownHosts.skipped.length} malformed lines skipped)` : "";
@@ -106,7 +123,17 @@ export async function connectionChecks(opts: { readonly knownHostsPath: string; 
     opts.identity !== undefined
       ? await loadIdentity(opts.identity)
       : await agentAuth(typeof opts.agent === "string" ? opts.agent : undefined, opts.env ?? process.env);
-  return { knownHosts, auth };
+  return {
+    host: opts.host,
+    port,
+    user: opts.user,
+    auth,
+    knownHosts: knownHosts.entries,
+    knownHostsPath: opts.knownHostsPath,
+    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
 }
 
 export async function sendSigningRequest(opts: SendOptions): Promise<SendResult> {
@@ -116,25 +143,13 @@ export async function sendSigningRequest(opts: SendOptions): Promise<SendResult>
   const output = opts.output ?? defaultOutputPath(opts.file, armored);
 
   // Local checks first: nothing is hashed or sent while any of them fails.
-  const { knownHosts, auth } = await connectionChecks(opts, port);
+  const connection = await checkedConnection(opts, port);
   await checkOutputPath(output, opts.file, force);
 
   const { state, json } = await hashedRequest(opts.file, opts);
   opts.signal?.throwIfAborted();
 
-  const { stdout, stderr } = await runRemoteCommand({
-    host: opts.host,
-    port,
-    user: opts.user,
-    auth,
-    knownHosts: knownHosts.entries,
-    knownHostsPath: opts.knownHostsPath,
-    input: Buffer.from(json, "utf8"),
-    maxStdoutBytes: opts.maxResponseBytes ?? MAX_RESPONSE_BYTES,
-    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
-    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const { stdout, stderr } = await runRemoteCommand({ ...connection, input: Buffer.from(json, "utf8"), maxStdoutBytes: opts.maxResponseBytes ?? MAX_RESPONSE_BYTES });
 
   return finishFile(output, armored, force, state, { stdout, stderr }, opts.signal);
 }
@@ -231,7 +246,7 @@ export async function sendSigningBatch(opts: BatchOptions): Promise<BatchResult[
   const armored = opts.armor === true;
   const force = opts.force === true;
 
-  const { knownHosts, auth } = await connectionChecks(opts, port);
+  const connection = await checkedConnection(opts, port);
 
   // Sizes for the one progress bar (a file that cannot be read fails on its own below).
   const sizes = await Promise.all(opts.files.map((f) => stat(f).then((s) => s.size, () => 0)));
@@ -239,18 +254,7 @@ export async function sendSigningBatch(opts: BatchOptions): Promise<BatchResult[
   const hashed = new Array<number>(opts.files.length).fill(0);
   let hashedSum = 0;
 
-  const session = await openSshSession({
-    host: opts.host,
-    port,
-    user: opts.user,
-    auth,
-    knownHosts: knownHosts.entries,
-    knownHostsPath: opts.knownHostsPath,
-    maxStdoutBytes: opts.maxResponseBytes ?? MAX_RESPONSE_BYTES,
-    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
-    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const session = await openSshSession({ ...connection, maxStdoutBytes: opts.maxResponseBytes ?? MAX_RESPONSE_BYTES });
   const results = new Array<BatchResult | undefined>(opts.files.length);
   let next = 0;
   let stopped = false;

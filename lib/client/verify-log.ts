@@ -24,7 +24,7 @@ import { parseLogPath, type LogFetch } from "../tlog/tiles.js";
 import { ClientConfigError, ClientInputError, ClientUsageError, RemoteError } from "./errors.js";
 import { knownHostName } from "./known-hosts.js";
 import { checkSignatureInLog, logNotationOf, type LogCheckResult } from "./log-check.js";
-import { connectionChecks, validate, DEFAULT_PARALLEL, MAX_PARALLEL, type ConnectionOptions } from "./request-signature.js";
+import { checkedConnection, validate, DEFAULT_PARALLEL, MAX_PARALLEL, type ConnectionOptions } from "./request-signature.js";
 import { openSshSession, type SshSession } from "./ssh-transport.js";
 
 /** The log_reader's exit code for a well-formed path the log does not hold (yet): EXIT_CODES.NotFound. */
@@ -160,21 +160,10 @@ export async function verifySignatureInLog(opts: VerifyLogOptions): Promise<Veri
   } catch (error) {
     throw new ClientInputError(`signature file ${opts.signature}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  const { knownHosts, auth } = await connectionChecks({ ...opts, env }, port);
+  const connection = await checkedConnection({ ...opts, env }, port);
   const digest = opts.file === undefined ? undefined : (await hashFile(opts.file, opts.signal ? { signal: opts.signal } : {})).digest();
 
-  const session = await openSshSession({
-    host: opts.host,
-    port,
-    user: opts.user,
-    auth,
-    knownHosts: knownHosts.entries,
-    knownHostsPath: opts.knownHostsPath,
-    maxStdoutBytes: MAX_LOG_FILE_BYTES,
-    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
-    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const session = await openSshSession({ ...connection, maxStdoutBytes: MAX_LOG_FILE_BYTES });
   try {
     const { fetch, count } = sshLogFetch(session, parallel);
     const where = `${opts.user}@${knownHostName(opts.host, port)}`;
