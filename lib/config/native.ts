@@ -30,7 +30,7 @@ import {
   tlsSecurityParser,
 } from "./primitives.js";
 import type { Problems } from "./problems.js";
-import { TableReader, complete, int, list, prim, variant, type Parser } from "./reader.js";
+import { TableReader, childLocation, complete, int, isTable, list, prim, variant, type Parser } from "./reader.js";
 
 /** Most mappings a section may hold. */
 export const MAX_MAPPINGS = 1000;
@@ -41,29 +41,46 @@ const SYSTEM_KINDS = ["share_holder", "wire_guard_download", "log_reader"] as co
 type SystemKind = (typeof SYSTEM_KINDS)[number];
 
 /**
- * What a layout allows beyond the shared structure: the native TOML layout allows everything; Signstar's V4 YAML
- * (lib/config/signstar-yaml.ts) has the same structure with fewer sections and mapping kinds, another spelling of
+ * Everything the native TOML layout has beyond Signstar's own format (V4 `Config`, `SystemConfig` and
+ * `NetHsmConfig` in archlinux/signstar's signstar-config: system = iteration, admin and non-admin secret handling,
+ * share_holder and wire_guard_download mappings; nethsm = connections and the admin, backup, metrics,
+ * hermetic_metrics and signing mappings). The one list a dialect's `extensions` decision applies to.
+ */
+export const NATIVE_EXTENSIONS = {
+  sections: ["pkcs11"],
+  systemKeys: ["signing_log", "audit_log", "signing_concurrency", "signing_queue"],
+  systemKinds: ["log_reader"],
+  nethsmKinds: ["backup_upload", "update_upload", "key_certificates"],
+} as const satisfies {
+  readonly sections: readonly string[];
+  readonly systemKeys: readonly string[];
+  readonly systemKinds: readonly SystemKind[];
+  readonly nethsmKinds: readonly NetHsmKind[];
+};
+
+const isExtension = (list: readonly string[], name: string): boolean => list.includes(name);
+
+/**
+ * How a layout reads the shared structure: the native TOML layout has everything; Signstar's V4 YAML
+ * (lib/config/signstar-yaml.ts) is exactly Signstar's format, so none of the native extensions, another spelling of
  * the fingerprints key and Signstar's own SSS bounds.
  */
 export interface Dialect {
-  readonly pkcs11: boolean;
-  readonly nethsmKinds: readonly NetHsmKind[];
-  readonly systemKinds: readonly SystemKind[];
+  /**
+   * Whether the native extensions (NATIVE_EXTENSIONS: the pkcs11 section, the system keys and the mapping kinds
+   * Signstar lacks) are read; if not, each one present is one problem, `lacks("the key signing_log")`.
+   */
+  readonly extensions: boolean;
   readonly fingerprintsKey: "fingerprints" | "Fingerprints";
   readonly adminSecretHandling: Parser<AdminSecretHandling>;
-  /** `[system] signing_concurrency` and `signing_queue` (Signstar's SystemConfig has no per-user limits). */
-  readonly signingLimits: boolean;
-  /** The problem for a section or mapping kind this dialect lacks (`what` is e.g. `the mapping kind backup_upload`). */
+  /** The problem for an extension this dialect lacks (`what` is e.g. `the mapping kind backup_upload`). */
   readonly lacks: (what: string) => string;
 }
 
 export const NATIVE_DIALECT: Dialect = {
-  pkcs11: true,
-  nethsmKinds: NETHSM_KINDS,
-  systemKinds: SYSTEM_KINDS,
+  extensions: true,
   fingerprintsKey: "fingerprints",
   adminSecretHandling: parseAdminSecretHandling,
-  signingLimits: true,
   lacks: (what) => `${what} is not allowed here`,
 };
 
@@ -88,7 +105,7 @@ function table<T>(read: (t: TableReader) => T | undefined): Parser<T> {
 const systemMapping = (dialect: Dialect): Parser<SystemMapping> => (v, loc, problems) => {
   const m = variant(v, loc, problems, SYSTEM_KINDS);
   if (m === undefined) return undefined;
-  if (!dialect.systemKinds.includes(m.kind)) {
+  if (!dialect.extensions && isExtension(NATIVE_EXTENSIONS.systemKinds, m.kind)) {
     problems.add(m.location, dialect.lacks(`the mapping kind ${m.kind}`));
     return undefined;
   }
@@ -105,7 +122,7 @@ export const metricsBackendUsers: Parser<MetricsBackendUsers> = table((t) => {
 const netHsmMapping = (dialect: Dialect): Parser<NetHsmMapping> => (v, loc, problems) => {
   const m = variant(v, loc, problems, NETHSM_KINDS);
   if (m === undefined) return undefined;
-  if (!dialect.nethsmKinds.includes(m.kind)) {
+  if (!dialect.extensions && isExtension(NATIVE_EXTENSIONS.nethsmKinds, m.kind)) {
     problems.add(m.location, dialect.lacks(`the mapping kind ${m.kind}`));
     return undefined;
   }
@@ -193,14 +210,24 @@ const pkcs11Mapping: Parser<Pkcs11Mapping> = (v, loc, problems) => {
   })(m.value, m.location, problems);
 };
 
-/** An optional per-user signing limit, within its bounds; a dialect without limits refuses the key. */
-function limit(t: TableReader, key: string, bounds: { readonly min: number; readonly max: number }, dialect: Dialect, problems: Problems): number | undefined {
-  if (!dialect.signingLimits && t.has(key)) {
-    t.take(key);
-    problems.add(t.at(key), dialect.lacks(`the key ${key}`));
-    return undefined;
-  }
+/** An optional per-user signing limit, within its bounds. */
+function limit(t: TableReader, key: string, bounds: { readonly min: number; readonly max: number }): number | undefined {
   return t.optional(key, int(bounds.min, bounds.max));
+}
+
+/**
+ * The `[system]` table a dialect reads: without the native-only keys if it lacks them, each one present reported
+ * once (so it is not read, nor reported again as unknown).
+ */
+function systemTable(v: unknown, loc: string, problems: Problems, dialect: Dialect): unknown {
+  if (dialect.extensions || !isTable(v)) return v;
+  const kept = { ...v };
+  for (const key of NATIVE_EXTENSIONS.systemKeys) {
+    if (!Object.hasOwn(kept, key)) continue;
+    problems.add(childLocation(loc, key), dialect.lacks(`the key ${key}`));
+    delete kept[key];
+  }
+  return kept;
 }
 
 function mappings<T>(t: TableReader, parse: Parser<T>): (T | undefined)[] {
@@ -212,7 +239,7 @@ export function readNative(root: unknown, problems: Problems, dialect: Dialect =
   const top = TableReader.open(root, "", problems);
   if (top === undefined) return { system: undefined, nethsm: undefined, pkcs11: undefined };
   const system = top.required("system", (v, loc, p) => {
-    const t = TableReader.open(v, loc, p);
+    const t = TableReader.open(systemTable(v, loc, p, dialect), loc, p);
     if (t === undefined) return undefined;
     const section = {
       iteration: t.required("iteration", int(0, 0xffff_ffff)),
@@ -228,8 +255,8 @@ export function readNative(root: unknown, problems: Problems, dialect: Dialect =
         return origin === undefined ? undefined : { origin, ...(pkcs11Token !== undefined ? { pkcs11Token } : {}) };
       }),
       auditLog: t.optional("audit_log", prim(auditLogPolicy)),
-      signingConcurrency: limit(t, "signing_concurrency", SIGNING_LIMITS.concurrency, dialect, p),
-      signingQueue: limit(t, "signing_queue", SIGNING_LIMITS.queue, dialect, p),
+      signingConcurrency: limit(t, "signing_concurrency", SIGNING_LIMITS.concurrency),
+      signingQueue: limit(t, "signing_queue", SIGNING_LIMITS.queue),
     };
     t.finish();
     return section;
@@ -244,11 +271,12 @@ export function readNative(root: unknown, problems: Problems, dialect: Dialect =
     t.finish();
     return section;
   });
-  if (!dialect.pkcs11 && top.has("pkcs11")) {
-    top.take("pkcs11");
-    problems.add(top.at("pkcs11"), dialect.lacks("the section pkcs11"));
+  for (const name of dialect.extensions ? [] : NATIVE_EXTENSIONS.sections) {
+    if (!top.has(name)) continue;
+    top.take(name);
+    problems.add(top.at(name), dialect.lacks(`the section ${name}`));
   }
-  const pkcs11 = !dialect.pkcs11 ? undefined : top.optional("pkcs11", (v, loc, p) => {
+  const pkcs11 = !dialect.extensions ? undefined : top.optional("pkcs11", (v, loc, p) => {
     const t = TableReader.open(v, loc, p);
     if (t === undefined) return undefined;
     const section = { module: t.required("module", prim(modulePath)), mappings: mappings(t, pkcs11Mapping) };

@@ -4,9 +4,11 @@
  * read into the native model. V4 has the structure of the native layout (`system`, `nethsm`, the same mapping
  * kinds and field names), so it is read by the native reader in a dialect that allows only what V4 has:
  *
- * - sections `system` and `nethsm`; `yubihsm2` (Signstar's YubiHSM2 backend) is refused with one line, the native
- *   extensions (`pkcs11`, the mapping kinds backup_upload, update_upload, key_certificates, log_reader) are refused
- *   as such (Signstar has no signing log to read);
+ * - exactly Signstar's format: sections `system` and `nethsm`; `yubihsm2` (Signstar's YubiHSM2 backend) is refused
+ *   with one line; every native extension (NATIVE_EXTENSIONS in lib/config/native.ts: `pkcs11`, the `system` keys
+ *   signing_log, audit_log, signing_concurrency, signing_queue, the mapping kinds log_reader, backup_upload,
+ *   update_upload, key_certificates) is refused with one line each that points at the native TOML layout, since
+ *   Signstar's own reader would refuse the file and the YAML must stay a file Signstar reads;
  * - `tls_security: {Fingerprints: {sha256: [...]}}` spelled as Signstar's serde spells it;
  * - `shamirs-secret-sharing: {number_of_shares, threshold}` with Signstar's bounds (`NonZeroUsize` each, no rule
  *   between them); the native rules (both at least 2, threshold at most number_of_shares) are listed after
@@ -55,12 +57,9 @@ const signstarAdminSecretHandling: Parser<AdminSecretHandling> = (v, loc, proble
 };
 
 export const SIGNSTAR_V4_DIALECT: Dialect = {
-  pkcs11: false,
-  nethsmKinds: ["admin", "backup", "metrics", "hermetic_metrics", "signing"],
-  systemKinds: ["share_holder", "wire_guard_download"],
+  extensions: false,
   fingerprintsKey: "Fingerprints",
   adminSecretHandling: signstarAdminSecretHandling,
-  signingLimits: false,
   lacks: (what) =>
     `${what} is an extension of this project's native TOML layout, not part of Signstar's YAML; write the configuration in the native layout (signstar-config convert prints it)`,
 };

@@ -1,13 +1,16 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { stringify as stringifyToml } from "smol-toml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { stringify as stringifyYaml } from "yaml";
 import { detectFormat } from "../../lib/config/format.js";
 import { loadConfig, parseAnyConfig, parseConfig } from "../../lib/config/load.js";
 import { userMappings } from "../../lib/config/mappings.js";
 import { ConfigError, formatProblem } from "../../lib/config/problems.js";
 import { renderConfig } from "../../lib/config/render.js";
 import { signstarConfigCommand } from "../../lib/config/tool.js";
+import { NATIVE_EXTENSIONS } from "../../lib/config/native.js";
 import { MAX_YAML_ALIASES, MAX_YAML_DEPTH } from "../../lib/config/yaml.js";
 import { ExitCode } from "../../lib/errors.js";
 import { KEYS } from "./keys.js";
@@ -25,6 +28,16 @@ function problems(text: string, origin = "config.yaml"): string[] {
     if (e instanceof ConfigError) return e.problems.length > 0 ? e.problems.map(formatProblem) : [e.message];
     throw e;
   }
+}
+
+/** `base` with `add` merged in: tables merged key by key, arrays appended to. */
+function merged(base: object, add: object): object {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(add)) {
+    const b = out[k];
+    out[k] = Array.isArray(b) && Array.isArray(v) ? [...b, ...v] : typeof b === "object" && b !== null && typeof v === "object" && v !== null ? merged(b, v) : v;
+  }
+  return out;
 }
 
 const SYSTEM = "system:\n  iteration: 1\n  admin_secret_handling: plaintext\n  non_admin_secret_handling: plaintext\n";
@@ -189,6 +202,39 @@ describe("Signstar V4 YAML: what is not supported, and Signstar's rules first", 
       `nethsm.mappings[1].backup_upload: the mapping kind backup_upload ${hint}`,
       `pkcs11: the section pkcs11 ${hint}`,
     ]);
+  });
+
+  it("one rule for every native extension: refused in YAML with one line naming it, accepted in the native TOML", () => {
+    const hint = "is an extension of this project's native TOML layout, not part of Signstar's YAML; write the configuration in the native layout (signstar-config convert prints it)";
+    const access = (n: keyof typeof KEYS) => ({ system_user: `ext-${n}`, ssh_authorized_key: KEYS[n] });
+    const base = {
+      system: { iteration: 1, admin_secret_handling: "plaintext", non_admin_secret_handling: "plaintext", mappings: [{ wire_guard_download: access("k1") }] },
+      nethsm: { connections: [{ url: "https://nethsm.example.org/", tls_security: "Unsafe" }], mappings: [{ admin: "admin" }] },
+    };
+    // Each extension: the part added to the base, where the problem sits, and what else the native rules need with it.
+    const cases: { kind: keyof typeof NATIVE_EXTENSIONS; name: string; what: string; at: string; add: object; needs?: object }[] = [
+      { kind: "sections", name: "pkcs11", what: "the section", at: "pkcs11", add: { pkcs11: { module: "/usr/lib/softhsm/libsofthsm2.so", mappings: [{ admin: { token: { label: "t" } } }] } } },
+      { kind: "systemKeys", name: "signing_log", what: "the key", at: "system.signing_log", add: { system: { signing_log: { origin: "signer.example.org/log" } } } },
+      { kind: "systemKeys", name: "audit_log", what: "the key", at: "system.audit_log", add: { system: { audit_log: "best-effort" } } },
+      { kind: "systemKeys", name: "signing_concurrency", what: "the key", at: "system.signing_concurrency", add: { system: { signing_concurrency: 2 } } },
+      { kind: "systemKeys", name: "signing_queue", what: "the key", at: "system.signing_queue", add: { system: { signing_queue: 0 } } },
+      { kind: "systemKinds", name: "log_reader", what: "the mapping kind", at: "system.mappings[1].log_reader", add: { system: { mappings: [{ log_reader: access("k2") }] } }, needs: { system: { signing_log: { origin: "signer.example.org/log" } } } },
+      { kind: "nethsmKinds", name: "backup_upload", what: "the mapping kind", at: "nethsm.mappings[1].backup_upload", add: { nethsm: { mappings: [{ backup_upload: access("k3") }] } } },
+      { kind: "nethsmKinds", name: "update_upload", what: "the mapping kind", at: "nethsm.mappings[1].update_upload", add: { nethsm: { mappings: [{ update_upload: access("k4") }] } } },
+      { kind: "nethsmKinds", name: "key_certificates", what: "the mapping kind", at: "nethsm.mappings[1].key_certificates", add: { nethsm: { mappings: [{ key_certificates: { backend_users: ["certs"], ...access("k5") } }] } } },
+    ];
+    // The table covers every extension the dialect's one decision applies to.
+    expect(cases.map((c) => `${c.kind}:${c.name}`).sort()).toEqual(
+      Object.entries(NATIVE_EXTENSIONS).flatMap(([kind, names]) => names.map((n: string) => `${kind}:${n}`)).sort(),
+    );
+    expect(problems(stringifyYaml(base))).toEqual([]);
+    for (const c of cases) {
+      expect(problems(stringifyYaml(merged(base, c.add))), c.name).toEqual([`${c.at}: ${c.what} ${c.name} ${hint}`]);
+      const toml = stringifyToml(merged(merged(base, c.add), c.needs ?? {}));
+      const parsed = parseAnyConfig(toml, "config.toml");
+      expect(parsed.layout, c.name).toBe("native");
+      expect(renderConfig(parsed.config), c.name).not.toBe(renderConfig(parseConfig(stringifyToml(base), "base.toml")));
+    }
   });
 
   it("SSS: Signstar's shareholder rule comes first, the native threshold rule after it", () => {
