@@ -15,7 +15,7 @@ import { run, type RunResult } from "../support/run.js";
 import { startProductionHost } from "../support/production-host.js";
 import { generateSshKey, runSsh, type SshKey } from "../support/sshd.js";
 import { lookup } from "../support/users.js";
-import { KEY_SETUPS } from "../support/signing-host.js";
+import { softHsmConfig } from "../support/softhsm-config.js";
 
 const BIN = new URL("../../dist/bin/signstar-configure-build.js", import.meta.url).pathname;
 const tag = Math.random().toString(36).slice(2, 8);
@@ -26,26 +26,11 @@ let configFile: string;
 let keys: Map<string, SshKey>;
 
 function configText(): string {
-  const text = [
-    "[system]",
-    "iteration = 1",
-    'admin_secret_handling = "plaintext"',
-    'non_admin_secret_handling = "plaintext"',
-    "",
-    "[pkcs11]",
-    'module = "/usr/lib/softhsm/libsofthsm2.so"',
-    "",
-    "[[pkcs11.mappings]]",
-    'admin = { token = { label = "staged" } }',
-    "",
-    "[[pkcs11.mappings]]",
-    `signing = { system_user = "${SIGNER}", ssh_authorized_key = "${keys.get(SIGNER)!.publicKey}", token = { label = "staged" }, key = { label = "k" }, ` +
-      `key_setup = ${KEY_SETUPS.ed25519}, key_context = { openpgp = { user_ids = ["Staged <staged@example.org>"], version = "4" } } } }`,
-    "",
-    "[[pkcs11.mappings]]",
-    `metrics = { system_user = "${METRICS}", ssh_authorized_key = "${keys.get(METRICS)!.publicKey}" }`,
-    "",
-  ].join("\n");
+  const text = softHsmConfig({
+    tokens: ["staged"],
+    signers: [{ user: SIGNER, publicKey: keys.get(SIGNER)!.publicKey, token: "staged", key: "k", userId: "Staged <staged@example.org>" }],
+    metrics: { user: METRICS, publicKey: keys.get(METRICS)!.publicKey },
+  });
   return renderConfig(parseConfig(text, "staged.toml"));
 }
 

@@ -24,7 +24,7 @@ import { REPO_ROOT } from "../support/repo.js";
 import { startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
 import { run, runBytes, type RunResult } from "../support/run.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
-import { KEY_SETUPS } from "../support/signing-host.js";
+import { softHsmConfig } from "../support/softhsm-config.js";
 
 const CLIENT = join(REPO_ROOT, "dist", "bin", "signstar-request-signature.js");
 const SIGNER = "log-signer";
@@ -40,27 +40,12 @@ let vkey: string;
 const keys = new Map<string, SshKey>();
 
 function config(): string {
-  return [
-    "[system]",
-    "iteration = 1",
-    'admin_secret_handling = "plaintext"',
-    'non_admin_secret_handling = "plaintext"',
-    `signing_log = { origin = "${ORIGIN}" }`,
-    "",
-    "[[system.mappings]]",
-    `log_reader = { system_user = "${READER}", ssh_authorized_key = "${keys.get(READER)!.publicKey}" }`,
-    "",
-    "[pkcs11]",
-    'module = "/usr/lib/softhsm/libsofthsm2.so"',
-    "",
-    "[[pkcs11.mappings]]",
-    'admin = { token = { label = "logread" } }',
-    "",
-    "[[pkcs11.mappings]]",
-    `signing = { system_user = "${SIGNER}", ssh_authorized_key = "${keys.get(SIGNER)!.publicKey}", token = { label = "logread" }, key = { label = "${SIGNER}" }, ` +
-      `key_setup = ${KEY_SETUPS.ed25519}, key_context = { openpgp = { user_ids = ["${SIGNER} <${SIGNER}@logread.test>"], version = "4" } } } }`,
-    "",
-  ].join("\n");
+  return softHsmConfig({
+    signingLog: { origin: ORIGIN },
+    systemMappings: [{ kind: "log_reader", user: READER, publicKey: keys.get(READER)!.publicKey }],
+    tokens: ["logread"],
+    signers: [{ user: SIGNER, publicKey: keys.get(SIGNER)!.publicKey, token: "logread", key: SIGNER, userId: `${SIGNER} <${SIGNER}@logread.test>` }],
+  });
 }
 
 /** `ssh reader@host <command>` with the OpenSSH client; stdout as bytes. */

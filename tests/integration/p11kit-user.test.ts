@@ -23,6 +23,7 @@ import { P11_KIT_CLIENT_MODULE, startP11KitUnits, unitSettings } from "../suppor
 import { startPrivateHost, type PrivateHost } from "../support/private-host.js";
 import { packageExecutables } from "../support/production-host.js";
 import { REPO_ROOT } from "../support/repo.js";
+import { softHsmConfig } from "../support/softhsm-config.js";
 import { startSyslog, type SyslogListener } from "../support/syslog.js";
 
 const tag = randomBytes(2).toString("hex");
@@ -30,27 +31,12 @@ const SIGNER = `spk${tag}-signer`;
 const CERTS = `spk${tag}-certs`;
 const LABEL = `signstar${tag}`;
 
-const CONFIG = [
-  "[system]",
-  "iteration = 1",
-  'admin_secret_handling = "plaintext"',
-  'non_admin_secret_handling = "plaintext"',
-  "",
-  "[pkcs11]",
-  `module = "${P11_KIT_CLIENT_MODULE}"`,
-  "[[pkcs11.mappings]]",
-  `admin = { token = { label = "${LABEL}" } }`,
-  "[[pkcs11.mappings]]",
-  `key_certificates = { system_user = "${CERTS}", ssh_authorized_key = "${KEY_C}" }`,
-  "[[pkcs11.mappings]]",
-  "[pkcs11.mappings.signing]",
-  `system_user = "${SIGNER}"`,
-  `ssh_authorized_key = "${KEY_A}"`,
-  `token = { label = "${LABEL}" }`,
-  `key = { label = "${SIGNER}-key" }`,
-  `key_setup = { key_type = "EcP256", key_mechanisms = ["EcdsaSignature"], signature_type = "EcdsaP256", key_context = { openpgp = { user_ids = ["${SIGNER} <${SIGNER}@signstar.test>"], version = "4" } } }`,
-  "",
-].join("\n");
+const CONFIG = softHsmConfig({
+  module: P11_KIT_CLIENT_MODULE,
+  tokens: [LABEL],
+  signers: [{ user: SIGNER, publicKey: KEY_A, token: LABEL, key: `${SIGNER}-key`, kind: "p256", userId: `${SIGNER} <${SIGNER}@signstar.test>` }],
+  keyCertificates: { user: CERTS, publicKey: KEY_C },
+});
 
 // A SoftHSM store that belongs to Signstar: every token is exported (the free slot too, so that
 // signstar-configure can initialise the token through the socket).

@@ -26,7 +26,7 @@ import { startProductionHost, type ProductionHost, type ProductionSshd } from ".
 import { REPO_ROOT } from "../support/repo.js";
 import { run } from "../support/run.js";
 import { parseSignature } from "../support/signature-parse.js";
-import { KEY_SETUPS } from "../support/signing-host.js";
+import { softHsmConfig } from "../support/softhsm-config.js";
 import { generateSshKey, runSsh, type SshKey } from "../support/sshd.js";
 
 const exec = promisify(execFile);
@@ -45,27 +45,12 @@ const keys = new Map<string, SshKey>();
 let vkey: string;
 
 function config(origin: string): string {
-  return [
-    "[system]",
-    "iteration = 1",
-    'admin_secret_handling = "plaintext"',
-    'non_admin_secret_handling = "plaintext"',
-    `signing_log = { origin = "${origin}" }`,
-    "",
-    "[pkcs11]",
-    'module = "/usr/lib/softhsm/libsofthsm2.so"',
-    "",
-    "[[pkcs11.mappings]]",
-    'admin = { token = { label = "logop" } }',
-    "",
-    "[[pkcs11.mappings]]",
-    `signing = { system_user = "${SIGNER}", ssh_authorized_key = "${keys.get(SIGNER)!.publicKey}", token = { label = "logop" }, key = { label = "${SIGNER}" }, ` +
-      `key_setup = ${KEY_SETUPS.ed25519}, key_context = { openpgp = { user_ids = ["${SIGNER} <${SIGNER}@logop.test>"], version = "4" } } } }`,
-    "",
-    "[[pkcs11.mappings]]",
-    `key_certificates = { system_user = "${CERTS}", ssh_authorized_key = "${keys.get(CERTS)!.publicKey}" }`,
-    "",
-  ].join("\n");
+  return softHsmConfig({
+    signingLog: { origin },
+    tokens: ["logop"],
+    signers: [{ user: SIGNER, publicKey: keys.get(SIGNER)!.publicKey, token: "logop", key: SIGNER, userId: `${SIGNER} <${SIGNER}@logop.test>` }],
+    keyCertificates: { user: CERTS, publicKey: keys.get(CERTS)!.publicKey },
+  });
 }
 
 beforeAll(async () => {

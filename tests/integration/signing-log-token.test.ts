@@ -22,7 +22,7 @@ import { TOKEN_LOG_WRITER_COMMAND, startProductionHost, type ProductionHost, typ
 import { REPO_ROOT } from "../support/repo.js";
 import { run } from "../support/run.js";
 import { parseSignature } from "../support/signature-parse.js";
-import { KEY_SETUPS } from "../support/signing-host.js";
+import { softHsmConfig } from "../support/softhsm-config.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
 
 const CLIENT = join(REPO_ROOT, "dist", "bin", "signstar-request-signature.js");
@@ -41,27 +41,11 @@ let key: SshKey;
 let vkey: string;
 
 function config(): string {
-  return [
-    "[system]",
-    "iteration = 1",
-    'admin_secret_handling = "plaintext"',
-    'non_admin_secret_handling = "plaintext"',
-    `signing_log = { origin = "${ORIGIN}", pkcs11_token = "${LOG_TOKEN}" }`,
-    "",
-    "[pkcs11]",
-    'module = "/usr/lib/softhsm/libsofthsm2.so"',
-    "",
-    "[[pkcs11.mappings]]",
-    `admin = { token = { label = "${SIGN_TOKEN}" } }`,
-    "",
-    "[[pkcs11.mappings]]",
-    `admin = { token = { label = "${LOG_TOKEN}" } }`,
-    "",
-    "[[pkcs11.mappings]]",
-    `signing = { system_user = "${SIGNER}", ssh_authorized_key = "${key.publicKey}", token = { label = "${SIGN_TOKEN}" }, key = { label = "${SIGNER}" }, ` +
-      `key_setup = ${KEY_SETUPS.ed25519}, key_context = { openpgp = { user_ids = ["${SIGNER} <${SIGNER}@logtok.test>"], version = "4" } } } }`,
-    "",
-  ].join("\n");
+  return softHsmConfig({
+    signingLog: { origin: ORIGIN, pkcs11Token: LOG_TOKEN },
+    tokens: [SIGN_TOKEN, LOG_TOKEN],
+    signers: [{ user: SIGNER, publicKey: key.publicKey, token: SIGN_TOKEN, key: SIGNER, userId: `${SIGNER} <${SIGNER}@logtok.test>` }],
+  });
 }
 
 /** pkcs11-tool's login to `token`, run as `user`, with the PIN the signing user knows for token `secretOf`. */

@@ -21,7 +21,7 @@ import { CONFIG_PAGE, manSection } from "../../lib/cli/man.js";
 import { REPO_ROOT } from "../support/repo.js";
 import { run } from "../support/run.js";
 import { startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
-import { KEY_SETUPS } from "../support/signing-host.js";
+import { softHsmConfig } from "../support/softhsm-config.js";
 import { generateSshKey, runSsh, type SshKey } from "../support/sshd.js";
 
 const exec = promisify(execFile);
@@ -43,26 +43,11 @@ const keys = new Map<string, SshKey>();
 let installed: string[] = [];
 
 function config(): string {
-  return [
-    "[system]",
-    "iteration = 1",
-    'admin_secret_handling = "plaintext"',
-    'non_admin_secret_handling = "plaintext"',
-    "",
-    "[pkcs11]",
-    'module = "/usr/lib/softhsm/libsofthsm2.so"',
-    "",
-    "[[pkcs11.mappings]]",
-    'admin = { token = { label = "pkgtest" } }',
-    "",
-    "[[pkcs11.mappings]]",
-    `signing = { system_user = "${SIGNER}", ssh_authorized_key = "${keys.get(SIGNER)!.publicKey}", token = { label = "pkgtest" }, key = { label = "${SIGNER}" }, ` +
-      `key_setup = ${KEY_SETUPS.ed25519}, key_context = { openpgp = { user_ids = ["Package test <pkg@signstar.test>"], version = "4" } } } }`,
-    "",
-    "[[pkcs11.mappings]]",
-    `key_certificates = { system_user = "${CERTS}", ssh_authorized_key = "${keys.get(CERTS)!.publicKey}" }`,
-    "",
-  ].join("\n");
+  return softHsmConfig({
+    tokens: ["pkgtest"],
+    signers: [{ user: SIGNER, publicKey: keys.get(SIGNER)!.publicKey, token: "pkgtest", key: SIGNER, userId: "Package test <pkg@signstar.test>" }],
+    keyCertificates: { user: CERTS, publicKey: keys.get(CERTS)!.publicKey },
+  });
 }
 
 /** Runs argv inside the installed host as root; its stderr must be empty and its exit code 0. */
