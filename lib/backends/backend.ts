@@ -17,6 +17,19 @@ export interface SigningKey extends Signer {
   close(): Promise<void>;
 }
 
+/**
+ * A key that signs whole messages with pure Ed25519 (RFC 8032 §5.1.6), as a C2SP signed note needs
+ * (https://c2sp.org/signed-note): the signing log's key on a PKCS#11 token (CKM_EDDSA) or a NetHSM (mode EdDSA).
+ */
+export interface Ed25519MessageKey {
+  readonly publicKey: PublicKey;
+  signEd25519Message(message: Uint8Array): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** The largest message signEd25519Message takes (a checkpoint note is at most 16 KiB). */
+export const MAX_ED25519_MESSAGE_BYTES = 64 * 1024;
+
 /** What an administrator sees of one key. */
 export interface KeyInfo {
   /** Backend-specific key reference as a display string (NetHSM key id; PKCS#11 `label:x` / `id:hex`). */
@@ -57,4 +70,9 @@ export function backendError(error: unknown, what: string): SignstarError {
   if (error instanceof SignstarError) return error;
   const text = error instanceof Error ? error.message : String(error);
   return new SignstarError(`${what}: ${text}`, ExitCode.Backend, { cause: error });
+}
+
+/** A backend failure (refused login, lost connection, restarted server, token gone) that a fresh session may cure. */
+export function reopenMayCure(error: unknown): boolean {
+  return isAuthenticationFailure(error) || (error instanceof SignstarError && error.exitCode === ExitCode.Backend);
 }

@@ -8,14 +8,17 @@
  * ./pkcs11/index.ts), lazily where start-up matters.
  */
 import { netHsmSection, pkcs11Section, type SigningMapping } from "../config/mappings.js";
-import type { Config } from "../config/model.js";
+import { pkcs11BackendUser, LOG_KEY_LABEL, type Config, type LogKeyPlace } from "../config/model.js";
 import type { ReadSecretOptions } from "../secrets/non-admin.js";
-import type { SigningKey } from "./backend.js";
+import type { Ed25519MessageKey, SigningKey } from "./backend.js";
 import { openWithUserSecret } from "./login.js";
 
 export {
   backendError,
   isAuthenticationFailure,
+  reopenMayCure,
+  MAX_ED25519_MESSAGE_BYTES,
+  type Ed25519MessageKey,
   type AuthenticationFailure,
   type BackendName,
   type KeyAdministration,
@@ -42,6 +45,25 @@ export async function openSigningKey(opts: OpenSigningKeyOptions): Promise<Signi
   const { connections } = netHsmSection(config);
   const { openNetHsmSigningKey } = await import("./nethsm/signing-key.js");
   return openNetHsmSigningKey({ connections, user: mapping.mapping.backendUser, passphrase: secret, keyId: mapping.mapping.signingKeyId, timeoutMs: opts.timeoutMs });
+}
+
+/**
+ * The signing log's key on its token or NetHSM (`signing_log`'s place, docs/tlog.md "Where the log key lives"),
+ * logged in with the writer's user's secret (`secret` without the backend user, which the place names) the one way
+ * every tool logs in (./login.ts: a rotation in progress is followed through `<file>.next`).
+ */
+export async function openLogKey(config: Config, place: Exclude<LogKeyPlace, { kind: "file" }>, secret: Omit<ReadSecretOptions, "backendUser">): Promise<Ed25519MessageKey> {
+  if (place.kind === "pkcs11") {
+    const { module } = pkcs11Section(config);
+    const token = { label: place.token };
+    const { openPkcs11SigningKey } = await import("./pkcs11/signing-key.js");
+    const location = { ...secret, backendUser: pkcs11BackendUser(token) };
+    return (await openWithUserSecret({ backend: "pkcs11" }, location, (pin) => openPkcs11SigningKey({ module, token, key: { label: LOG_KEY_LABEL }, pin }))).value;
+  }
+  const { connections } = netHsmSection(config);
+  const { openNetHsmSigningKey } = await import("./nethsm/signing-key.js");
+  const location = { ...secret, backendUser: place.user };
+  return (await openWithUserSecret({ backend: "nethsm" }, location, (passphrase) => openNetHsmSigningKey({ connections, user: place.user, passphrase, keyId: place.keyId }))).value;
 }
 
 /*

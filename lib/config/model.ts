@@ -147,21 +147,42 @@ export interface NetHsmSection {
 /** A signing log origin (C2SP tlog-checkpoint; also the log key's name): printable ASCII, no spaces or '+'. */
 export type LogOrigin = Branded<string, "LogOrigin">;
 
+/** The signing log writer's system user (systemd/signstar-log-writer.service names it too). */
+export const LOG_WRITER_USER = "signstar-log";
+
+/** The log key's label on its PKCS#11 token (`signing_log.pkcs11_token`). */
+export const LOG_KEY_LABEL = "signstar-log";
+/** Ed25519, the only key type of a C2SP signed note (https://c2sp.org/signed-note): the log key on a token or NetHSM. */
+export const LOG_KEY_SETUP: KeySetup = { keyType: "Curve25519", keyMechanisms: ["EdDsaSignature"], signatureType: "EdDsa", openpgp: { userIds: [], version: 4 } };
+
+/**
+ * Where the log key lives (docs/tlog.md, "Where the log key lives"):
+ * - `file`: a root-only key file made by signstar-configure, handed to the writer by systemd (LoadCredential);
+ * - `pkcs11` (`pkcs11_token = "<label>"`): a PKCS#11 token of `[pkcs11]`'s module dedicated to the log key. No
+ *   signing mapping may use that token: its user PIN is all that stands between a user who knows it and forged
+ *   checkpoints;
+ * - `nethsm` (`nethsm_user = "<id>"`, `nethsm_key = "<id>"`): a key of the NetHSM of `[nethsm]`, tagged with its
+ *   own id, and an Operator user carrying that tag alone, whose passphrase only the writer's user gets. No other
+ *   configured NetHSM user, key or tag may have those ids (the NetHSM lets an Operator sign with a tagged key only
+ *   when their tags meet).
+ */
+export type LogKeyPlace =
+  | { readonly kind: "file" }
+  | { readonly kind: "pkcs11"; readonly token: string }
+  | { readonly kind: "nethsm"; readonly user: NetHsmUserId; readonly keyId: KeyId };
+
+/** The log key on a backend, for messages: `key label:signstar-log on token "x"`, `NetHSM key x`. */
+export function logKeyName(place: Exclude<LogKeyPlace, { kind: "file" }>): string {
+  return place.kind === "pkcs11" ? `key label:${LOG_KEY_LABEL} on token ${JSON.stringify(place.token)}` : `NetHSM key ${place.keyId}`;
+}
+
 /**
  * `signing_log = { origin = "…" }`: every signature is appended to the verifiable signing log (docs/tlog.md)
  * before it is returned; signing fails closed when its entry cannot be made durable.
  */
-/** The signing log writer's system user (systemd/signstar-log-writer.service names it too). */
-export const LOG_WRITER_USER = "signstar-log";
-
 export interface SigningLogSetup {
   readonly origin: LogOrigin;
-  /**
-   * `pkcs11_token`: the label of a PKCS#11 token (of `[pkcs11]`'s module) dedicated to the log key; absent: the key
-   * is a root-only file. No signing mapping may use that token: its user PIN is the only thing between a user who
-   * knows it and forged checkpoints (docs/tlog.md, "Where the log key lives").
-   */
-  readonly pkcs11Token?: string;
+  readonly key: LogKeyPlace;
 }
 
 export interface SystemSection {

@@ -1,5 +1,5 @@
 /** Renders a Config as native-layout TOML (parses back to an equal Config). */
-import type { AdminSecretHandling, Config, KeySetup, MetricsBackendUsers, Pkcs11KeySelector, SshAccess, TlsSecurity, TokenSelector } from "./model.js";
+import type { AdminSecretHandling, Config, KeySetup, LogKeyPlace, MetricsBackendUsers, Pkcs11KeySelector, SshAccess, TlsSecurity, TokenSelector } from "./model.js";
 
 /** TOML basic string (JSON escapes are valid TOML; DEL must be escaped too). */
 export function tomlString(s: string): string {
@@ -51,6 +51,18 @@ function keySetupLines(table: string, k: KeySetup): string[] {
   ];
 }
 
+/** The `signing_log` fields that say where the log key lives (none: the key file). */
+function logKeyPlace(place: LogKeyPlace): (readonly [string, string])[] {
+  switch (place.kind) {
+    case "file":
+      return [];
+    case "pkcs11":
+      return [["pkcs11_token", tomlString(place.token)]];
+    case "nethsm":
+      return [["nethsm_user", tomlString(place.user)], ["nethsm_key", tomlString(place.keyId)]];
+  }
+}
+
 export function renderConfig(config: Config): string {
   const out: string[] = [];
   const s = config.system;
@@ -59,7 +71,7 @@ export function renderConfig(config: Config): string {
     `iteration = ${s.iteration}`,
     `admin_secret_handling = ${adminSecretHandling(s.adminSecretHandling)}`,
     `non_admin_secret_handling = ${tomlString(s.nonAdminSecretHandling)}`,
-    ...(s.signingLog !== undefined ? [`signing_log = ${inline([["origin", tomlString(s.signingLog.origin)], ...(s.signingLog.pkcs11Token !== undefined ? ([["pkcs11_token", tomlString(s.signingLog.pkcs11Token)]] as const) : [])])}`] : []),
+    ...(s.signingLog !== undefined ? [`signing_log = ${inline([["origin", tomlString(s.signingLog.origin)], ...logKeyPlace(s.signingLog.key)])}`] : []),
     ...(s.auditLog !== undefined ? [`audit_log = ${tomlString(s.auditLog)}`] : []),
     ...(s.signingConcurrency !== undefined ? [`signing_concurrency = ${s.signingConcurrency}`] : []),
     ...(s.signingQueue !== undefined ? [`signing_queue = ${s.signingQueue}`] : []),

@@ -4,7 +4,7 @@
  * without problem lists (missing file, unreadable file) and internal errors.
  */
 import { ExitCode } from "../errors.js";
-import { pkcs11BackendUser, type Config, type Role, type TokenSelector, type UserMapping } from "./model.js";
+import { logKeyName, pkcs11BackendUser, type Config, type Role, type TokenSelector, type UserMapping } from "./model.js";
 import { locateConfig, type ConfigLocation, type Layout } from "./load.js";
 import { roleOf, userMappings } from "./mappings.js";
 import { ConfigError, formatProblem } from "./problems.js";
@@ -77,7 +77,8 @@ export function summarizeConfig(config: Config, origin: string, layout: Layout):
   const ash = s.adminSecretHandling;
   const admin = ash.kind === "shamirs-secret-sharing" ? `shamirs-secret-sharing (${ash.numberOfShares} shares, threshold ${ash.threshold})` : ash.kind;
   lines.push(`system: iteration ${s.iteration}; admin secrets ${admin}; non-admin secrets ${s.nonAdminSecretHandling}`);
-  lines.push(s.signingLog !== undefined ? `signing log: origin ${s.signingLog.origin}` : "signing log: off");
+  const log = s.signingLog;
+  lines.push(log === undefined ? "signing log: off" : `signing log: origin ${log.origin}; key: ${log.key.kind === "file" ? "a root-only file" : `the ${logKeyName(log.key)}`}`);
   lines.push(`audit log: ${s.auditLog ?? "required"}`);
   lines.push(
     `signing limits per user: ${s.signingConcurrency ?? SIGNING_LIMITS.concurrency.default} at once, ${s.signingQueue ?? SIGNING_LIMITS.queue.default} waiting`,

@@ -44,7 +44,11 @@ function validateSystem(parts: ConfigParts, problems: Problems): void {
       if (m?.kind === "log_reader") problems.add(`system.mappings[${i}].log_reader`, "serves the signing log, but [system] has no signing_log (add signing_log = { origin = \"…\" })");
     });
   }
-  const logToken = s.signingLog?.pkcs11Token;
+  const logKey = s.signingLog?.key;
+  if (logKey?.kind === "nethsm" && parts.nethsm === undefined) {
+    problems.add("system.signing_log.nethsm_key", `names NetHSM key ${q(logKey.keyId)}, but there is no [nethsm] section`);
+  }
+  const logToken = logKey?.kind === "pkcs11" ? logKey.token : undefined;
   if (logToken !== undefined) {
     // The log key's token must be the log's alone: every signing user of a token knows its user PIN, and with the
     // log key in reach could sign checkpoints that hide or fork the log (docs/tlog.md, "Where the log key lives").
@@ -131,6 +135,10 @@ function validateNetHsm(parts: ConfigParts, problems: Problems): void {
       if (ns !== undefined && !(m.kind === "admin")) namespaceUses.push({ key: ns, location: u.location });
     }
   }
+  // The log key's Operator (signing_log.nethsm_user) is the writer's alone: no mapping may name it too.
+  const logKey = parts.system?.signingLog?.key;
+  const log = logKey?.kind === "nethsm" ? { user: logKey.user, keyId: logKey.keyId, loc: "system.signing_log" } : undefined;
+  if (log !== undefined) backend.push({ key: log.user, location: `${log.loc}.nethsm_user` });
   const first = new Map<string, Occurrence & { metricsOf?: string }>();
   for (const u of backend) {
     const seen = first.get(u.key);
@@ -145,8 +153,10 @@ function validateNetHsm(parts: ConfigParts, problems: Problems): void {
     signing.filter((s) => s.ns === ns).map((s) => ({ key: s.m.signingKeyId, location: `${s.loc}.signing_key_id` }));
   const tags = (ns: string | undefined): Occurrence[] =>
     signing.filter((s) => s.ns === ns).map((s) => ({ key: s.m.tag, location: `${s.loc}.tag` }));
-  duplicates(keyIds(undefined), problems, (k) => `system-wide key ID ${q(k)}`);
-  duplicates(tags(undefined), problems, (t) => `system-wide tag ${q(t)}`);
+  // The log key is system-wide and tagged with its own id: no signing key may share its id, no operator its tag.
+  const logKeyUse: Occurrence[] = log === undefined ? [] : [{ key: log.keyId, location: `${log.loc}.nethsm_key` }];
+  duplicates([...keyIds(undefined), ...logKeyUse], problems, (k) => `system-wide key ID ${q(k)}`);
+  duplicates([...tags(undefined), ...logKeyUse], problems, (t) => `system-wide tag ${q(t)}${log?.keyId === t ? " (the log key is tagged with its own ID)" : ""}`);
 
   const adminNamespaces = new Set<string>();
   for (const { m } of ms) {

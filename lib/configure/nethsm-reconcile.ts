@@ -6,6 +6,8 @@
  *   metrics, metrics operators, signing operators, key-certificate operators) created or given a new
  *   passphrase (crash-safe: ./secret-rotation.ts), signing operators tagged; keys per key_setup with their
  *   tag, and an OpenPGP certificate made by the key itself (through the operator) when none is stored.
+ *   With signing_log on the NetHSM: the log key (Ed25519, tagged with its own id, no certificate) and its Operator
+ *   (that tag alone, the passphrase for signstar-log only), after checking the key there against log.vkey.
  *   Namespaced users and keys are managed by that namespace's N-Administrator.
  *   Users and keys no longer in the config are deleted only when the config iteration increased.
  * reconcileNetHsm runs these as steps, in this order, and returns what the backup needs: after a successful run
@@ -13,7 +15,10 @@
  * (needs a configured backup user; the backup passphrase is part of the admin credentials).
  */
 import { dirname, join } from "node:path";
-import type { KeySetup, NetHsmConnection, NetHsmMapping } from "../config/model.js";
+import { LOG_KEY_SETUP, LOG_WRITER_USER, logKeyName, type Config, type KeySetup, type LogKeyPlace, type NetHsmConnection, type NetHsmMapping } from "../config/model.js";
+import { ExitCode } from "../errors.js";
+import { formatVerifierKey } from "../tlog/note.js";
+import { checkRecordedVerifierKey } from "./signing-log.js";
 import { requireUser, type PasswdEntry } from "../os/accounts.js";
 import type { AdminCredentials } from "../secrets/admin-credentials.js";
 import { writeFileAtomic } from "../os/atomic-file.js";
@@ -24,6 +29,7 @@ import {
   NetHsmHttpError,
   openNetHsmClient,
   openNetHsmSigningKey,
+  publicKeyOf,
   type Credentials,
   type NetHsmClient,
   type UserRole,
@@ -47,6 +53,16 @@ interface WantedKey {
   readonly setup: KeySetup;
   readonly tag: string;
   readonly operator: string;
+  /** The signing log's key: no OpenPGP certificate (it signs checkpoints only, docs/tlog.md). */
+  readonly logKey?: true;
+}
+
+/** The signing log's key when it lives on the NetHSM (signing_log.nethsm_user / nethsm_key). */
+type NetHsmLogKey = Extract<LogKeyPlace, { kind: "nethsm" }> & { readonly origin: string };
+
+function netHsmLogKey(config: Config): NetHsmLogKey | undefined {
+  const setup = config.system.signingLog;
+  return setup?.key.kind === "nethsm" ? { ...setup.key, origin: setup.origin } : undefined;
 }
 
 function nsOf(id: string): string | undefined {
@@ -54,7 +70,7 @@ function nsOf(id: string): string | undefined {
   return i < 0 ? undefined : id.slice(0, i);
 }
 
-function wanted(mappings: readonly NetHsmMapping[]): { users: Map<string, WantedUser>; keys: WantedKey[] } {
+function wanted(mappings: readonly NetHsmMapping[], log: NetHsmLogKey | undefined): { users: Map<string, WantedUser>; keys: WantedKey[] } {
   const users = new Map<string, WantedUser>();
   const add = (id: string, role: UserRole, holder: string, tag?: string) => {
     const u = users.get(id) ?? { id, role, holders: [] };
@@ -84,6 +100,12 @@ function wanted(mappings: readonly NetHsmMapping[]): { users: Map<string, Wanted
         break;
     }
   }
+  if (log !== undefined) {
+    // The log key is tagged with its own id and its Operator carries that tag alone: no signing operator (whose
+    // passphrase a signing user holds) may sign checkpoints (validation keeps ids and tags apart).
+    add(log.user, "Operator", LOG_WRITER_USER, log.keyId);
+    keys.push({ id: log.keyId, namespace: undefined, setup: LOG_KEY_SETUP, tag: log.keyId, operator: log.user, logKey: true });
+  }
   return { users, keys };
 }
 
@@ -108,11 +130,23 @@ async function withClient<T>(conn: readonly NetHsmConnection[], credentials: Cre
   }
 }
 
-/** What the NetHSM part of a run leaves for the backup after it: the backup user and the passphrase set in this run. */
+/** The verifier key of the log key on the NetHSM (public parts: any administrator reads them), or undefined when it is not there yet. */
+async function logVerifierKey(admin: NetHsmClient, log: NetHsmLogKey): Promise<string | undefined> {
+  if (!(await admin.listKeys()).includes(log.keyId)) return undefined;
+  const pk = publicKeyOf(await admin.getKey(log.keyId), log.keyId);
+  if (pk.kind !== "ed25519") throw new ConfigureError(`the signing log ${logKeyName(log)} is not an Ed25519 key`, ExitCode.Config);
+  return formatVerifierKey(log.origin, pk.a);
+}
+
+/**
+ * What the NetHSM part of a run leaves for the steps after it: the backup user and the passphrase set in this run,
+ * the log key's verifier key (signing_log.nethsm_key) for log.vkey.
+ */
 export interface NetHsmReconciled {
   readonly backupUser?: { readonly user: string; readonly passphrase: string };
   /** Uploads applied in this run: removed after the run succeeded (a crashed run applies them again). */
   readonly applied?: readonly { consume(): Promise<void> }[];
+  readonly logVerifierKey?: string;
 }
 
 /** The upload users of a role with their uids (the upload must be owned by one of them). */
@@ -284,7 +318,8 @@ async function ensureKeys(ctx: RunContext, admins: Administrators, keys: readonl
     const c = admins.of(k.namespace);
     const have = new Set(await c.listKeys());
     if (!have.has(k.id)) {
-      await act(ctx, `NetHSM: generate key ${k.namespace ? `${k.namespace}~` : ""}${k.id} (${k.setup.keyType}) with tag ${k.tag}`, async () => {
+      const what = k.logKey ? `the signing log key ${k.id} (Ed25519)` : `key ${k.namespace ? `${k.namespace}~` : ""}${k.id} (${k.setup.keyType})`;
+      await act(ctx, `NetHSM: generate ${what} with tag ${k.tag}`, async () => {
         await new NetHsmAdministration(c).generateKey(k.id, k.setup, [k.tag]);
         crashPoint("nethsm:after-key", ctx.env);
       });
@@ -341,6 +376,7 @@ async function ensureCertificates(
   secrets: ReadonlyMap<string, string>,
 ): Promise<void> {
   for (const k of keys) {
+    if (k.logKey) continue;
     const c = admins.of(k.namespace);
     if (!ctx.dryRun || (await c.listKeys()).includes(k.id)) {
       if ((await c.getKeyCertificate(k.id).catch(() => undefined)) !== undefined) continue;
@@ -423,9 +459,12 @@ export async function reconcileNetHsm(ctx: RunContext): Promise<NetHsmReconciled
   const admins = new Administrators(openNetHsmClient(conn, { user: "admin", passphrase: adminPassphrase(creds, "admin") }), conn, n);
   try {
     await ensureBackupPassphrase(ctx, admins.system, n.backupPassphrase);
+    // The log key that is there must be the one log.vkey names, before any key is made (./signing-log.ts).
+    const log = netHsmLogKey(ctx.config);
+    if (log !== undefined) await checkRecordedVerifierKey(ctx, log, await logVerifierKey(admins.system, log));
     const existing = new Set(await admins.system.listUsers());
     await ensureAdministrators(ctx, admins.system, n, existing);
-    const { users, keys } = wanted(section.mappings);
+    const { users, keys } = wanted(section.mappings, log);
     await ensureKeys(ctx, admins, keys);
     const secrets = await rotateUsers(ctx, admins, users.values(), existing);
     await ensureCertificates(ctx, conn, admins, keys, secrets);
@@ -433,7 +472,12 @@ export async function reconcileNetHsm(ctx: RunContext): Promise<NetHsmReconciled
     await removeStale(ctx, admins, existing, keep, keys);
     const backupMapping = section.mappings.find((m) => m.kind === "backup");
     const passphrase = backupMapping?.kind === "backup" ? secrets.get(backupMapping.backendUser) : undefined;
-    return { ...(backupMapping?.kind === "backup" && passphrase !== undefined ? { backupUser: { user: backupMapping.backendUser, passphrase } } : {}), applied };
+    const logKey = log !== undefined ? await logVerifierKey(admins.system, log) : undefined;
+    return {
+      ...(backupMapping?.kind === "backup" && passphrase !== undefined ? { backupUser: { user: backupMapping.backendUser, passphrase } } : {}),
+      ...(logKey !== undefined ? { logVerifierKey: logKey } : {}),
+      applied,
+    };
   } finally {
     admins.close();
   }

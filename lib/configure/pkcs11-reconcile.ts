@@ -12,14 +12,13 @@
  */
 import { requireUser } from "../os/accounts.js";
 import type { Pkcs11Mapping, TokenSelector } from "../config/model.js";
-import { LOG_WRITER_USER, pkcs11BackendUser } from "../config/model.js";
+import { LOG_KEY_LABEL, LOG_KEY_SETUP, LOG_WRITER_USER, pkcs11BackendUser } from "../config/model.js";
 import { soPinFor } from "../secrets/admin-credentials.js";
 import { generatePassphrase } from "../secrets/passphrase.js";
 import { act, ConfigureError, info, requireAdmin, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { ensurePkcs11SigningKey } from "./pkcs11-keys.js";
 import { keepTokenAccess } from "./token-access.js";
-import { LOG_KEY_LABEL, LOG_KEY_SETUP } from "./signing-log.js";
 import { candidateSecrets, commitNextSecret, writeNextSecret, type RotationTarget, type SecretCopy } from "./secret-rotation.js";
 
 type SigningMapping = Extract<Pkcs11Mapping, { kind: "signing" }>;
@@ -44,8 +43,8 @@ function keyRefOfSelector(k: SigningMapping["key"]): string {
  * (signing_log.pkcs11_token) the log writer's user alone (validation keeps signing users off that token).
  */
 function pinUsersOf(ctx: RunContext, token: TokenSelector): string[] {
-  const logToken = ctx.config.system.signingLog?.pkcs11Token;
-  return logToken !== undefined && "label" in token && token.label === logToken ? [LOG_WRITER_USER] : [];
+  const logKey = ctx.config.system.signingLog?.key;
+  return logKey?.kind === "pkcs11" && "label" in token && token.label === logKey.token ? [LOG_WRITER_USER] : [];
 }
 
 export async function reconcilePkcs11(ctx: RunContext): Promise<void> {

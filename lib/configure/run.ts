@@ -105,8 +105,8 @@ export async function configure(opts: ConfigureOptions): Promise<void> {
   // Loaded only for a configuration with a NetHSM: a PKCS#11-only host never loads the HTTPS client.
   const nethsm = config.nethsm !== undefined ? await import("./nethsm-reconcile.js") : undefined;
   const reconciled = nethsm ? await nethsm.reconcileNetHsm(ctx) : undefined;
-  // The signing log's key: made once, never replaced (./signing-log.ts); independent of the backends.
-  await ensureLogKey(ctx, logKey);
+  // The signing log's key: made once, never replaced (./signing-log.ts); on a NetHSM, reconcileNetHsm made it.
+  await ensureLogKey(ctx, logKey, reconciled?.logVerifierKey);
   if (ctx.dryRun) return;
   await finishAdminSecret(ctx, loaded);
   crashPoint("state:before-save", ctx.env);

@@ -1,9 +1,10 @@
 /**
- * The signing log's key (docs/tlog.md): with `signing_log` in [system], signstar-configure makes the log's Ed25519
- * key once — a root-only file, created exclusively and atomically (lib/tlog/key-file.ts), never overwritten — and
- * keeps its public verifier key line next to it (`log.vkey`, 0644), for the tools that run as other users
- * (signstar-config, signstar-admin, the key-certificates role). A key that exists must be the configured origin's:
- * a log key is never replaced behind its verifiers' backs.
+ * The signing log's key (docs/tlog.md, "Where the log key lives"). With `signing_log` in [system], signstar-configure
+ * makes the log's Ed25519 key once and never replaces it: a root-only file, created exclusively and atomically
+ * (lib/tlog/key-file.ts), or a key on a dedicated PKCS#11 token (./pkcs11-reconcile.ts generates it) or on the
+ * NetHSM (./nethsm-reconcile.ts). Its public verifier key line is kept next to the log (`log.vkey`, 0644) for the
+ * tools that run as other users (signstar-config, signstar-admin, the key-certificates role). An existing log.vkey
+ * must name the key that is there: a log key is never replaced behind its verifiers' backs.
  */
 import { dirname } from "node:path";
 import { ExitCode } from "../errors.js";
@@ -13,21 +14,18 @@ import { ensureDir } from "../os/fs.js";
 import { FileReadError, readCheckedFile } from "../os/read-file.js";
 import { generateLogKeyFile, loadLogKeyFile } from "../tlog/key-file.js";
 import { formatVerifierKey } from "../tlog/note.js";
-import type { KeySetup } from "../config/model.js";
+import { LOG_KEY_LABEL, logKeyName, type LogKeyPlace } from "../config/model.js";
 import { ConfigureError, act, info, type RunContext } from "./context.js";
 import { crashPoint } from "./crash.js";
 
-/** What the preconditions found: no log configured, a key to make, the existing key (its verifier key), or a token key. */
+/** What the preconditions found: no log configured, a key file to make, the existing key file, or a key on a backend. */
 export type LogKeyState =
   | { readonly kind: "off" }
   | { readonly kind: "missing"; readonly origin: string }
   | { readonly kind: "present"; readonly verifierKey: string }
-  | { readonly kind: "pkcs11"; readonly origin: string; readonly module: string; readonly token: { readonly label: string } };
-
-/** The log key's label on its token (signing_log.pkcs11_token); reconcilePkcs11 generates it. */
-export const LOG_KEY_LABEL = "signstar-log";
-/** Ed25519 (CKM_EC_EDWARDS_KEY_PAIR_GEN), the only key type of a C2SP signed note (https://c2sp.org/signed-note). */
-export const LOG_KEY_SETUP: KeySetup = { keyType: "Curve25519", keyMechanisms: ["EdDsaSignature"], signatureType: "EdDsa", openpgp: { userIds: [], version: 4 } };
+  | { readonly kind: "pkcs11"; readonly origin: string; readonly module: string; readonly token: { readonly label: string } }
+  /** Checked and made by ./nethsm-reconcile.ts, which holds the administrator's client. */
+  | { readonly kind: "nethsm"; readonly origin: string };
 
 /** The verifier key of the log key on its token (public objects need no login), or undefined when there is none yet. */
 async function tokenVerifierKey(module: string, token: { readonly label: string }, origin: string): Promise<string | undefined> {
@@ -40,7 +38,7 @@ async function tokenVerifierKey(module: string, token: { readonly label: string 
     if (error instanceof p11.Pkcs11KeyNotFoundError) return undefined;
     throw error;
   }
-  if (pk.kind !== "ed25519") throw new ConfigureError(`the signing log key label:${LOG_KEY_LABEL} on token ${JSON.stringify(token.label)} is not an Ed25519 key`, ExitCode.Config);
+  if (pk.kind !== "ed25519") throw new ConfigureError(`the signing log ${logKeyName({ kind: "pkcs11", token: token.label })} is not an Ed25519 key`, ExitCode.Config);
   return formatVerifierKey(origin, pk.a);
 }
 
@@ -55,25 +53,36 @@ async function currentVerifierKeyFile(path: string): Promise<string | undefined>
 }
 
 /**
+ * The key on a backend (`found`: its verifier key, undefined when there is none yet) must be the one log.vkey
+ * names, and there is no log.vkey without it: otherwise one line, exit 4, before anything changes the key.
+ */
+export async function checkRecordedVerifierKey(ctx: RunContext, place: Exclude<LogKeyPlace, { kind: "file" }>, found: string | undefined): Promise<void> {
+  const vkeyPath = hostLayout(ctx.root).signingLogVerifierKey;
+  const recorded = await currentVerifierKeyFile(vkeyPath);
+  if (recorded !== undefined && found !== recorded) {
+    throw new ConfigureError(
+      `the signing log's verifier key in ${vkeyPath} is not that of the ${logKeyName(place)} (${found === undefined ? "there is none" : found}); ` +
+        "a log key is never replaced: move log.vkey and the log away to start a new log",
+      ExitCode.Config,
+    );
+  }
+}
+
+/**
  * Precondition (changes nothing): an existing key file is sound and names the configured origin; with the key on
- * a token, the token's key (when there is one) is the one log.vkey names, and there is no log.vkey without it.
+ * a token, the token's key (when there is one) is the one log.vkey names. (On a NetHSM the same check runs in
+ * ./nethsm-reconcile.ts once the device is reachable with an administrator, before it generates keys.)
  */
 export async function checkLogKey(ctx: RunContext): Promise<LogKeyState> {
   const setup = ctx.config.system.signingLog;
   if (setup === undefined) return { kind: "off" };
-  if (setup.pkcs11Token !== undefined) {
+  const place = setup.key;
+  if (place.kind === "nethsm") return { kind: "nethsm", origin: setup.origin };
+  if (place.kind === "pkcs11") {
     const module = ctx.config.pkcs11?.module;
     if (module === undefined) throw new ConfigureError("signing_log.pkcs11_token needs a [pkcs11] section", ExitCode.Config);
-    const token = { label: setup.pkcs11Token };
-    const vkeyPath = hostLayout(ctx.root).signingLogVerifierKey;
-    const [onToken, recorded] = [await tokenVerifierKey(module, token, setup.origin), await currentVerifierKeyFile(vkeyPath)];
-    if (recorded !== undefined && onToken !== recorded) {
-      throw new ConfigureError(
-        `the signing log's verifier key in ${vkeyPath} is not that of the key label:${LOG_KEY_LABEL} on token ${JSON.stringify(token.label)} ` +
-          `(${onToken === undefined ? "there is none" : onToken}); a log key is never replaced: move log.vkey and the log away to start a new log`,
-        ExitCode.Config,
-      );
-    }
+    const token = { label: place.token };
+    await checkRecordedVerifierKey(ctx, place, await tokenVerifierKey(module, token, setup.origin));
     return { kind: "pkcs11", origin: setup.origin, module, token };
   }
   const path = hostLayout(ctx.root).signingLogKey;
@@ -94,16 +103,20 @@ export async function checkLogKey(ctx: RunContext): Promise<LogKeyState> {
   return { kind: "present", verifierKey: signer.verifierKey };
 }
 
-/** Creates the key when it is missing, (re)writes the public verifier key file, and prints the verifier key. */
-export async function ensureLogKey(ctx: RunContext, state: LogKeyState): Promise<void> {
+/**
+ * Creates the key file when it is missing, (re)writes the public verifier key file, and prints the verifier key.
+ * `netHsmVerifierKey`: the NetHSM log key's, as ./nethsm-reconcile.ts read it after making it.
+ */
+export async function ensureLogKey(ctx: RunContext, state: LogKeyState, netHsmVerifierKey?: string): Promise<void> {
   if (state.kind === "off") return;
   const layout = hostLayout(ctx.root);
-  let verifierKey = state.kind === "present" ? state.verifierKey : undefined;
+  let verifierKey = state.kind === "present" ? state.verifierKey : state.kind === "nethsm" ? netHsmVerifierKey : undefined;
   if (state.kind === "pkcs11") {
     // reconcilePkcs11 has made the key on the token (not in a dry run before the token exists).
     verifierKey = await tokenVerifierKey(state.module, state.token, state.origin);
     if (verifierKey === undefined) info(ctx, `signing log: the key is made on token ${JSON.stringify(state.token.label)} by the run that initialises it`);
   }
+  if (state.kind === "nethsm" && verifierKey === undefined) info(ctx, "signing log: the key is made on the NetHSM by the run that sets it up");
   if (state.kind === "missing") {
     await act(ctx, `generate the signing log key ${layout.signingLogKey} (origin ${state.origin})`, async () => {
       await ensureDir(dirname(layout.signingLogKey), 0o755);
@@ -113,11 +126,8 @@ export async function ensureLogKey(ctx: RunContext, state: LogKeyState): Promise
   }
   if (verifierKey === undefined) return;
   const line = `${verifierKey}\n`;
-  const current = await readCheckedFile(layout.signingLogVerifierKey, { what: "log verifier key file", maxBytes: 1024, owner: 0 }).then(
-    (r) => r.data.toString("utf8"),
-    () => undefined,
-  );
-  if (current !== line) {
+  const current = await currentVerifierKeyFile(layout.signingLogVerifierKey).catch(() => undefined);
+  if (current === undefined || `${current}\n` !== line) {
     await act(ctx, `write the log's verifier key to ${layout.signingLogVerifierKey}`, () =>
       writeFileAtomic(layout.signingLogVerifierKey, line, { mode: 0o644, uid: 0, gid: 0 }),
     );

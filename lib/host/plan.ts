@@ -210,7 +210,8 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
   let logWriter: PlannedLogWriter | undefined;
   if (config.system.signingLog !== undefined) {
     const dirs = (["signingLogDir", "logWriterRunDir"] as const).map((d) => ({ path: target[d], stagedPath: staged[d], mode: LOG_DIR_MODE }));
-    const logToken = config.system.signingLog.pkcs11Token;
+    const logKey = config.system.signingLog.key;
+    const logToken = logKey.kind === "pkcs11" ? logKey.token : undefined;
     const logGroups = logToken !== undefined && config.pkcs11 !== undefined && moduleKind(config.pkcs11.module) === "softhsm" ? [SOFTHSM_GROUP, tokenGroupName({ label: logToken })].sort() : [];
     logWriter = { user: LOG_WRITER_USER, home: target.signingLogDir, shell: LOG_WRITER_SHELL, dirs, groups: logGroups };
     // tmpfiles.d makes them at boot (/run is empty then); the socket unit enabled as `systemctl enable` would.
@@ -221,7 +222,7 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
       kind: "tmpfiles",
     });
     files.push({ path: staged.logWriterSocketWants, content: "", mode: 0o777, kind: "unit_link", linkTarget: join(target.systemdUnitDir, LOG_WRITER_SOCKET_UNIT) });
-    files.push({ path: staged.logWriterServiceDropIn, content: renderLogWriterServiceDropIn(logToken !== undefined), mode: 0o644, kind: "unit_dropin" });
+    files.push({ path: staged.logWriterServiceDropIn, content: renderLogWriterServiceDropIn(logKey), mode: 0o644, kind: "unit_dropin" });
   }
   const serviceUsers: PlannedServiceUser[] = [];
   if (config.pkcs11 !== undefined && moduleKind(config.pkcs11.module) === "p11-kit-client") {

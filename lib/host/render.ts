@@ -1,5 +1,5 @@
 /** Text of the files generated per Signstar user (pure functions; golden-tested). */
-import type { AuthorizedKey, Config, Role } from "../config/model.js";
+import type { AuthorizedKey, Config, LogKeyPlace, Role } from "../config/model.js";
 import { SIGNING_LIMITS } from "../config/primitives.js";
 import type { HostLayout, UserStateLeaf } from "../layout/host-layout.js";
 import { COUNTERS_DIR_MODE } from "../metrics/signature-counters.js";
@@ -141,14 +141,23 @@ ${limits.map(([k, v]) => `Environment=${k}=${v}
 
 /**
  * The log writer's drop-in: where its key comes from. The shipped unit loads the root-only key file as a credential;
- * with the key on a dedicated PKCS#11 token ([system] signing_log.pkcs11_token) there is no key file, and a
+ * with the key on a dedicated PKCS#11 token or the NetHSM ([system] signing_log) there is no key file, and a
  * credential whose file is missing stops the unit from starting, so the empty assignment resets the list
  * (systemd.exec(5): an empty LoadCredential= clears the credentials assigned before).
  */
-export function renderLogWriterServiceDropIn(keyOnToken: boolean): string {
-  return keyOnToken
-    ? `${HEADER}# The log key is on a PKCS#11 token ([system] signing_log.pkcs11_token): no key file to load.\n[Service]\nLoadCredential=\n`
-    : `${HEADER}# The log key is the root-only key file the unit loads as its credential signstar-log-key.\n[Service]\n`;
+export function renderLogWriterServiceDropIn(place: LogKeyPlace): string {
+  switch (place.kind) {
+    case "file":
+      return `${HEADER}# The log key is the root-only key file the unit loads as its credential signstar-log-key.\n[Service]\n`;
+    case "pkcs11":
+      return `${HEADER}# The log key is on a PKCS#11 token ([system] signing_log.pkcs11_token): no key file to load.\n[Service]\nLoadCredential=\n`;
+    case "nethsm":
+      // The writer signs each checkpoint through the NetHSM's REST API (HTTPS): it needs IP sockets besides AF_UNIX.
+      return (
+        `${HEADER}# The log key is on the NetHSM ([system] signing_log.nethsm_key): no key file to load; the writer reaches the NetHSM over HTTPS.\n` +
+        "[Service]\nLoadCredential=\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n"
+      );
+  }
 }
 
 /**

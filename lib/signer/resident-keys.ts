@@ -18,8 +18,7 @@
  */
 import { lstat } from "node:fs/promises";
 import { pkcs11Section, netHsmSection } from "../config/mappings.js";
-import { ExitCode, SignstarError } from "../errors.js";
-import { isAuthenticationFailure, openSigningKey, openWithUserSecret, type KeyRequest, type SigningKey, type SigningKeys } from "../backends/index.js";
+import { openSigningKey, openWithUserSecret, reopenMayCure, type KeyRequest, type SigningKey, type SigningKeys } from "../backends/index.js";
 import { secretFilePath } from "../secrets/non-admin-paths.js";
 
 interface Held {
@@ -44,13 +43,13 @@ export class ResidentKeys implements SigningKeys {
       } catch (error) {
         // openWithUserSecret follows one rotation finishing during its login; a second rotation at that moment
         // would still refuse it: the files are read anew on the second try.
-        if (attempt > 0 || !reopenCures(error)) throw error;
+        if (attempt > 0 || !reopenMayCure(error)) throw error;
         continue;
       }
       try {
         return await use(held.key);
       } catch (error) {
-        if (attempt > 0 || !reopenCures(error)) throw error;
+        if (attempt > 0 || !reopenMayCure(error)) throw error;
         held.retired = true;
       } finally {
         this.#release(held);
@@ -104,11 +103,6 @@ export class ResidentKeys implements SigningKeys {
     if (held.users > 0) await new Promise<void>((resolve) => (held.drained = resolve));
     await held.key.close().catch(() => undefined);
   }
-}
-
-/** A backend failure (refused login, lost connection, token gone) that a fresh session may cure. */
-function reopenCures(error: unknown): boolean {
-  return isAuthenticationFailure(error) || (error instanceof SignstarError && error.exitCode === ExitCode.Backend);
 }
 
 /** What the held key depends on: the mapping, its backend section, and the secret files' identities. */

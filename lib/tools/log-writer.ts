@@ -18,11 +18,8 @@ import { readBounded } from "../os/read-stream.js";
 import { MAX_KEY_FILE_BYTES, loadLogKeyFile, parseLogKey } from "../tlog/key-file.js";
 import { ed25519KeyId, formatVerifierKey, type NoteSigner } from "../tlog/note.js";
 import { userInfo } from "node:os";
-import type { Config } from "../config/model.js";
-import { pkcs11BackendUser } from "../config/model.js";
-import { openWithUserSecret } from "../backends/index.js";
-import type { Pkcs11SigningKey } from "../backends/pkcs11/index.js";
-import { LOG_KEY_LABEL } from "../configure/signing-log.js";
+import { logKeyName } from "../config/model.js";
+import { AUTH_RETRY_DELAY_MS, isAuthenticationFailure, openLogKey, reopenMayCure, type Ed25519MessageKey } from "../backends/index.js";
 import { serveLog } from "../tlog/server.js";
 import { LogWriter } from "../tlog/writer.js";
 
@@ -64,11 +61,18 @@ export async function startLogWriter(input: LogWriterInput): Promise<RunningLogW
   const setup = config.system.signingLog;
   if (setup === undefined) throw new SignstarError("the configuration does not enable the signing log (signing_log in [system])", ExitCode.Config);
   let signer: NoteSigner;
-  let tokenKey: Pkcs11SigningKey | undefined;
-  if (setup.pkcs11Token !== undefined) {
-    if (input.keyFile !== undefined) throw new SignstarError(`the log key is on token ${JSON.stringify(setup.pkcs11Token)} (signing_log.pkcs11_token); --key is not used`, ExitCode.Usage);
-    tokenKey = await openTokenKey(config, setup.pkcs11Token, input.secretRoot);
-    signer = tokenNoteSigner(setup.origin, tokenKey);
+  let backendKey: BackendNoteSigner | undefined;
+  const place = setup.key;
+  if (place.kind !== "file") {
+    if (input.keyFile !== undefined) throw new SignstarError(`the log key is the ${logKeyName(place)} (signing_log); --key is not used`, ExitCode.Usage);
+    const uid = process.getuid?.() ?? 0;
+    // This user's own secret file, which signstar-configure wrote for the writer's user alone.
+    const secret = { systemUser: userInfo().username, handling: config.system.nonAdminSecretHandling, uid, ...(input.secretRoot !== undefined ? { root: input.secretRoot } : {}) };
+    backendKey = await BackendNoteSigner.open(setup.origin, () => openLogKey(config, place, secret), {
+      authRetryDelayMs: AUTH_RETRY_DELAY_MS[place.kind],
+      onReopen: (cause) => void input.log.write("info", `signing log: re-opened the ${logKeyName(place)} after: ${cause}`).catch(() => undefined),
+    });
+    signer = backendKey;
   } else {
     const credentials = input.env["CREDENTIALS_DIRECTORY"];
     const keyFile = input.keyFile ?? (credentials !== undefined ? join(credentials, LOG_KEY_CREDENTIAL) : undefined);
@@ -99,31 +103,92 @@ export async function startLogWriter(input: LogWriterInput): Promise<RunningLogW
     async close() {
       await new Promise((resolve) => server.close(resolve));
       await writer.close();
-      await tokenKey?.close();
+      await backendKey?.close();
     },
   };
 }
 
-/**
- * The log key on its token (signing_log.pkcs11_token, docs/tlog.md "Where the log key lives"), logged in with the
- * token's user PIN from this user's own secret file, which signstar-configure wrote for the writer's user alone.
- */
-async function openTokenKey(config: Config, label: string, root: string | undefined): Promise<Pkcs11SigningKey> {
-  const module = config.pkcs11?.module;
-  if (module === undefined) throw new SignstarError("signing_log.pkcs11_token needs a [pkcs11] section", ExitCode.Config);
-  const token = { label };
-  const uid = process.getuid?.() ?? 0;
-  const location = { systemUser: userInfo().username, backendUser: pkcs11BackendUser(token), handling: config.system.nonAdminSecretHandling, uid, ...(root !== undefined ? { root } : {}) };
-  const { openPkcs11SigningKey } = await import("../backends/pkcs11/index.js");
-  const { value } = await openWithUserSecret({ backend: "pkcs11" }, location, (pin) => openPkcs11SigningKey({ module, token, key: { label: LOG_KEY_LABEL }, pin }));
-  return value;
+export interface BackendNoteSignerOptions {
+  /** How long the backend refuses a user after a refused login (lib/backends/login.ts AUTH_RETRY_DELAY_MS). */
+  readonly authRetryDelayMs?: number;
+  /** Told why the key was re-opened (a backend's message: no secret in it). */
+  readonly onReopen?: (cause: string) => void;
 }
 
-/** A NoteSigner whose signatures the token makes: pure Ed25519 of the note text (https://c2sp.org/signed-note). */
-export function tokenNoteSigner(origin: string, key: Pkcs11SigningKey): NoteSigner {
-  const pk = key.publicKey;
-  if (pk.kind !== "ed25519") throw new SignstarError(`the signing log key label:${LOG_KEY_LABEL} is not an Ed25519 key`, ExitCode.Config);
-  return { name: origin, keyId: ed25519KeyId(origin, pk.a), verifierKey: formatVerifierKey(origin, pk.a), sign: (message) => key.signEd25519Message(message) };
+/**
+ * The log key on its token or NetHSM as a NoteSigner (pure Ed25519 of the note text, https://c2sp.org/signed-note).
+ * A signature that fails for what a fresh session cures re-opens the key once — reading the secret files anew — and
+ * signs again: signstar-configure gives the writer's NetHSM user a new passphrase on every run (and a token a new
+ * user PIN), and a NetHSM or p11-kit server may restart under a running writer. The re-opened key must be the key
+ * the writer started with: checkpoints are never signed by another key.
+ */
+export class BackendNoteSigner implements NoteSigner {
+  #key: Ed25519MessageKey | undefined;
+  #opening: Promise<Ed25519MessageKey> | undefined;
+  /** How many times the key was opened (tests see re-opens). */
+  opened = 1;
+  private constructor(
+    readonly name: string,
+    readonly keyId: Uint8Array,
+    readonly verifierKey: string,
+    private readonly publicKey: Uint8Array,
+    private readonly openKey: () => Promise<Ed25519MessageKey>,
+    private readonly opts: BackendNoteSignerOptions,
+    key: Ed25519MessageKey,
+  ) {
+    this.#key = key;
+  }
+
+  static async open(origin: string, openKey: () => Promise<Ed25519MessageKey>, opts: BackendNoteSignerOptions = {}): Promise<BackendNoteSigner> {
+    const key = await openKey();
+    const pk = key.publicKey;
+    if (pk.kind !== "ed25519") {
+      await key.close();
+      throw new SignstarError(`the signing log key is not an Ed25519 key (${pk.kind})`, ExitCode.Config);
+    }
+    return new BackendNoteSigner(origin, ed25519KeyId(origin, pk.a), formatVerifierKey(origin, pk.a), pk.a, openKey, opts, key);
+  }
+
+  async sign(message: Uint8Array): Promise<Uint8Array> {
+    const key = this.#key ?? (await this.#reopen(undefined));
+    try {
+      return await key.signEd25519Message(message);
+    } catch (error) {
+      if (!reopenMayCure(error)) throw error;
+      // A passphrase refused (rotated): the NetHSM throttles this user for a second; logging in sooner is refused too.
+      const delay = this.opts.authRetryDelayMs ?? 0;
+      if (isAuthenticationFailure(error) && delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      const fresh = await this.#reopen(key);
+      this.opts.onReopen?.(error instanceof Error ? error.message : String(error));
+      return fresh.signEd25519Message(message);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#opening?.catch(() => undefined);
+    const key = this.#key;
+    this.#key = undefined;
+    await key?.close();
+  }
+
+  /** Replaces `stale` (when it is still the held key) by a fresh one; concurrent callers share one re-open. */
+  async #reopen(stale: Ed25519MessageKey | undefined): Promise<Ed25519MessageKey> {
+    if (this.#key !== undefined && this.#key !== stale) return this.#key;
+    this.#opening ??= (async () => {
+      this.#key = undefined;
+      await stale?.close().catch(() => undefined);
+      const key = await this.openKey();
+      this.opened++;
+      const pk = key.publicKey;
+      if (pk.kind !== "ed25519" || !Buffer.from(pk.a).equals(Buffer.from(this.publicKey))) {
+        await key.close();
+        throw new SignstarError(`the signing log key ${this.verifierKey.split("+").slice(0, 2).join("+")} was replaced on its backend; no checkpoint is signed with another key`, ExitCode.Config);
+      }
+      this.#key = key;
+      return key;
+    })().finally(() => (this.#opening = undefined));
+    return this.#opening;
+  }
 }
 
 /** The key handed over on stdin (a redirection from the root-only file): bounded, read within seconds. */

@@ -26,11 +26,11 @@ const withLog = (value: string): string => example.replace('non_admin_secret_han
 describe("signing_log", () => {
   it("is off unless configured, and round-trips with its origin", () => {
     expect(parseConfig(example, "example").system.signingLog).toBeUndefined();
-    expect(parseConfig(shipped, "shipped").system.signingLog).toEqual({ origin: "localhost/signstar-log" });
+    expect(parseConfig(shipped, "shipped").system.signingLog).toEqual({ origin: "localhost/signstar-log", key: { kind: "file" } });
     const config = parseConfig(withLog('{ origin = "signer.example.org/signstar-log" }'), "example");
-    expect(config.system.signingLog).toEqual({ origin: "signer.example.org/signstar-log" });
+    expect(config.system.signingLog).toEqual({ origin: "signer.example.org/signstar-log", key: { kind: "file" } });
     expect(parseConfig(renderConfig(config), "rendered")).toEqual(config);
-    expect(summarizeConfig(config, "example", "native")).toContain("signing log: origin signer.example.org/signstar-log");
+    expect(summarizeConfig(config, "example", "native")).toContain("signing log: origin signer.example.org/signstar-log; key: a root-only file\n");
   });
 
   it("refuses an origin a signed note cannot name, and unknown fields", () => {
@@ -46,7 +46,8 @@ describe("signing_log.pkcs11_token", () => {
 
   it("round-trips and plans the writer into the token's group", () => {
     const config = parseConfig(withToken, "example");
-    expect(config.system.signingLog).toEqual({ origin: "o/log", pkcs11Token: "signstar-logkey" });
+    expect(config.system.signingLog).toEqual({ origin: "o/log", key: { kind: "pkcs11", token: "signstar-logkey" } });
+    expect(summarizeConfig(config, "example", "native")).toContain('signing log: origin o/log; key: the key label:signstar-log on token "signstar-logkey"\n');
     expect(parseConfig(renderConfig(config), "rendered")).toEqual(config);
     const plan = computeHostPlan(config);
     expect(plan.logWriter?.groups).toEqual(["softhsm", tokenGroupName({ label: "signstar-logkey" })].sort());
@@ -73,6 +74,45 @@ describe("signing_log.pkcs11_token", () => {
     const noPkcs11 = withLog('{ origin = "o/log", pkcs11_token = "x" }').replace(/\n\[pkcs11\][\s\S]*$/, "\n");
     expect(problemsOf(noPkcs11, "example")).toContain('system.signing_log.pkcs11_token: names token label "x", but there is no [pkcs11] section');
     expect(() => parseConfig(withLog('{ origin = "o/log", pkcs11_token = "bad label" }'), "example")).toThrow(ConfigError);
+  });
+});
+
+describe("signing_log.nethsm_user and nethsm_key", () => {
+  const full = readFileSync(join(REPO_ROOT, "config", "example-full.toml"), "utf8");
+  const onNetHsm = (fields: string): string =>
+    full.replace('non_admin_secret_handling = "systemd-creds"\n', `non_admin_secret_handling = "systemd-creds"\nsigning_log = { origin = "o/log"${fields} }\n`);
+  const good = onNetHsm(', nethsm_user = "logwriter", nethsm_key = "signinglog"');
+
+  it("round-trips, is summarised, and lets the writer's unit reach the NetHSM without a key file", () => {
+    const config = parseConfig(good, "full");
+    expect(config.system.signingLog).toEqual({ origin: "o/log", key: { kind: "nethsm", user: "logwriter", keyId: "signinglog" } });
+    expect(parseConfig(renderConfig(config), "rendered")).toEqual(config);
+    expect(summarizeConfig(config, "full", "native")).toContain("signing log: origin o/log; key: the NetHSM key signinglog\n");
+    const plan = computeHostPlan(config);
+    expect(plan.logWriter?.groups).toEqual([]);
+    const dropIn = plan.files.find((f) => f.path === hostLayout("").logWriterServiceDropIn)?.content;
+    expect(dropIn).toMatch(/^\[Service\]\nLoadCredential=\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n$/m);
+  });
+
+  it("refuses a user, key or tag the configuration already uses, a namespaced user, half a place, two places, no [nethsm]", () => {
+    expect(problemsOf(onNetHsm(', nethsm_user = "signing1", nethsm_key = "signinglog"'), "full")).toEqual([
+      'system.signing_log.nethsm_user: duplicate backend user ID "signing1" (also used at nethsm.mappings[5].signing.backend_user)',
+    ]);
+    expect(problemsOf(onNetHsm(', nethsm_user = "logwriter", nethsm_key = "signing2"'), "full")).toEqual([
+      'system.signing_log.nethsm_key: duplicate system-wide key ID "signing2" (also used at nethsm.mappings[6].signing.signing_key_id)',
+      'system.signing_log.nethsm_key: duplicate system-wide tag "signing2" (the log key is tagged with its own ID) (also used at nethsm.mappings[6].signing.tag)',
+    ]);
+    expect(problemsOf(onNetHsm(', nethsm_user = "ns1~logwriter", nethsm_key = "signinglog"'), "full")).toEqual([
+      'system.signing_log.nethsm_user: the NetHSM user ID "ns1~logwriter" has a namespace, but this user must be system-wide',
+    ]);
+    expect(problemsOf(onNetHsm(', nethsm_key = "signinglog"'), "full")).toEqual(["system.signing_log.nethsm_user: is required with nethsm_key"]);
+    expect(problemsOf(onNetHsm(', nethsm_user = "logwriter"'), "full")).toEqual(["system.signing_log.nethsm_key: is required with nethsm_user"]);
+    expect(problemsOf(onNetHsm(', pkcs11_token = "x", nethsm_user = "logwriter", nethsm_key = "signinglog"'), "full")).toEqual([
+      "system.signing_log.pkcs11_token: and nethsm_user/nethsm_key both name a place for the log key; give one",
+    ]);
+    expect(problemsOf(withLog('{ origin = "o/log", nethsm_user = "logwriter", nethsm_key = "signinglog" }'), "example")).toEqual([
+      'system.signing_log.nethsm_key: names NetHSM key "signinglog", but there is no [nethsm] section',
+    ]);
   });
 });
 

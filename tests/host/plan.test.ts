@@ -182,7 +182,7 @@ describe("computeHostPlan", () => {
 
 describe("computeHostPlan with the signing log", () => {
   const base = hostConfig(ALL_ROLES);
-  const withLog = { ...base, system: { ...base.system, signingLog: { origin: logOrigin("signer.test/log") } } };
+  const withLog = { ...base, system: { ...base.system, signingLog: { origin: logOrigin("signer.test/log"), key: { kind: "file" as const } } } };
 
   it("plans nothing for the log without signing_log", () => {
     const plan = computeHostPlan(base);

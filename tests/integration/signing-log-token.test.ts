@@ -114,6 +114,24 @@ describe("the signing log key on a dedicated PKCS#11 token", () => {
     expect(goResult.stdout).toMatch(/^ok entry/);
   }, 180_000);
 
+  it("a configure run that gives the log token a new user PIN while the writer runs does not stop the log", async () => {
+    const pinFile = host.path(`${SECRETS}/signstar-log/.local/state/signstar/secrets/pkcs11-token-label-${LOG_TOKEN}.txt`);
+    const before = await readFile(pinFile, "utf8");
+    await host.operator("signstar-configure");
+    expect(await readFile(pinFile, "utf8")).not.toBe(before);
+    const data = join(work, "after-rotation.tar");
+    await writeFile(data, `after the rotation ${Date.now()}\n`);
+    const r = await run(process.execPath, [CLIENT, "send", "--host", sshd.host, "--port", String(sshd.port), "--user", SIGNER,
+      "--identity", key.privateKeyFile, "--known-hosts", sshd.knownHosts, data]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const notation = parseSignature(new Uint8Array(await readFile(`${data}.sig`))).notations.find((n) => n.name === LOG_NOTATION);
+    const index = Number(Buffer.from(notation!.value).toString().split(" ")[1]);
+    const fetch = directoryFetch(host.path(LOG_DIR));
+    const { checkpoint } = await fetchCheckpoint(fetch, parseVerifierKey(vkey));
+    expect(decodeEntry(await verifyEntryInclusion(fetch, checkpoint, index))).toMatchObject({ kind: "signature", user: SIGNER });
+  }, 180_000);
+
   it("the signing user's PIN opens its own token but not the log token (not even as root, who sees every token)", async () => {
     expect(await loginAs(SIGNER, SIGN_TOKEN, SIGN_TOKEN)).toBe(0);
     expect(await loginAs(SIGNER, SIGN_TOKEN, LOG_TOKEN)).not.toBe(0);

@@ -3,7 +3,7 @@ import type { NetHsmConnection } from "../../config/model.js";
 import { SignerError } from "../../signing/errors.js";
 import { hsmSigningInput, rawSignatureToMpis } from "../../signing/hsm-input.js";
 import type { PublicKey } from "../../signing/signer.js";
-import type { SigningKey } from "../backend.js";
+import { MAX_ED25519_MESSAGE_BYTES, type Ed25519MessageKey, type SigningKey } from "../backend.js";
 import type { NetHsmClient } from "./client.js";
 import { NetHsmError } from "./errors.js";
 import { MECHANISM_FOR_MODE, publicKeyOf, signModeOf } from "./public-key.js";
@@ -24,7 +24,7 @@ export interface OpenNetHsmSigningKeyOptions {
   readonly keepAlive?: boolean;
 }
 
-export async function openNetHsmSigningKey(opts: OpenNetHsmSigningKeyOptions): Promise<SigningKey> {
+export async function openNetHsmSigningKey(opts: OpenNetHsmSigningKeyOptions): Promise<NetHsmSigningKey> {
   const client = openNetHsmClient(
     opts.connections,
     { user: opts.user, passphrase: opts.passphrase },
@@ -44,7 +44,7 @@ export async function openNetHsmSigningKey(opts: OpenNetHsmSigningKeyOptions): P
   }
 }
 
-export class NetHsmSigningKey implements SigningKey {
+export class NetHsmSigningKey implements SigningKey, Ed25519MessageKey {
   private closed = false;
   constructor(
     private readonly client: NetHsmClient,
@@ -63,6 +63,16 @@ export class NetHsmSigningKey implements SigningKey {
       if (e instanceof SignerError) throw new NetHsmError(`NetHSM key ${this.keyId}: ${e.message}`, { cause: e });
       throw e;
     }
+  }
+
+  /** Mode EdDSA signs the whole message (pure Ed25519, RFC 8032), as a C2SP signed note needs; Ed25519 keys only. */
+  async signEd25519Message(message: Uint8Array): Promise<Uint8Array> {
+    if (this.closed) throw new NetHsmError(`NetHSM key ${this.keyId} is closed`);
+    if (this.publicKey.kind !== "ed25519") throw new NetHsmError(`Ed25519 needs an Ed25519 key; NetHSM key ${this.keyId} is ${this.publicKey.kind}`);
+    if (message.length > MAX_ED25519_MESSAGE_BYTES) throw new NetHsmError(`a message to sign is larger than ${MAX_ED25519_MESSAGE_BYTES} bytes (NetHSM key ${this.keyId})`);
+    const sig = await this.client.sign(this.keyId, "EdDSA", message);
+    if (sig.length !== 64) throw new NetHsmError(`the NetHSM returned a ${sig.length}-byte Ed25519 signature (key ${this.keyId})`);
+    return sig;
   }
 
   async certificate(): Promise<Uint8Array | undefined> {

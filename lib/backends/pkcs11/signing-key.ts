@@ -3,7 +3,7 @@ import type { Pkcs11KeySelector, TokenSelector } from "../../config/model.js";
 import { SignerError } from "../../signing/errors.js";
 import { hsmSigningInput, rawSignatureToMpis } from "../../signing/hsm-input.js";
 import type { PublicKey } from "../../signing/signer.js";
-import type { SigningKey } from "../backend.js";
+import { MAX_ED25519_MESSAGE_BYTES, type Ed25519MessageKey, type SigningKey } from "../backend.js";
 import { coordinateLength } from "./der.js";
 import { Pkcs11Error, Pkcs11PinError, Pkcs11TokenNotFoundError, Pkcs11UsageError, where } from "./errors.js";
 import { checkSelector, keyRefOf } from "./key-ref.js";
@@ -23,7 +23,7 @@ export interface OpenPkcs11KeyOptions {
   readonly timeoutMs?: number;
 }
 
-export interface Pkcs11SigningKey extends SigningKey {
+export interface Pkcs11SigningKey extends SigningKey, Ed25519MessageKey {
   /** Canonical key reference (`label:x`, or `id:hex` for unlabelled keys). */
   readonly ref: string;
   /**
@@ -31,15 +31,9 @@ export interface Pkcs11SigningKey extends SigningKey {
    * digest, for raw (non-OpenPGP) signatures. RSA keys only.
    */
   signPssSha512(digest: Uint8Array): Promise<Uint8Array>;
-  /**
-   * Pure Ed25519 (RFC 8032 §5.1.6, CKM_EDDSA without parameters) of a whole message of at most 64 KiB, as a C2SP
-   * signed note needs (https://c2sp.org/signed-note): the signing log's checkpoints. Ed25519 keys only.
-   */
+  /** CKM_EDDSA without parameters (pure Ed25519); Ed25519 keys only. */
   signEd25519Message(message: Uint8Array): Promise<Uint8Array>;
 }
-
-/** The largest message signEd25519Message takes (a checkpoint note is at most 16 KiB). */
-export const MAX_ED25519_MESSAGE_BYTES = 64 * 1024;
 
 const MAX_PIN_BYTES = 256;
 

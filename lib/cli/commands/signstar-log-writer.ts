@@ -13,10 +13,12 @@ export const command = {
     "answered only once the entry, its tiles and the new checkpoint are on disk (fsync, batched). Only the configuration's signing users " +
     "are served (SO_PEERCRED) and each entry carries the user name the kernel reported. It runs as its own system user, which owns the " +
     "log directory; the key comes from the systemd credential signstar-log-key, or --key (`--key -`: on standard input, how root hands " +
-    "the root-only key file to a writer started without systemd). Needs signing_log in [system].",
+    "the root-only key file to a writer started without systemd). With the key on a PKCS#11 token or the NetHSM (signing_log's " +
+    "pkcs11_token, nethsm_user/nethsm_key) there is no key file: the writer logs in with its own user's secret file, signs each checkpoint " +
+    "there, and re-opens the key when a rotated secret or a restarted backend refuses it. Needs signing_log in [system].",
   synopsis: ["[--config FILE] [--key FILE]"],
   options: [TOOL_CONFIG_OPTION, { name: "key", type: "string", value: "FILE", description: "the log key file, or - for standard input (default: $CREDENTIALS_DIRECTORY/signstar-log-key)" }],
-  exitCodes: ["Ok", "Internal", "Usage", "Config", "Secret"],
+  exitCodes: ["Ok", "Internal", "Usage", "Config", "Secret", "Backend"],
   files: [
     ...FILES_CONFIG,
     { path: hostLayout().signingLogDir, description: "the log: checkpoint, tile/, tile/entries/ (owned by the log writer's user)" },
@@ -36,6 +38,7 @@ export const command = {
       command: "runuser -u signstar-log -- signstar-log-writer --key - < /var/lib/signstar/log.key &",
       description: "without systemd: root opens the key file, the writer runs as its own user",
     },
+    { command: "runuser -u signstar-log -- signstar-log-writer &", description: "without systemd, the log key on a token or the NetHSM" },
   ],
   seeAlso: ["signstar-download-signature(1)", "signstar-configure(8)"],
   abortOn: ["SIGTERM", "SIGINT"],
