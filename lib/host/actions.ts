@@ -23,7 +23,7 @@ export type HostAction =
   /** A directory owned by `owner` (a user that exists by the time this runs) with exactly `mode`. */
   /** A directory owned by `owner`, whose account is in the live database ("") or in the one below `accountsRoot`. */
   | { readonly kind: "ensure-dir"; readonly path: string; readonly owner: string; readonly accountsRoot: string; readonly mode: number; readonly change: string }
-  | { readonly kind: "remove-file"; readonly path: string; readonly user: string };
+  | { readonly kind: "remove-file"; readonly path: string; readonly why: string };
 
 export function describeAction(action: HostAction): string {
   switch (action.kind) {
@@ -40,6 +40,6 @@ export function describeAction(action: HostAction): string {
     case "ensure-dir":
       return `${action.change} directory ${action.path} (${action.owner} ${action.mode.toString(8).padStart(4, "0")})`;
     case "remove-file":
-      return `remove ${action.path} (user ${action.user} is no longer in the configuration)`;
+      return `remove ${action.path} (${action.why})`;
   }
 }

@@ -3,7 +3,8 @@ import { ExitCode } from "../errors.js";
 import type { HostAction } from "./actions.js";
 import { HostError } from "./errors.js";
 import type { ObservedHost, ObservedNode } from "./observe.js";
-import type { HostPlan, PlannedLogWriter, PlannedServiceUser, PlannedUser } from "./plan.js";
+import { LOG_WRITER_SOCKET_UNIT, type HostPlan, type PlannedLogWriter, type PlannedServiceUser, type PlannedUser } from "./plan.js";
+import { LOG_WRITER_USER } from "../config/model.js";
 import { formatCommand } from "../os/run.js";
 import { TOKEN_GROUP_PREFIX } from "../config/token-access.js";
 
@@ -185,8 +186,15 @@ export function diffHost(plan: HostPlan, observed: ObservedHost, opts: DiffOptio
   }
   const leftUsers = new Set<string>();
   for (const s of observed.stale) {
-    actions.push({ kind: "remove-file", path: s.path, user: s.user });
+    actions.push({ kind: "remove-file", path: s.path, why: `user ${s.user} is no longer in the configuration` });
     leftUsers.add(s.user);
+  }
+  for (const r of observed.retired) actions.push({ kind: "remove-file", path: r.path, why: r.why });
+  if (observed.retired.length > 0 && plan.logWriter === undefined) {
+    notes.push(
+      `the signing log is off: its writer's socket is no longer enabled at boot (stop a running one with: systemctl disable --now ${LOG_WRITER_SOCKET_UNIT} signstar-log-writer.service); ` +
+        `the log, its key, log.vkey and the user ${LOG_WRITER_USER} are kept: turning signing_log on again continues the same log`,
+    );
   }
   for (const user of leftUsers) {
     notes.push(`Unix user ${user} is kept: it left the configuration, but accounts are never deleted automatically (remove it with: userdel ${user})`);

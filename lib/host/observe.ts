@@ -33,6 +33,8 @@ export interface ObservedHost {
   readonly files: ReadonlyMap<string, ObservedNode>;
   /** Managed-pattern files present on disk that the plan does not contain, with the user they were for. */
   readonly stale: readonly { readonly path: string; readonly user: string }[];
+  /** The plan's retired files that are present (any type but a directory), with why they go. */
+  readonly retired: readonly { readonly path: string; readonly why: string }[];
   /** Only filled when user accounts are managed. */
   readonly users: ReadonlyMap<string, ObservedUser>;
   readonly homes: ReadonlyMap<string, ObservedNode>;
@@ -89,6 +91,12 @@ export async function observeHost(plan: HostPlan, manageUsers: boolean, accounts
     }
   }
 
+  const retired: { path: string; why: string }[] = [];
+  for (const r of plan.retired) {
+    const node = await observeNode(r.path, false);
+    if (node.type !== "missing" && node.type !== "directory") retired.push(r);
+  }
+
   const users = new Map<string, ObservedUser>();
   const homes = new Map<string, ObservedNode>();
   if (manageUsers) {
@@ -118,5 +126,5 @@ export async function observeHost(plan: HostPlan, manageUsers: boolean, accounts
     const groups = passwd !== undefined ? await accounts.supplementaryGroups(plan.logWriter.user) : [];
     logWriter = { passwd, groups, groupExists: await accounts.groupExists(plan.logWriter.user), dirs };
   }
-  return { files, stale, users, homes, groups, ...(logWriter !== undefined ? { logWriter } : {}) };
+  return { files, stale, retired, users, homes, groups, ...(logWriter !== undefined ? { logWriter } : {}) };
 }

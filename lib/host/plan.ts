@@ -113,6 +113,12 @@ export interface HostPlan {
   readonly files: readonly PlannedFile[];
   /** Where stale files of users that left the configuration are looked for (staged). */
   readonly managed: readonly ManagedFilePattern[];
+  /**
+   * Files configure-build writes only for a feature the configuration no longer has (staged paths), removed when
+   * present, with why. Today the signing log's: with `signing_log` gone its socket is no longer enabled; the log,
+   * its key and its user stay (nothing lost: turning it on again continues the same log).
+   */
+  readonly retired: readonly { readonly path: string; readonly why: string }[];
   readonly sshdDropInDir: string;
   /** The signing log writer (only with `signing_log` in [system]). */
   readonly logWriter?: PlannedLogWriter;
@@ -237,6 +243,10 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
     groups: [...new Set([...users, ...serviceUsers, ...(logWriter !== undefined ? [logWriter] : [])].flatMap((u) => u.groups))].sort(),
     files,
     managed: managedFilePatterns(staged),
+    retired:
+      logWriter === undefined
+        ? [staged.logWriterSocketWants, staged.logWriterServiceDropIn, staged.logTmpfiles].map((path) => ({ path, why: "the signing log is off (no signing_log in [system])" }))
+        : [],
     sshdDropInDir: staged.sshdDropInDir,
   };
 }

@@ -1,4 +1,4 @@
-import { chmod, chown, lstat, mkdtemp, readFile, readdir, readlink, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -7,6 +7,7 @@ import { checkSshdConfig, runSshdCheck, VALIDATION_ID } from "../../lib/host/ssh
 import { run } from "../../lib/os/run.js";
 import { ALL_ROLES, KEY_A, KEY_B, KEY_E, hostConfig } from "./fixtures.js";
 import type { Config } from "../../lib/config/model.js";
+import { logOrigin } from "../../lib/config/primitives.js";
 
 let root: string;
 beforeEach(async () => {
@@ -118,6 +119,34 @@ describe("configureBuild --root", () => {
     expect(actionLines(await render(hostConfig({ signer: { name: "signer1", key: KEY_A }, wireguard: { name: "wg1", key: KEY_B } })))).toEqual([
       "nothing to do",
     ]);
+  });
+
+  it("signing_log turned off: the writer's socket link, drop-in and tmpfiles entry go; the log, its key and log.vkey stay", async () => {
+    const base = hostConfig({ signer: { name: "signer1", key: KEY_E } });
+    const withLog: Config = { ...base, system: { ...base.system, signingLog: { origin: logOrigin("cb.test/log"), key: { kind: "file" } } } };
+    await render(withLog);
+    const link = join(root, "etc/systemd/system/sockets.target.wants/signstar-log-writer.socket");
+    const dropIn = join(root, "etc/systemd/system/signstar-log-writer.service.d/10-signstar-log-key.conf");
+    const tmpfiles = join(root, "usr/lib/tmpfiles.d/signstar-log.conf");
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    // What configure and the writer made: the log's data, key and verifier key (never configure-build's to remove).
+    const kept = { "var/lib/signstar/log/checkpoint": "cb.test/log\n1\n…\n", "var/lib/signstar/log.key": "key", "var/lib/signstar/log.vkey": "cb.test/log+00+AA\n" };
+    await mkdir(join(root, "var/lib/signstar/log"), { recursive: true });
+    for (const [path, content] of Object.entries(kept)) await writeFile(join(root, path), content);
+
+    const off = await render(base);
+    const why = "the signing log is off (no signing_log in [system])";
+    expect(actionLines(off)).toEqual([`remove ${link} (${why})`, `remove ${dropIn} (${why})`, `remove ${tmpfiles} (${why})`]);
+    expect(off).toContain(
+      "note: the signing log is off: its writer's socket is no longer enabled at boot (stop a running one with: systemctl disable --now " +
+        "signstar-log-writer.socket signstar-log-writer.service); the log, its key, log.vkey and the user signstar-log are kept: turning signing_log on again continues the same log",
+    );
+    for (const path of [link, dropIn, tmpfiles]) await expect(lstat(path)).rejects.toThrow(/ENOENT/);
+    for (const [path, content] of Object.entries(kept)) expect(await readFile(join(root, path), "utf8")).toBe(content);
+    expect(actionLines(await render(base))).toEqual(["nothing to do"]);
+    // On again: the same three files come back, the log is untouched.
+    expect(actionLines(await render(withLog))).toEqual([`create ${tmpfiles}`, `create ${link}`, `create ${dropIn}`]);
+    for (const [path, content] of Object.entries(kept)) expect(await readFile(join(root, path), "utf8")).toBe(content);
   });
 
   it("leaves files that do not carry our prefix alone", async () => {
