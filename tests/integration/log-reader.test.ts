@@ -20,13 +20,12 @@ import { signCheckpoint, openCheckpoint } from "../../lib/tlog/checkpoint.js";
 import { loadLogKeyFile } from "../../lib/tlog/key-file.js";
 import { ed25519NoteSigner, parseVerifierKey } from "../../lib/tlog/note.js";
 import { tileFor, tilePath } from "../../lib/tlog/tiles.js";
-import { REPO_ROOT } from "../support/repo.js";
 import { startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
 import { run, runBytes, type RunResult } from "../support/run.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
 import { softHsmConfig } from "../support/softhsm-config.js";
+import { CLIENT, signFile } from "../support/log-proof.js";
 
-const CLIENT = join(REPO_ROOT, "dist", "bin", "signstar-request-signature.js");
 const SIGNER = "log-signer";
 const READER = "log-reader";
 const ORIGIN = "reader.signstar.test/log";
@@ -64,11 +63,7 @@ async function sign(): Promise<{ data: string; sig: string }> {
   signedCount += 1;
   const data = join(work, `file-${signedCount}.txt`);
   await writeFile(data, `logged file ${signedCount} ${Date.now()}\n`);
-  const r = await run(process.execPath, [CLIENT, "send", "--host", sshd.host, "--port", String(sshd.port), "--user", SIGNER,
-    "--identity", keys.get(SIGNER)!.privateKeyFile, "--known-hosts", sshd.knownHosts, data]);
-  expect(r.stderr).toBe("");
-  expect(r.code).toBe(0);
-  return { data, sig: `${data}.sig` };
+  return { data, sig: await signFile(sshd, SIGNER, keys.get(SIGNER)!.privateKeyFile, data) };
 }
 
 /** `signstar-request-signature verify-log` as the client runs it. */

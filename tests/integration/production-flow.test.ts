@@ -11,25 +11,20 @@
  * Nothing here provisions a token, key, user or secret: if an operator would hit a bug, this test does.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../support/repo.js";
 import { startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
 import { generateSshKey, runSsh, type SshKey } from "../support/sshd.js";
 import { KEY_SETUPS, type SignerKind } from "../support/signing-host.js";
 import { run } from "../support/run.js";
-import { LOG_NOTATION } from "../../lib/tlog/client.js";
-import { decodeEntry } from "../../lib/tlog/entry.js";
 import { parseVerifierKey } from "../../lib/tlog/note.js";
-import { directoryFetch, fetchCheckpoint, verifyEntryInclusion } from "../../lib/tlog/reader.js";
-import { buildGoVerifier, goVerify } from "../support/go-tlog-verifier.js";
-import { parseSignature } from "../support/signature-parse.js";
+import { buildGoVerifier } from "../support/go-tlog-verifier.js";
+import { logIndexOf, provenIncluded, sendForSigning } from "../support/log-proof.js";
 
 const exec = promisify(execFile);
-const CLIENT = join(REPO_ROOT, "dist", "bin", "signstar-request-signature.js");
 
 interface Signer {
   readonly user: string;
@@ -110,9 +105,7 @@ async function send(user: string): Promise<{ r: Awaited<ReturnType<typeof run>>;
   signed += 1;
   const data = join(work, `${user}-${signed}.txt`);
   await writeFile(data, `signed by ${user} at ${Date.now()}\n`);
-  const r = await run(process.execPath, [CLIENT, "send", "--host", sshd.host, "--port", String(sshd.port), "--user", user,
-    "--identity", keys.get(user)!.privateKeyFile, "--known-hosts", sshd.knownHosts, data]);
-  return { r, data };
+  return { r: await sendForSigning(sshd, user, keys.get(user)!.privateKeyFile, data), data };
 }
 
 /** The client signs a fresh file as `user`; returns the file and its signature. */
@@ -146,15 +139,7 @@ async function verifyWithKeyring(sig: string, data: string): Promise<void> {
 
 /** The signature's log notation names an entry of `user` that our verifier and Go's prove included. */
 async function provenInLog(sig: string, user: string): Promise<void> {
-  const notation = parseSignature(new Uint8Array(await readFile(sig))).notations.find((n) => n.name === LOG_NOTATION);
-  const [origin, index] = Buffer.from(notation!.value).toString().split(" ");
-  expect(origin).toBe(LOG_ORIGIN);
-  const fetch = directoryFetch(host.path(LOG_DIR));
-  const { checkpoint } = await fetchCheckpoint(fetch, parseVerifierKey(logKey));
-  expect(decodeEntry(await verifyEntryInclusion(fetch, checkpoint, Number(index)))).toMatchObject({ kind: "signature", user });
-  const r = await goVerify(go, host.path(LOG_DIR), logKey, "inclusion", index!);
-  expect(r.stderr).toBe("");
-  expect(r.stdout).toMatch(/^ok entry/);
+  await provenIncluded({ dir: host.path(LOG_DIR), vkey: logKey, go, index: await logIndexOf(sig, LOG_ORIGIN), user });
 }
 
 beforeAll(async () => {

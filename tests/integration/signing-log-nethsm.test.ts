@@ -18,20 +18,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetHsmClient, NetHsmHttpError } from "../../lib/backends/nethsm/index.js";
 import { parseConfig } from "../../lib/config/load.js";
 import { ExitCode } from "../../lib/errors.js";
-import { LOG_NOTATION } from "../../lib/tlog/client.js";
-import { decodeEntry } from "../../lib/tlog/entry.js";
 import { formatVerifierKey, parseVerifierKey } from "../../lib/tlog/note.js";
-import { directoryFetch, fetchCheckpoint, verifyEntryInclusion } from "../../lib/tlog/reader.js";
-import { buildGoVerifier, goVerify } from "../support/go-tlog-verifier.js";
+import { buildGoVerifier } from "../support/go-tlog-verifier.js";
+import { logIndexOf, provenIncluded, signFile } from "../support/log-proof.js";
 import { startStandIn, type StandIn } from "../support/nethsm-standin/index.js";
 import { TOKEN_LOG_WRITER_COMMAND, startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
-import { REPO_ROOT } from "../support/repo.js";
-import { run } from "../support/run.js";
-import { parseSignature } from "../support/signature-parse.js";
 import { KEY_SETUPS } from "../support/signing-host.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
 
-const CLIENT = join(REPO_ROOT, "dist", "bin", "signstar-request-signature.js");
 const SIGNER = "lognh-signer";
 const SIGNER_OPERATOR = "lognhsigner";
 const LOG_USER = "lognhwriter";
@@ -76,29 +70,12 @@ function config(): string {
 
 const secretOf = (user: string, backendUser: string): string => host.path(`${SECRETS}/${user}/.local/state/signstar/secrets/${backendUser}.txt`);
 
-/** Signs a fresh file as the signing user over SSH; returns the log index its notation names. */
-async function signOnce(label: string): Promise<number> {
-  const data = join(work, `${label}.tar`);
-  await writeFile(data, `${label} ${Date.now()}\n`);
-  const r = await run(process.execPath, [CLIENT, "send", "--host", sshd.host, "--port", String(sshd.port), "--user", SIGNER,
-    "--identity", key.privateKeyFile, "--known-hosts", sshd.knownHosts, data]);
-  expect(r.stderr).toBe("");
-  expect(r.code).toBe(0);
-  const sig = parseSignature(new Uint8Array(await readFile(`${data}.sig`)));
-  const notation = sig.notations.find((n) => n.name === LOG_NOTATION);
-  const [origin, indexText] = Buffer.from(notation!.value).toString().split(" ");
-  expect(origin).toBe(ORIGIN);
-  return Number(indexText);
-}
-
-/** Our verifier and Go's: the entry at `index` is in the tree the checkpoint signed with `vkey` commits to. */
-async function provenIncluded(index: number): Promise<void> {
-  const fetch = directoryFetch(host.path(LOG_DIR));
-  const { checkpoint } = await fetchCheckpoint(fetch, parseVerifierKey(vkey));
-  expect(decodeEntry(await verifyEntryInclusion(fetch, checkpoint, index))).toMatchObject({ kind: "signature", user: SIGNER });
-  const goResult = await goVerify(go, host.path(LOG_DIR), vkey, "inclusion", String(index));
-  expect(goResult.stderr).toBe("");
-  expect(goResult.stdout).toMatch(/^ok entry/);
+/** The client signs a fresh file as SIGNER; our verifier and Go's prove its entry included with the printed key. */
+async function signAndProve(name: string): Promise<void> {
+  const data = join(work, `${name}.tar`);
+  await writeFile(data, `${name} ${Date.now()}\n`);
+  const index = await logIndexOf(await signFile(sshd, SIGNER, key.privateKeyFile, data), ORIGIN);
+  await provenIncluded({ dir: host.path(LOG_DIR), vkey, go, index, user: SIGNER });
 }
 
 beforeAll(async () => {
@@ -153,7 +130,7 @@ describe("the signing log key on the NetHSM", () => {
     await host.startLogWriter({ command: TOKEN_LOG_WRITER_COMMAND });
     expect((await host.run(["pgrep", "-u", "signstar-log", "-f", "signstar-log-writer"])).code).toBe(0);
     sshd = await host.startSshd();
-    await provenIncluded(await signOnce("first"));
+    await signAndProve("first");
   }, 180_000);
 
   it("a configure run that gives the writer's NetHSM user a new passphrase does not stop the log: the next signature is logged", async () => {
@@ -161,7 +138,7 @@ describe("the signing log key on the NetHSM", () => {
     await host.operator("signstar-configure");
     expect(await readFile(secretOf("signstar-log", LOG_USER), "utf8")).not.toBe(before);
     // The running writer's session is refused now; it re-opens the key with the new passphrase and signs again.
-    await provenIncluded(await signOnce("after-rotation"));
+    await signAndProve("after-rotation");
     await host.journal.waitFor(new RegExp(`signing log: re-opened the NetHSM key ${LOG_KEY} after: .*401`), 10_000);
   }, 180_000);
 

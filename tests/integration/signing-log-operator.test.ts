@@ -17,20 +17,15 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CRASH_ENV } from "../../lib/configure/crash.js";
 import { ExitCode } from "../../lib/errors.js";
-import { LOG_NOTATION } from "../../lib/tlog/client.js";
-import { decodeEntry } from "../../lib/tlog/entry.js";
 import { parseVerifierKey } from "../../lib/tlog/note.js";
-import { directoryFetch, fetchCheckpoint, verifyEntryInclusion } from "../../lib/tlog/reader.js";
 import { buildGoVerifier, goVerify } from "../support/go-tlog-verifier.js";
+import { logIndexOf, provenIncluded, signFile } from "../support/log-proof.js";
 import { startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
-import { REPO_ROOT } from "../support/repo.js";
 import { run } from "../support/run.js";
-import { parseSignature } from "../support/signature-parse.js";
 import { softHsmConfig } from "../support/softhsm-config.js";
 import { generateSshKey, runSsh, type SshKey } from "../support/sshd.js";
 
 const exec = promisify(execFile);
-const CLIENT = join(REPO_ROOT, "dist", "bin", "signstar-request-signature.js");
 const SIGNER = "logop-signer";
 const CERTS = "logop-certs";
 const ORIGIN = "logop.test/signstar-log";
@@ -121,22 +116,8 @@ describe("operating the signing log", () => {
   it("a signature is in the log when the client has it: our verifier and Go's prove it with the printed verifier key", async () => {
     const data = join(work, "release.tar");
     await writeFile(data, `a release ${Date.now()}\n`);
-    const r = await run(process.execPath, [CLIENT, "send", "--host", sshd.host, "--port", String(sshd.port), "--user", SIGNER,
-      "--identity", keys.get(SIGNER)!.privateKeyFile, "--known-hosts", sshd.knownHosts, data]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    const sig = parseSignature(new Uint8Array(await readFile(`${data}.sig`)));
-    const notation = sig.notations.find((n) => n.name === LOG_NOTATION);
-    const [origin, indexText] = Buffer.from(notation!.value).toString().split(" ");
-    expect(origin).toBe(ORIGIN);
-    const index = Number(indexText);
-    const fetch = directoryFetch(host.path(LOG_DIR));
-    const { checkpoint } = await fetchCheckpoint(fetch, parseVerifierKey(vkey));
-    const entry = decodeEntry(await verifyEntryInclusion(fetch, checkpoint, index));
-    expect(entry).toMatchObject({ kind: "signature", user: SIGNER });
-    const goResult = await goVerify(go, host.path(LOG_DIR), vkey, "inclusion", String(index));
-    expect(goResult.stderr).toBe("");
-    expect(goResult.stdout).toMatch(/^ok entry/);
+    const index = await logIndexOf(await signFile(sshd, SIGNER, keys.get(SIGNER)!.privateKeyFile, data), ORIGIN);
+    const entry = await provenIncluded({ dir: host.path(LOG_DIR), vkey, go, index, user: SIGNER });
 
     // signstar-admin log list shows it, verified; export copies a tree Go verifies too.
     const listed = await host.operator("signstar-admin", ["log", "list", "--user", SIGNER]);

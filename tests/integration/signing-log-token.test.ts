@@ -13,19 +13,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../lib/errors.js";
-import { LOG_NOTATION } from "../../lib/tlog/client.js";
-import { decodeEntry } from "../../lib/tlog/entry.js";
 import { parseVerifierKey } from "../../lib/tlog/note.js";
-import { directoryFetch, fetchCheckpoint, verifyEntryInclusion } from "../../lib/tlog/reader.js";
-import { buildGoVerifier, goVerify } from "../support/go-tlog-verifier.js";
+import { buildGoVerifier } from "../support/go-tlog-verifier.js";
+import { logIndexOf, provenIncluded, signFile } from "../support/log-proof.js";
 import { TOKEN_LOG_WRITER_COMMAND, startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
-import { REPO_ROOT } from "../support/repo.js";
-import { run } from "../support/run.js";
-import { parseSignature } from "../support/signature-parse.js";
 import { softHsmConfig } from "../support/softhsm-config.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
 
-const CLIENT = join(REPO_ROOT, "dist", "bin", "signstar-request-signature.js");
 const SIGNER = "logtok-signer";
 const ORIGIN = "logtok.test/signstar-log";
 const SIGN_TOKEN = "logtok-sign";
@@ -46,6 +40,14 @@ function config(): string {
     tokens: [SIGN_TOKEN, LOG_TOKEN],
     signers: [{ user: SIGNER, publicKey: key.publicKey, token: SIGN_TOKEN, key: SIGNER, userId: `${SIGNER} <${SIGNER}@logtok.test>` }],
   });
+}
+
+/** The client signs a fresh file as SIGNER; our verifier and Go's prove its entry included with the printed key. */
+async function signAndProve(name: string): Promise<void> {
+  const data = join(work, `${name}.tar`);
+  await writeFile(data, `${name} ${Date.now()}\n`);
+  const index = await logIndexOf(await signFile(sshd, SIGNER, key.privateKeyFile, data), ORIGIN);
+  await provenIncluded({ dir: host.path(LOG_DIR), vkey, go, index, user: SIGNER });
 }
 
 /** pkcs11-tool's login to `token`, run as `user`, with the PIN the signing user knows for token `secretOf`. */
@@ -95,23 +97,7 @@ describe("the signing log key on a dedicated PKCS#11 token", () => {
     await host.startLogWriter({ command: TOKEN_LOG_WRITER_COMMAND });
     expect((await host.run(["pgrep", "-u", "signstar-log", "-f", "signstar-log-writer"])).code).toBe(0);
     sshd = await host.startSshd();
-    const data = join(work, "release.tar");
-    await writeFile(data, `a release ${Date.now()}\n`);
-    const r = await run(process.execPath, [CLIENT, "send", "--host", sshd.host, "--port", String(sshd.port), "--user", SIGNER,
-      "--identity", key.privateKeyFile, "--known-hosts", sshd.knownHosts, data]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    const sig = parseSignature(new Uint8Array(await readFile(`${data}.sig`)));
-    const notation = sig.notations.find((n) => n.name === LOG_NOTATION);
-    const [origin, indexText] = Buffer.from(notation!.value).toString().split(" ");
-    expect(origin).toBe(ORIGIN);
-    const index = Number(indexText);
-    const fetch = directoryFetch(host.path(LOG_DIR));
-    const { checkpoint } = await fetchCheckpoint(fetch, parseVerifierKey(vkey));
-    expect(decodeEntry(await verifyEntryInclusion(fetch, checkpoint, index))).toMatchObject({ kind: "signature", user: SIGNER });
-    const goResult = await goVerify(go, host.path(LOG_DIR), vkey, "inclusion", String(index));
-    expect(goResult.stderr).toBe("");
-    expect(goResult.stdout).toMatch(/^ok entry/);
+    await signAndProve("release");
   }, 180_000);
 
   it("a configure run that gives the log token a new user PIN while the writer runs does not stop the log", async () => {
@@ -119,17 +105,7 @@ describe("the signing log key on a dedicated PKCS#11 token", () => {
     const before = await readFile(pinFile, "utf8");
     await host.operator("signstar-configure");
     expect(await readFile(pinFile, "utf8")).not.toBe(before);
-    const data = join(work, "after-rotation.tar");
-    await writeFile(data, `after the rotation ${Date.now()}\n`);
-    const r = await run(process.execPath, [CLIENT, "send", "--host", sshd.host, "--port", String(sshd.port), "--user", SIGNER,
-      "--identity", key.privateKeyFile, "--known-hosts", sshd.knownHosts, data]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    const notation = parseSignature(new Uint8Array(await readFile(`${data}.sig`))).notations.find((n) => n.name === LOG_NOTATION);
-    const index = Number(Buffer.from(notation!.value).toString().split(" ")[1]);
-    const fetch = directoryFetch(host.path(LOG_DIR));
-    const { checkpoint } = await fetchCheckpoint(fetch, parseVerifierKey(vkey));
-    expect(decodeEntry(await verifyEntryInclusion(fetch, checkpoint, index))).toMatchObject({ kind: "signature", user: SIGNER });
+    await signAndProve("after-rotation");
   }, 180_000);
 
   it("the signing user's PIN opens its own token but not the log token (not even as root, who sees every token)", async () => {
