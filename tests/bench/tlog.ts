@@ -4,6 +4,10 @@
  * round of fsyncs and one checkpoint, per entry), each with 64 appends in flight, and the mean time from commit to
  * durable. The log directory is under the temp dir and removed afterwards.
  *
+ * The same batched appends with the log key on the NetHSM stand-in (tests/support/nethsm-standin, HTTPS on loopback):
+ * every checkpoint is one `POST /keys/{id}/sign` (mode EdDSA) through the writer's BackendNoteSigner, the path a
+ * host with `signing_log.nethsm_key` takes; printed as a ratio against the key file in the same run.
+ *
  * Then (as root: real users, sshd, SoftHSM) the signing throughput over SSH with and without the signing log, 16
  * concurrent clients, on two otherwise equal signing hosts; the issue's goal is a cost of at most 10 %.
  */
@@ -11,7 +15,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ed25519NoteSigner } from "../../lib/tlog/note.js";
+import { NetHsmClient, netHsmGenerateArgs, openNetHsmSigningKey } from "../../lib/backends/nethsm/index.js";
+import { LOG_KEY_SETUP, type NetHsmConnection } from "../../lib/config/model.js";
+import { httpsUrl } from "../../lib/config/primitives.js";
+import { BackendNoteSigner } from "../../lib/tools/log-writer.js";
+import { ed25519NoteSigner, type NoteSigner } from "../../lib/tlog/note.js";
+import { startStandIn } from "../support/nethsm-standin/index.js";
 import { LogWriter } from "../../lib/tlog/writer.js";
 import { hashFile } from "../../lib/signing/file-hasher.js";
 import { createSigningRequest } from "../../lib/signing/request.js";
@@ -47,8 +56,36 @@ async function signingRate(work: string, signingLog: boolean): Promise<number> {
 
 const IN_FLIGHT = 64;
 
-async function measure(dir: string, entries: number, batched: boolean): Promise<{ perSecond: number; latencyMs: number; batches: number }> {
-  const signer = ed25519NoteSigner("signstar.bench/tlog", new Uint8Array(32).fill(1));
+const ORIGIN = "signstar.bench/tlog";
+
+/** The log key on a provisioned NetHSM stand-in, as the writer opens it (an Operator whose tag is the key's). */
+async function withNetHsmLogKey<T>(use: (signer: NoteSigner) => Promise<T>): Promise<T> {
+  const standIn = await startStandIn({ rateLimitMs: 0 });
+  const connections: NetHsmConnection[] = [{ url: httpsUrl(standIn.url), tlsSecurity: { kind: "Fingerprints", sha256: [standIn.tls.fingerprint] } }];
+  const admin = new NetHsmClient({ connections, credentials: { user: "admin", passphrase: "bench-admin-passphrase" } });
+  try {
+    await admin.provision({ unlockPassphrase: "bench-unlock-passphrase", adminPassphrase: "bench-admin-passphrase", systemTime: new Date() });
+    await admin.generateKey({ ...netHsmGenerateArgs(LOG_KEY_SETUP), id: "benchlog", tags: ["benchlog"] });
+    await admin.addUser({ realName: "bench log writer", role: "Operator", passphrase: "bench-operator-passphrase", userId: "benchwriter" });
+    await admin.addUserTag("benchwriter", "benchlog");
+  } finally {
+    admin.close();
+  }
+  const signer = await BackendNoteSigner.open(ORIGIN, () => openNetHsmSigningKey({ connections, user: "benchwriter", passphrase: "bench-operator-passphrase", keyId: "benchlog" }));
+  try {
+    return await use(signer);
+  } finally {
+    await signer.close();
+    await standIn.close();
+  }
+}
+
+async function measure(
+  dir: string,
+  entries: number,
+  batched: boolean,
+  signer: NoteSigner = ed25519NoteSigner(ORIGIN, new Uint8Array(32).fill(1)),
+): Promise<{ perSecond: number; latencyMs: number; batches: number }> {
   const w = await LogWriter.open({ dir, signer, ...(batched ? { batchWindowMs: 1, maxBatch: 1024 } : { batchWindowMs: 0, maxBatch: 1 }) });
   let next = 0;
   const t0 = performance.now();
@@ -71,12 +108,17 @@ export async function run(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), "signstar-bench-tlog-"));
   try {
     console.log(`log directory under ${work}, ${IN_FLIGHT} appends in flight`);
+    const line = (name: string, entries: number, r: { perSecond: number; latencyMs: number; batches: number }): string =>
+      `${name.padEnd(10)} ${entries} entries: ${r.perSecond.toFixed(0).padStart(6)} entries/s, ${r.batches} checkpoints, mean commit-to-durable ${r.latencyMs.toFixed(1)} ms`;
+    let keyFile = 0;
     for (const [name, entries, batched] of [["batched", 5000, true], ["unbatched", 400, false]] as const) {
       const r = await measure(join(work, name), entries, batched);
-      console.log(
-        `${name.padEnd(10)} ${entries} entries: ${r.perSecond.toFixed(0).padStart(6)} entries/s, ${r.batches} checkpoints, mean commit-to-durable ${r.latencyMs.toFixed(1)} ms`,
-      );
+      if (batched) keyFile = r.perSecond;
+      console.log(line(name, entries, r));
     }
+    const onNetHsm = await withNetHsmLogKey((signer) => measure(join(work, "nethsm"), 5000, true, signer));
+    console.log(`${line("NetHSM key", 5000, onNetHsm)} (stand-in, HTTPS on loopback)`);
+    console.log(`batched entries/s, log key on the NetHSM / key file: ${(onNetHsm.perSecond / keyFile).toFixed(3)}`);
     if (process.geteuid?.() !== 0) {
       console.log("signing with and without the log: skipped, needs root (real Unix users and sshd)");
       return;
