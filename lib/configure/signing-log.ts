@@ -85,18 +85,33 @@ export async function checkLogKey(ctx: RunContext): Promise<LogKeyState> {
     await checkRecordedVerifierKey(ctx, place, await tokenVerifierKey(module, token, setup.origin));
     return { kind: "pkcs11", origin: setup.origin, module, token };
   }
-  const path = hostLayout(ctx.root).signingLogKey;
+  const layout = hostLayout(ctx.root);
+  const path = layout.signingLogKey;
+  const recorded = await currentVerifierKeyFile(layout.signingLogVerifierKey);
   let signer;
   try {
     signer = await loadLogKeyFile(path);
   } catch (error) {
-    if (error instanceof FileReadError && error.problem.kind === "open" && error.problem.code === "ENOENT") return { kind: "missing", origin: setup.origin };
-    throw error;
+    if (!(error instanceof FileReadError && error.problem.kind === "open" && error.problem.code === "ENOENT")) throw error;
+    if (recorded === undefined) return { kind: "missing", origin: setup.origin };
+    // A log whose key is gone (or lived on a token or the NetHSM) is not continued with a new key file.
+    throw new ConfigureError(
+      `the signing log's verifier key in ${layout.signingLogVerifierKey} names a key, but ${path} does not exist (lost, or the key lives on a token or the NetHSM: ` +
+        "set signing_log to where it lives); a log key is never replaced: move log.vkey and the log away to start a new log",
+      ExitCode.Config,
+    );
   }
   if (signer.name !== setup.origin) {
     throw new ConfigureError(
       `the signing log key ${path} is for origin ${JSON.stringify(signer.name)}, but signing_log's origin is ${JSON.stringify(setup.origin)}; ` +
         "a log key is never replaced: set that origin again, or move the key (and the log) away to start a new log",
+      ExitCode.Config,
+    );
+  }
+  if (recorded !== undefined && recorded !== signer.verifierKey) {
+    throw new ConfigureError(
+      `the signing log's verifier key in ${layout.signingLogVerifierKey} is not that of ${path} (${signer.verifierKey}); a log key is never replaced: ` +
+        "move log.vkey and the log away to start a new log",
       ExitCode.Config,
     );
   }

@@ -10,7 +10,7 @@
  * log list/export → a configuration naming another origin is refused without touching the key.
  */
 import { execFile } from "node:child_process";
-import { lstat, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -150,6 +150,21 @@ describe("operating the signing log", () => {
     expect(index.signing_log).toEqual({ origin: ORIGIN, verifier_key: vkey });
     expect((await ssh(["log-vkey"])).stdout).toBe(`${vkey}\n`);
   }, 60_000);
+
+  it("a log.vkey without its key file is refused: one line, exit 4, no new key; with the key back the run passes", async () => {
+    await rename(host.path("/var/lib/signstar/log.key"), host.path("/var/lib/signstar/log.key.away"));
+    try {
+      const r = await host.tool("signstar-configure");
+      expect(r.code).toBe(ExitCode.Config);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(/the signing log's verifier key in \/var\/lib\/signstar\/log\.vkey names a key, but \/var\/lib\/signstar\/log\.key does not exist/);
+      await expect(lstat(host.path("/var/lib/signstar/log.key"))).rejects.toThrow(/ENOENT/);
+      expect(await readFile(host.path("/var/lib/signstar/log.vkey"), "utf8")).toBe(`${vkey}\n`);
+    } finally {
+      await rename(host.path("/var/lib/signstar/log.key.away"), host.path("/var/lib/signstar/log.key"));
+    }
+    expect(await host.operator("signstar-configure")).toContain(`info: signing log verifier key ${vkey}\n`);
+  }, 120_000);
 
   it("a configuration naming another origin is refused: one line, exit 4, the key untouched", async () => {
     const before = await readFile(host.path("/var/lib/signstar/log.key"));
