@@ -1,0 +1,115 @@
+/**
+ * The signing log's writer under a booted systemd (tests/support/booted-systemd.ts), with the shipped units:
+ *
+ * Signstar installed as on a production host (executables linked into /usr/bin, the units of systemd/ in
+ * /usr/lib/systemd/system) → config with signing_log → signstar-configure-build → signstar-configure (the log key)
+ * → systemctl daemon-reload, systemctl start signstar-log-writer.socket (the service not yet running) →
+ * systemctl reload ssh → a client signs over the container's sshd: its ForceCommand connecting to the socket starts
+ * signstar-log-writer.service, which runs as signstar-log, gets log.key only as its LoadCredential, and signs the
+ * checkpoint with it (verified with log.vkey by our verifier and Go's).
+ */
+import { copyFile, mkdir, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseVerifierKey } from "../../lib/tlog/note.js";
+import { directoryFetch, fetchCheckpoint } from "../../lib/tlog/reader.js";
+import { bootSystemd, type BootedSystemd } from "../support/booted-systemd.js";
+import { buildGoVerifier } from "../support/go-tlog-verifier.js";
+import { CLIENT, logIndexOf, provenIncluded } from "../support/log-proof.js";
+import { packageExecutables } from "../support/production-host.js";
+import { REPO_ROOT } from "../support/repo.js";
+import { softHsmConfig } from "../support/softhsm-config.js";
+import { generateSshKey, type SshKey } from "../support/sshd.js";
+
+const SIGNER = "lwsd-signer";
+const ORIGIN = "lwsd.test/signstar-log";
+const LOG_DIR = "/var/lib/signstar/log";
+/** The test's files inside the container (its /tmp is a tmpfs of the container's own). */
+const WORK = "/var/tmp/signstar-lwsd";
+
+let sys: BootedSystemd;
+let go: string;
+let key: SshKey;
+
+/** An operator's command inside the booted system: exit 0 and nothing on stderr, else it throws with both. */
+async function operator(argv: string[]): Promise<string> {
+  const r = await sys.run(argv);
+  if (r.code !== 0 || r.stderr !== "") throw new Error(`${argv.join(" ")}: exit ${r.code}, stderr: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** `systemctl show -p NAME unit`'s value. */
+async function show(unit: string, property: string): Promise<string> {
+  return (await sys.systemctl("show", "-p", property, "--value", unit)).trim();
+}
+
+beforeAll(async () => {
+  [sys, go] = await Promise.all([bootSystemd(), buildGoVerifier()]);
+  // Installed as the package installs it (packaging/tree.mjs): executables in /usr/bin, units in /usr/lib/systemd/system.
+  for (const [name, file] of await packageExecutables()) {
+    await rm(sys.path(join("/usr/bin", name)), { force: true });
+    await symlink(file, sys.path(join("/usr/bin", name)));
+  }
+  for (const unit of await readdir(join(REPO_ROOT, "systemd"))) await copyFile(join(REPO_ROOT, "systemd", unit), sys.path(join("/usr/lib/systemd/system", unit)));
+  await mkdir(sys.path(WORK), { mode: 0o700 });
+  key = await generateSshKey(sys.path(WORK), SIGNER);
+}, 300_000);
+
+afterAll(async () => {
+  await sys?.stop();
+});
+
+describe("the log writer under a booted systemd", () => {
+  it("boots to multi-user.target; systemctl talks to its systemd", async () => {
+    expect(await show("multi-user.target", "ActiveState")).toBe("active");
+    expect((await readFile(`/proc/${sys.leader}/comm`, "utf8")).trim()).toBe("systemd");
+  });
+
+  it("configure-build, configure, then the socket; the first signature starts the writer as signstar-log with the key as its credential", async () => {
+    await mkdir(sys.path("/etc/signstar"), { recursive: true, mode: 0o755 });
+    const config = softHsmConfig({
+      signingLog: { origin: ORIGIN },
+      tokens: ["lwsd"],
+      signers: [{ user: SIGNER, publicKey: key.publicKey, token: "lwsd", key: SIGNER, userId: `${SIGNER} <${SIGNER}@lwsd.test>` }],
+    });
+    await writeFile(sys.path("/etc/signstar/config.toml"), config, { mode: 0o644 });
+    await operator(["signstar-configure-build"]);
+    const configured = await operator(["signstar-configure"]);
+    const vkey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1];
+    expect(vkey).toBeDefined();
+    expect(await readFile(sys.path("/var/lib/signstar/log.vkey"), "utf8")).toBe(`${vkey!}\n`);
+
+    await sys.systemctl("daemon-reload");
+    // configure-build enabled the socket the way systemctl enable does.
+    expect((await sys.systemctl("is-enabled", "signstar-log-writer.socket")).trim()).toBe("enabled");
+    await sys.systemctl("start", "signstar-log-writer.socket");
+    expect(await show("signstar-log-writer.socket", "ActiveState")).toBe("active");
+    expect(await show("signstar-log-writer.service", "ActiveState")).toBe("inactive");
+    // Signstar's sshd drop-ins (ForceCommand …) are read on reload, as configure-build's note says.
+    await sys.systemctl("reload", "ssh");
+
+    const hostKey = (await readFile(sys.path("/etc/ssh/ssh_host_ed25519_key.pub"), "utf8")).trim().split(" ").slice(0, 2).join(" ");
+    await writeFile(sys.path(`${WORK}/known_hosts`), `127.0.0.1 ${hostKey}\n[127.0.0.1]:22 ${hostKey}\n`);
+    await writeFile(sys.path(`${WORK}/release.tar`), `a release ${Date.now()}\n`);
+    const sent = await sys.run([process.execPath, CLIENT, "send", "--host", "127.0.0.1", "--port", "22", "--user", SIGNER, "--identity", `${WORK}/${SIGNER}`, "--known-hosts", `${WORK}/known_hosts`, `${WORK}/release.tar`]);
+    expect(sent.stderr).toBe("");
+    expect(sent.code).toBe(0);
+
+    // Socket activation started the service, with the unit's user and credential.
+    expect(await show("signstar-log-writer.service", "ActiveState")).toBe("active");
+    expect(await show("signstar-log-writer.service", "NRestarts")).toBe("0");
+    const mainPid = await show("signstar-log-writer.service", "MainPID");
+    expect(Number(mainPid)).toBeGreaterThan(0);
+    expect((await operator(["ps", "-o", "user=", "-p", mainPid])).trim()).toBe("signstar-log");
+    const credentials = await operator(["ls", "/run/credentials/signstar-log-writer.service"]);
+    expect(credentials.trim()).toBe("signstar-log-key");
+
+    // The checkpoint is signed with the key whose verifier key configure wrote: the credential arrived.
+    const verifier = parseVerifierKey((await readFile(sys.path("/var/lib/signstar/log.vkey"), "utf8")).trim());
+    const { checkpoint } = await fetchCheckpoint(directoryFetch(sys.path(LOG_DIR)), verifier);
+    expect(checkpoint.origin).toBe(ORIGIN);
+    const index = await logIndexOf(sys.path(`${WORK}/release.tar.sig`), ORIGIN);
+    expect(index).toBeLessThan(checkpoint.size);
+    await provenIncluded({ dir: sys.path(LOG_DIR), vkey: vkey!, go, index, user: SIGNER });
+  }, 240_000);
+});
