@@ -6,7 +6,9 @@
  * → systemctl daemon-reload, systemctl start signstar-log-writer.socket (the service not yet running) →
  * systemctl reload ssh → a client signs over the container's sshd: its ForceCommand connecting to the socket starts
  * signstar-log-writer.service, which runs as signstar-log, gets log.key only as its LoadCredential, and signs the
- * checkpoint with it (verified with log.vkey by our verifier and Go's).
+ * checkpoint with it (verified with log.vkey by our verifier and Go's). Then the log key on a token (key file and log
+ * moved away, signing_log.pkcs11_token): configure-build's drop-in clears LoadCredential, so the unit starts without
+ * a key file and signs the new log's checkpoint on the token.
  */
 import { copyFile, mkdir, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -38,6 +40,28 @@ async function operator(argv: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** /etc/signstar/config.toml: one signing user on token "lwsd"; the log key in a file, or on the token `logToken`. */
+async function writeConfig(logToken?: string): Promise<void> {
+  await mkdir(sys.path("/etc/signstar"), { recursive: true, mode: 0o755 });
+  const config = softHsmConfig({
+    signingLog: logToken === undefined ? { origin: ORIGIN } : { origin: ORIGIN, pkcs11Token: logToken },
+    tokens: logToken === undefined ? ["lwsd"] : ["lwsd", logToken],
+    signers: [{ user: SIGNER, publicKey: key.publicKey, token: "lwsd", key: SIGNER, userId: `${SIGNER} <${SIGNER}@lwsd.test>` }],
+  });
+  await writeFile(sys.path("/etc/signstar/config.toml"), config, { mode: 0o644 });
+}
+
+/** The installed client signs WORK/<name> over the booted system's sshd (port 22 of its own network); the log index its signature names. */
+async function sign(name: string): Promise<number> {
+  const hostKey = (await readFile(sys.path("/etc/ssh/ssh_host_ed25519_key.pub"), "utf8")).trim().split(" ").slice(0, 2).join(" ");
+  await writeFile(sys.path(`${WORK}/known_hosts`), `127.0.0.1 ${hostKey}\n`);
+  await writeFile(sys.path(`${WORK}/${name}`), `${name} ${Date.now()}\n`);
+  const sent = await sys.run([process.execPath, CLIENT, "send", "--host", "127.0.0.1", "--port", "22", "--user", SIGNER, "--identity", `${WORK}/${SIGNER}`, "--known-hosts", `${WORK}/known_hosts`, `${WORK}/${name}`]);
+  expect(sent.stderr).toBe("");
+  expect(sent.code).toBe(0);
+  return logIndexOf(sys.path(`${WORK}/${name}.sig`), ORIGIN);
+}
+
 /** `systemctl show -p NAME unit`'s value. */
 async function show(unit: string, property: string): Promise<string> {
   return (await sys.systemctl("show", "-p", property, "--value", unit)).trim();
@@ -66,13 +90,7 @@ describe("the log writer under a booted systemd", () => {
   });
 
   it("configure-build, configure, then the socket; the first signature starts the writer as signstar-log with the key as its credential", async () => {
-    await mkdir(sys.path("/etc/signstar"), { recursive: true, mode: 0o755 });
-    const config = softHsmConfig({
-      signingLog: { origin: ORIGIN },
-      tokens: ["lwsd"],
-      signers: [{ user: SIGNER, publicKey: key.publicKey, token: "lwsd", key: SIGNER, userId: `${SIGNER} <${SIGNER}@lwsd.test>` }],
-    });
-    await writeFile(sys.path("/etc/signstar/config.toml"), config, { mode: 0o644 });
+    await writeConfig();
     await operator(["signstar-configure-build"]);
     const configured = await operator(["signstar-configure"]);
     const vkey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1];
@@ -88,12 +106,7 @@ describe("the log writer under a booted systemd", () => {
     // Signstar's sshd drop-ins (ForceCommand …) are read on reload, as configure-build's note says.
     await sys.systemctl("reload", "ssh");
 
-    const hostKey = (await readFile(sys.path("/etc/ssh/ssh_host_ed25519_key.pub"), "utf8")).trim().split(" ").slice(0, 2).join(" ");
-    await writeFile(sys.path(`${WORK}/known_hosts`), `127.0.0.1 ${hostKey}\n[127.0.0.1]:22 ${hostKey}\n`);
-    await writeFile(sys.path(`${WORK}/release.tar`), `a release ${Date.now()}\n`);
-    const sent = await sys.run([process.execPath, CLIENT, "send", "--host", "127.0.0.1", "--port", "22", "--user", SIGNER, "--identity", `${WORK}/${SIGNER}`, "--known-hosts", `${WORK}/known_hosts`, `${WORK}/release.tar`]);
-    expect(sent.stderr).toBe("");
-    expect(sent.code).toBe(0);
+    const index = await sign("release.tar");
 
     // Socket activation started the service, with the unit's user and credential.
     expect(await show("signstar-log-writer.service", "ActiveState")).toBe("active");
@@ -108,8 +121,36 @@ describe("the log writer under a booted systemd", () => {
     const verifier = parseVerifierKey((await readFile(sys.path("/var/lib/signstar/log.vkey"), "utf8")).trim());
     const { checkpoint } = await fetchCheckpoint(directoryFetch(sys.path(LOG_DIR)), verifier);
     expect(checkpoint.origin).toBe(ORIGIN);
-    const index = await logIndexOf(sys.path(`${WORK}/release.tar.sig`), ORIGIN);
     expect(index).toBeLessThan(checkpoint.size);
+    await provenIncluded({ dir: sys.path(LOG_DIR), vkey: vkey!, go, index, user: SIGNER });
+  }, 240_000);
+
+  it("the log key on a token: configure-build's drop-in clears LoadCredential, so the unit starts without a key file and signs on the token", async () => {
+    // A new log (docs/tlog.md: a log key is never replaced; move the key and the log away to start a new one).
+    await sys.systemctl("stop", "signstar-log-writer.socket", "signstar-log-writer.service");
+    await operator(["mkdir", `${WORK}/old-log`]);
+    await operator(["mv", LOG_DIR, "/var/lib/signstar/log.key", "/var/lib/signstar/log.vkey", `${WORK}/old-log/`]);
+    await writeConfig("lwsd-log");
+    await operator(["signstar-configure-build"]);
+    expect(await readFile(sys.path("/etc/systemd/system/signstar-log-writer.service.d/10-signstar-log-key.conf"), "utf8")).toMatch(/^LoadCredential=$/m);
+    const configured = await operator(["signstar-configure"]);
+    const vkey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1];
+    expect(vkey).toBeDefined();
+    await expect(readFile(sys.path("/var/lib/signstar/log.key"))).rejects.toThrow(/ENOENT/);
+
+    await sys.systemctl("daemon-reload");
+    await sys.systemctl("start", "signstar-log-writer.socket");
+    expect(await show("signstar-log-writer.service", "ActiveState")).toBe("inactive");
+    const index = await sign("release-2.tar");
+
+    expect(await show("signstar-log-writer.service", "ActiveState")).toBe("active");
+    expect(await show("signstar-log-writer.service", "NRestarts")).toBe("0");
+    const mainPid = await show("signstar-log-writer.service", "MainPID");
+    expect((await operator(["ps", "-o", "user=", "-p", mainPid])).trim()).toBe("signstar-log");
+    expect((await sys.run(["ls", "/run/credentials/signstar-log-writer.service"])).code).not.toBe(0);
+    // The checkpoint is signed on the token, with the key whose verifier key configure printed.
+    const { checkpoint } = await fetchCheckpoint(directoryFetch(sys.path(LOG_DIR)), parseVerifierKey(vkey!));
+    expect(checkpoint.size).toBe(1);
     await provenIncluded({ dir: sys.path(LOG_DIR), vkey: vkey!, go, index, user: SIGNER });
   }, 240_000);
 });
