@@ -250,17 +250,17 @@ export function readNative(root: unknown, problems: Problems, dialect: Dialect =
       signingLog: t.optional("signing_log", (sv, sloc, sp) => {
         const st = TableReader.open(sv, sloc, sp);
         if (st === undefined) return undefined;
-        const before = p.list.length;
+        const before = sp.list.length;
         const origin = st.required("origin", prim(logOrigin));
         const token = st.optional("pkcs11_token", prim(logTokenLabel));
         const user = st.optional("nethsm_user", prim(systemWideUserId));
         const key = st.optional("nethsm_key", prim(keyId));
         st.finish();
         // One place for the key: a token, a NetHSM user and key (both), or neither (the root-only key file).
-        if (p.list.length !== before) return undefined;
-        if (token !== undefined && (user !== undefined || key !== undefined)) p.add(`${sloc}.pkcs11_token`, "and nethsm_user/nethsm_key both name a place for the log key; give one");
-        else if ((user === undefined) !== (key === undefined)) p.add(`${sloc}.${user === undefined ? "nethsm_user" : "nethsm_key"}`, "is required with " + (user === undefined ? "nethsm_key" : "nethsm_user"));
-        if (origin === undefined || p.list.length !== before) return undefined;
+        if (sp.list.length !== before) return undefined;
+        if (token !== undefined && (user !== undefined || key !== undefined)) sp.add(`${sloc}.pkcs11_token`, "and nethsm_user/nethsm_key both name a place for the log key; give one");
+        else if ((user === undefined) !== (key === undefined)) sp.add(`${sloc}.${user === undefined ? "nethsm_user" : "nethsm_key"}`, "is required with " + (user === undefined ? "nethsm_key" : "nethsm_user"));
+        if (origin === undefined || sp.list.length !== before) return undefined;
         const place: LogKeyPlace =
           token !== undefined ? { kind: "pkcs11", token } : user !== undefined && key !== undefined ? { kind: "nethsm", user, keyId: key } : { kind: "file" };
         return { origin, key: place };
