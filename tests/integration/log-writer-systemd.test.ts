@@ -10,16 +10,14 @@
  * moved away, signing_log.pkcs11_token): configure-build's drop-in clears LoadCredential, so the unit starts without
  * a key file and signs the new log's checkpoint on the token.
  */
-import { copyFile, mkdir, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseVerifierKey } from "../../lib/tlog/note.js";
 import { directoryFetch, fetchCheckpoint } from "../../lib/tlog/reader.js";
+import { installSignstar, operatorIn, sendInside, unitProperty } from "../support/booted-signstar.js";
 import { bootSystemd, type BootedSystemd } from "../support/booted-systemd.js";
 import { buildGoVerifier } from "../support/go-tlog-verifier.js";
-import { CLIENT, logIndexOf, provenIncluded } from "../support/log-proof.js";
-import { packageExecutables } from "../support/production-host.js";
-import { REPO_ROOT } from "../support/repo.js";
+import { logIndexOf, provenIncluded } from "../support/log-proof.js";
 import { softHsmConfig } from "../support/softhsm-config.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
 
@@ -33,12 +31,8 @@ let sys: BootedSystemd;
 let go: string;
 let key: SshKey;
 
-/** An operator's command inside the booted system: exit 0 and nothing on stderr, else it throws with both. */
-async function operator(argv: string[]): Promise<string> {
-  const r = await sys.run(argv);
-  if (r.code !== 0 || r.stderr !== "") throw new Error(`${argv.join(" ")}: exit ${r.code}, stderr: ${r.stderr}`);
-  return r.stdout;
-}
+const operator = (argv: string[]): Promise<string> => operatorIn(sys, argv);
+const show = (unit: string, property: string): Promise<string> => unitProperty(sys, unit, property);
 
 /** /etc/signstar/config.toml: one signing user on token "lwsd"; the log key in a file, or on the token `logToken`. */
 async function writeConfig(logToken?: string): Promise<void> {
@@ -53,28 +47,15 @@ async function writeConfig(logToken?: string): Promise<void> {
 
 /** The installed client signs WORK/<name> over the booted system's sshd (port 22 of its own network); the log index its signature names. */
 async function sign(name: string): Promise<number> {
-  const hostKey = (await readFile(sys.path("/etc/ssh/ssh_host_ed25519_key.pub"), "utf8")).trim().split(" ").slice(0, 2).join(" ");
-  await writeFile(sys.path(`${WORK}/known_hosts`), `127.0.0.1 ${hostKey}\n`);
-  await writeFile(sys.path(`${WORK}/${name}`), `${name} ${Date.now()}\n`);
-  const sent = await sys.run([process.execPath, CLIENT, "send", "--host", "127.0.0.1", "--port", "22", "--user", SIGNER, "--identity", `${WORK}/${SIGNER}`, "--known-hosts", `${WORK}/known_hosts`, `${WORK}/${name}`]);
+  const sent = await sendInside(sys, { work: WORK, user: SIGNER, name });
   expect(sent.stderr).toBe("");
   expect(sent.code).toBe(0);
   return logIndexOf(sys.path(`${WORK}/${name}.sig`), ORIGIN);
 }
 
-/** `systemctl show -p NAME unit`'s value. */
-async function show(unit: string, property: string): Promise<string> {
-  return (await sys.systemctl("show", "-p", property, "--value", unit)).trim();
-}
-
 beforeAll(async () => {
   [sys, go] = await Promise.all([bootSystemd(), buildGoVerifier()]);
-  // Installed as the package installs it (packaging/tree.mjs): executables in /usr/bin, units in /usr/lib/systemd/system.
-  for (const [name, file] of await packageExecutables()) {
-    await rm(sys.path(join("/usr/bin", name)), { force: true });
-    await symlink(file, sys.path(join("/usr/bin", name)));
-  }
-  for (const unit of await readdir(join(REPO_ROOT, "systemd"))) await copyFile(join(REPO_ROOT, "systemd", unit), sys.path(join("/usr/lib/systemd/system", unit)));
+  await installSignstar(sys);
   await mkdir(sys.path(WORK), { mode: 0o700 });
   key = await generateSshKey(sys.path(WORK), SIGNER);
 }, 300_000);
