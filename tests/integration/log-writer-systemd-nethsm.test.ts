@@ -181,7 +181,7 @@ describe("the log writer under a booted systemd with the log key on the NetHSM",
     // The writer's own line says why: the kernel refused it an IP socket to the NetHSM. Restart=on-failure tried
     // again until the start limit, which leaves the service and its socket failed.
     const journal = (await sys.run(["journalctl", "--no-pager", "-o", "cat", "-u", WRITER])).stdout;
-    expect(journal).toMatch(/^signstar-log-writer: NetHSM https:\/\/127\.0\.0\.1:\d+\/api\/v1: connection failed: connect EAFNOSUPPORT /m);
+    expect(journal).toMatch(/^signstar-log-writer: NetHSM https:\/\/127\.0\.0\.1:\d+\/api\/v1: connection failed: connect EAFNOSUPPORT 127\.0\.0\.1:\d+$/m);
     expect(await show(WRITER, "ActiveState")).toBe("failed");
     expect(await show(SOCKET, "Result")).toBe("service-start-limit-hit");
     // Nothing was appended.

@@ -220,7 +220,9 @@ export class NetHsmTransport {
           return;
         }
         const code = e.code ?? "";
-        const detail = code && !e.message.includes(code) ? `${code} ${e.message}` : e.message;
+        // Node appends the local end to connect errors (" - Local (undefined:undefined)" when there is none yet).
+        const message = e.message.replace(/ - Local \([^)]*\)$/, "");
+        const detail = code && !message.includes(code) ? `${code} ${message}` : message;
         const error = new NetHsmConnectionError(ep.url, detail, { cause: e });
         if (r.reusedSocket && (code === "ECONNRESET" || code === "EPIPE")) {
           finish({ connected: false, stale: true, error });
