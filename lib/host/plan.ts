@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Config, Role, SystemUserId, UserMapping } from "../config/model.js";
 import { backendUsersOf, roleOf, sshAccessOf, userMappings } from "../config/mappings.js";
 import { P11_KIT_USER, configuredTokens, moduleKind, p11KitUserGroups, SOFTHSM_GROUP, tokenAccessGroups, tokenGroupName, type P11KitServerSettings } from "../config/token-access.js";
-import { managedFilePatterns, stagedLayout, type HostLayout, type ManagedFilePattern } from "../layout/host-layout.js";
+import { P11_KIT_SOCKET_UNIT, managedFilePatterns, stagedLayout, type HostLayout, type ManagedFilePattern } from "../layout/host-layout.js";
 import { HARDENING_CONF } from "./hardening.js";
 import { DEFAULT_BIN_DIR, FORCE_COMMANDS, USER_SHELL, checkSafePath } from "./force-commands.js";
 import { ExitCode } from "../errors.js";
@@ -233,6 +233,9 @@ export function computeHostPlan(config: Config, opts: PlanOptions = {}): HostPla
   const serviceUsers: PlannedServiceUser[] = [];
   if (config.pkcs11 !== undefined && moduleKind(config.pkcs11.module) === "p11-kit-client") {
     serviceUsers.push({ name: P11_KIT_USER, groups: p11KitUserGroups(opts.p11Kit), home: SERVICE_USER_HOME, shell: SERVICE_USER_SHELL, purpose: "p11-kit-signstar@.service" });
+    // Enabled as `systemctl enable p11-kit-signstar.socket` would: signstar-configure provisions through it, and
+    // every signer reaches the token through it.
+    files.push({ path: staged.p11KitSocketWants, content: "", mode: 0o777, kind: "unit_link", linkTarget: join(target.systemdUnitDir, P11_KIT_SOCKET_UNIT) });
   }
   return {
     ...(logWriter !== undefined ? { logWriter } : {}),

@@ -27,6 +27,7 @@
  *   /etc/ssh/signstar-user-<user>.authorized_keys, /etc/ssh/sshd_config.d/{00-signstar-hardening,10-signstar-user-<user>}.conf
  *   /usr/lib/tmpfiles.d/{signstar,signstar-user-<user>}.conf
  *   /etc/systemd/system/sockets.target.wants/signstar-signer@<user>.socket -> /usr/lib/systemd/system/signstar-signer@.socket
+ *   /etc/systemd/system/sockets.target.wants/p11-kit-signstar.socket -> /usr/lib/systemd/system/p11-kit-signstar.socket   (p11-kit module)
  *   /etc/systemd/system/signstar-signer@.service.d/10-signstar-limits.conf   the signers' limits from the configuration
  */
 import { join } from "node:path";
@@ -57,6 +58,8 @@ const SSHD_DROP_INS = "/etc/ssh/sshd_config.d";
 const TMPFILES = "/usr/lib/tmpfiles.d";
 const SYSTEMD_UNITS = "/usr/lib/systemd/system";
 const SOCKETS_WANTS = "/etc/systemd/system/sockets.target.wants";
+/** systemd/p11-kit-signstar.socket: the p11-kit server's socket unit (one instance of its service per connection). */
+export const P11_KIT_SOCKET_UNIT = "p11-kit-signstar.socket";
 const SIGNER_SERVICE_DROP_INS = "/etc/systemd/system/signstar-signer@.service.d";
 const LOG_WRITER_SERVICE_DROP_INS = "/etc/systemd/system/signstar-log-writer.service.d";
 /** Below a user's home, each component root:root 0755. */
@@ -160,6 +163,8 @@ export interface HostLayout {
   readonly p11KitSocket: string;
   /** /etc/signstar/p11-kit-signstar.env: the module and token p11-kit-signstar@.service serves (the operator's). */
   readonly p11KitEnv: string;
+  /** /etc/systemd/system/sockets.target.wants/p11-kit-signstar.socket: the p11-kit server, enabled (p11-kit module). */
+  readonly p11KitSocketWants: string;
   /** /usr/lib/systemd/system: the package's units (signstar-signer@.socket …). */
   readonly systemdUnitDir: string;
   /** /etc/systemd/system/sockets.target.wants: enabled socket units (links). */
@@ -243,6 +248,7 @@ export function hostLayout(root?: string): HostLayout {
     systemdUnitDir: at(SYSTEMD_UNITS),
     socketsWantsDir: at(SOCKETS_WANTS),
     signerSocketWants: (user) => at(join(SOCKETS_WANTS, `signstar-signer@${user}.socket`)),
+    p11KitSocketWants: at(join(SOCKETS_WANTS, P11_KIT_SOCKET_UNIT)),
     signerServiceDropIn: at(join(SIGNER_SERVICE_DROP_INS, "10-signstar-limits.conf")),
     logWriterServiceDropIn: at(join(LOG_WRITER_SERVICE_DROP_INS, "10-signstar-log-key.conf")),
   };

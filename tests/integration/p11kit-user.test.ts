@@ -9,7 +9,7 @@
  * next configure run.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -97,6 +97,8 @@ describe("p11-kit server as its own user (issue 17.5)", () => {
     expect((await host.run(["id", "-Gn", P11_KIT_USER])).stdout.trim().split(" ").sort()).toEqual([P11_KIT_USER, "softhsm"]);
     expect((await host.run(["id", "-Gn", SIGNER])).stdout.trim().split(" ").sort()).toEqual([P11_KIT_GROUP, SIGNER].sort());
     expect((await host.run(["getent", "passwd", P11_KIT_USER])).stdout).toMatch(/:\/nonexistent:\/usr\/sbin\/nologin\n$/);
+    // The server's socket is enabled as `systemctl enable p11-kit-signstar.socket` would: configure provisions through it.
+    expect(await readlink(host.path("/etc/systemd/system/sockets.target.wants/p11-kit-signstar.socket"))).toBe("/usr/lib/systemd/system/p11-kit-signstar.socket");
     expect((await asRoot("signstar-configure-build")).stdout).toBe("nothing to do\n");
   });
 

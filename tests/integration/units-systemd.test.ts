@@ -8,8 +8,8 @@
  *    starts signstar-signer@<user>.service, which runs as the user with the configured limits in its environment and
  *    makes the signature (gpg verifies it with the certificate the key-certificates user downloads over sshd).
  * 2. p11-kit: /etc/signstar/p11-kit-signstar.env (SoftHSM behind it) and a config whose module is p11-kit-client.so →
- *    configure-build (makes signstar-p11kit) → daemon-reload → `systemctl enable --now p11-kit-signstar.socket` (the
- *    operator's step: configure-build does not enable it) → configure provisions through the socket, systemd starting
+ *    configure-build (makes signstar-p11kit, enables p11-kit-signstar.socket) → daemon-reload → `systemctl start
+ *    p11-kit-signstar.socket` → configure provisions through the socket, systemd starting
  *    one p11-kit-signstar@ instance per connection → the resident signer signs through the socket. An instance runs as
  *    signstar-p11kit with the shipped sandbox, and `systemd-analyze security` on the running instance rates it as the
  *    offline check (tests/backends/pkcs11/p11kit-unit.test.ts) does.
@@ -197,7 +197,9 @@ describe("the p11-kit server as signstar-p11kit under a booted systemd (SoftHSM 
     expect((await operator(sys, ["id", "-Gn", P11_KIT_USER])).trim().split(" ").sort()).toEqual([P11_KIT_USER, "softhsm"]);
     await sys.systemctl("daemon-reload");
     await expectSignerEnabled(sys);
-    await sys.systemctl("enable", "--now", "p11-kit-signstar.socket");
+    // configure-build enabled the server's socket; the operator starts it (or boots) before configure provisions through it.
+    expect((await sys.systemctl("is-enabled", "p11-kit-signstar.socket")).trim()).toBe("enabled");
+    await sys.systemctl("start", "p11-kit-signstar.socket");
     expect((await operator(sys, ["stat", "-c", "%U:%G %a", P11_KIT_SOCKET])).trim()).toBe(`root:${P11_KIT_GROUP} 660`);
 
     const configured = await operator(sys, ["signstar-configure"]);
