@@ -24,7 +24,7 @@ import { bootSystemd, type BootedSystemd } from "../support/booted-systemd.js";
 import { buildGoVerifier } from "../support/go-tlog-verifier.js";
 import { logIndexOf, provenIncluded } from "../support/log-proof.js";
 import { REPO_ROOT } from "../support/repo.js";
-import { KEY_SETUPS } from "../support/signing-host.js";
+import { netHsmLogConfig } from "../support/nethsm-config.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
 
 const SIGNER = "lwsdn-signer";
@@ -73,29 +73,12 @@ async function startStandInInside(): Promise<{ url: string; fingerprint: string 
 
 /** /etc/signstar/config.toml: the log key and its Operator on the NetHSM, one signing user with an Ed25519 key there. */
 async function writeConfig(): Promise<void> {
-  const config = [
-    "[system]",
-    "iteration = 1",
-    'admin_secret_handling = "plaintext"',
-    'non_admin_secret_handling = "plaintext"',
-    `signing_log = { origin = "${ORIGIN}", nethsm_user = "${LOG_USER}", nethsm_key = "${LOG_KEY}" }`,
-    "",
-    "[nethsm]",
-    `connections = [{ url = "${standIn.url}", tls_security = { fingerprints = { sha256 = ["${standIn.fingerprint}"] } } }]`,
-    "",
-    "[[nethsm.mappings]]",
-    'admin = "admin"',
-    "",
-    "[[nethsm.mappings]]",
-    "[nethsm.mappings.signing]",
-    `system_user = "${SIGNER}"`,
-    `ssh_authorized_key = "${key.publicKey}"`,
-    `backend_user = "${SIGNER_OPERATOR}"`,
-    'signing_key_id = "lwsdnsigning"',
-    'tag = "lwsdnsigning"',
-    `key_setup = ${KEY_SETUPS.ed25519}, key_context = { openpgp = { user_ids = ["${SIGNER} <${SIGNER}@lwsdn.test>"], version = "4" } } }`,
-    "",
-  ].join("\n");
+  const config = netHsmLogConfig({
+    url: standIn.url,
+    fingerprint: standIn.fingerprint,
+    signingLog: { origin: ORIGIN, nethsmUser: LOG_USER, nethsmKey: LOG_KEY },
+    signers: [{ user: SIGNER, publicKey: key.publicKey, operator: SIGNER_OPERATOR, userId: `${SIGNER} <${SIGNER}@lwsdn.test>` }],
+  });
   await mkdir(sys.path("/etc/signstar"), { recursive: true, mode: 0o755 });
   await writeFile(sys.path("/etc/signstar/config.toml"), config, { mode: 0o644 });
 }

@@ -23,7 +23,7 @@ import { buildGoVerifier } from "../support/go-tlog-verifier.js";
 import { logIndexOf, provenIncluded, signFile } from "../support/log-proof.js";
 import { startStandIn, type StandIn } from "../support/nethsm-standin/index.js";
 import { TOKEN_LOG_WRITER_COMMAND, startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
-import { KEY_SETUPS } from "../support/signing-host.js";
+import { netHsmLogConfig } from "../support/nethsm-config.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
 
 const SIGNER = "lognh-signer";
@@ -43,29 +43,12 @@ let key: SshKey;
 let vkey: string;
 
 function config(): string {
-  return [
-    "[system]",
-    "iteration = 1",
-    'admin_secret_handling = "plaintext"',
-    'non_admin_secret_handling = "plaintext"',
-    `signing_log = { origin = "${ORIGIN}", nethsm_user = "${LOG_USER}", nethsm_key = "${LOG_KEY}" }`,
-    "",
-    "[nethsm]",
-    `connections = [{ url = "${standIn.url}", tls_security = { fingerprints = { sha256 = ["${standIn.tls.fingerprint}"] } } }]`,
-    "",
-    "[[nethsm.mappings]]",
-    'admin = "admin"',
-    "",
-    "[[nethsm.mappings]]",
-    "[nethsm.mappings.signing]",
-    `system_user = "${SIGNER}"`,
-    `ssh_authorized_key = "${key.publicKey}"`,
-    `backend_user = "${SIGNER_OPERATOR}"`,
-    'signing_key_id = "lognhsigning"',
-    'tag = "lognhsigning"',
-    `key_setup = ${KEY_SETUPS.ed25519}, key_context = { openpgp = { user_ids = ["${SIGNER} <${SIGNER}@lognh.test>"], version = "4" } } }`,
-    "",
-  ].join("\n");
+  return netHsmLogConfig({
+    url: standIn.url,
+    fingerprint: standIn.tls.fingerprint,
+    signingLog: { origin: ORIGIN, nethsmUser: LOG_USER, nethsmKey: LOG_KEY },
+    signers: [{ user: SIGNER, publicKey: key.publicKey, operator: SIGNER_OPERATOR, userId: `${SIGNER} <${SIGNER}@lognh.test>` }],
+  });
 }
 
 const secretOf = (user: string, backendUser: string): string => host.path(`${SECRETS}/${user}/.local/state/signstar/secrets/${backendUser}.txt`);
