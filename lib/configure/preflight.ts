@@ -12,7 +12,7 @@
  * passphrase, or wipe uploaded shares. A failure here leaves shares, uploads, secret files and backends as
  * they were, and names the fix.
  */
-import type { NetHsmConnection, TokenSelector } from "../config/model.js";
+import { LOG_WRITER_USER, type NetHsmConnection, type TokenSelector } from "../config/model.js";
 import { userMappings } from "../config/mappings.js";
 import { ExitCode } from "../errors.js";
 import { lookupUser } from "../os/accounts.js";
@@ -52,6 +52,9 @@ export async function checkPreconditions(ctx: RunContext): Promise<BackendFacts>
   for (const m of userMappings(ctx.config)) {
     if ((await lookupUser(m.mapping.systemUser)) === undefined) missing.push(m.mapping.systemUser);
   }
+  // With the log key on a token or the NetHSM, the writer's user gets that backend's secret from this run.
+  const logKey = ctx.config.system.signingLog?.key;
+  if (logKey !== undefined && logKey.kind !== "file" && (await lookupUser(LOG_WRITER_USER)) === undefined) missing.push(LOG_WRITER_USER);
   if (missing.length > 0) {
     const list = missing.map((u) => `"${u}"`).join(", ");
     throw new ConfigureError(

@@ -74,6 +74,16 @@ afterAll(async () => {
 });
 
 describe("the signing log key on the NetHSM", () => {
+  it("configure before configure-build (no signstar-log yet) is refused before the NetHSM is touched: one line, exit 4", async () => {
+    await host.writeConfig(config());
+    const r = await host.tool("signstar-configure");
+    expect(r.code).toBe(ExitCode.Config);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/the Unix users? .*"signstar-log".* not exist: run signstar-configure-build first/);
+    expect(r.stdout).not.toMatch(/^(plan|apply)/m);
+    expect(standIn.device.state).toBe("Unprovisioned");
+  }, 120_000);
+
   it("configure makes the log key and its Operator on the NetHSM once; only signstar-log gets the passphrase", async () => {
     await host.writeConfig(config());
     await host.operator("signstar-configure-build");
