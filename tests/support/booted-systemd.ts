@@ -23,6 +23,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, readdir, rm, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { REPO_ROOT } from "./repo.js";
 import { run, type RunOptions, type RunResult } from "./run.js";
 
 /** Where nspawn puts the container's cgroups below the holder's (one per hierarchy systemd uses here). */
@@ -106,7 +107,9 @@ export async function bootSystemd(opts: { readonly timeoutMs?: number } = {}): P
     `printf 'SYS_UID_MIN %d\\nSYS_UID_MAX %d\\nSYS_GID_MIN %d\\nSYS_GID_MAX %d\\n' ${base} ${base + 399} ${base} ${base + 399} >> ${root}/etc/login.defs`,
     // nspawn keeps its locks and mount propagation directory below /run/systemd/nspawn: a tmpfs of the holder's own.
     "mount -t tmpfs -o mode=0755 tmpfs /run",
-    `exec systemd-nspawn --quiet --directory=${root} --machine=${name} --register=no --keep-unit --private-network --console=pipe --boot`,
+    // nspawn mounts a fresh tmpfs on the container's /tmp: a checkout below /tmp (CI's clean clone) would vanish from
+    // it, and the executables linked into its /usr/bin with it. The checkout is bound in at its own path, read-only.
+    `exec systemd-nspawn --quiet --directory=${root} --machine=${name} --register=no --keep-unit --private-network --console=pipe --bind-ro=${REPO_ROOT} --boot`,
   ].join("\n");
   const started = Date.now();
   const holder = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", script], {
