@@ -14,16 +14,14 @@
  *    signstar-p11kit with the shipped sandbox, and `systemd-analyze security` on the running instance rates it as the
  *    offline check (tests/backends/pkcs11/p11kit-unit.test.ts) does.
  */
-import { copyFile, mkdir, readFile, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { P11_KIT_GROUP, P11_KIT_USER } from "../../lib/config/token-access.js";
 import { gpgVerify } from "../configure/helpers.js";
 import { bootSystemd, type BootedSystemd } from "../support/booted-systemd.js";
 import { CLIENT } from "../support/log-proof.js";
 import { P11_KIT_CLIENT_MODULE } from "../support/p11kit.js";
-import { packageExecutables } from "../support/production-host.js";
-import { REPO_ROOT } from "../support/repo.js";
+import { installSignstar } from "../support/booted-signstar.js";
 import { softHsmConfig } from "../support/softhsm-config.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
 
@@ -46,11 +44,7 @@ interface Host {
 async function bootHost(): Promise<Host> {
   const sys = await bootSystemd();
   try {
-    for (const [name, file] of await packageExecutables()) {
-      await rm(sys.path(join("/usr/bin", name)), { force: true });
-      await symlink(file, sys.path(join("/usr/bin", name)));
-    }
-    for (const unit of await readdir(join(REPO_ROOT, "systemd"))) await copyFile(join(REPO_ROOT, "systemd", unit), sys.path(join("/usr/lib/systemd/system", unit)));
+    await installSignstar(sys);
     // SoftHSM's store as the machine has it (other tests' tokens) is not this host's: start with an empty one.
     await operator(sys, ["sh", "-c", "rm -rf /var/lib/softhsm/tokens/*"]);
     await mkdir(sys.path(WORK), { mode: 0o700 });

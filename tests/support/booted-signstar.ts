@@ -4,18 +4,21 @@
  * system's own sshd (port 22 of its private network).
  */
 import { copyFile, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { BootedSystemd } from "./booted-systemd.js";
+import { join, relative } from "node:path";
+import { BOOTED_CHECKOUT, type BootedSystemd } from "./booted-systemd.js";
 import { CLIENT } from "./log-proof.js";
 import { packageExecutables } from "./production-host.js";
 import { REPO_ROOT } from "./repo.js";
 import type { RunResult } from "./run.js";
 
-/** Installed as the package installs it (packaging/tree.mjs): executables in /usr/bin, units in /usr/lib/systemd/system. */
+/**
+ * Installed as the package installs it (packaging/tree.mjs): executables in /usr/bin (links into the checkout as the
+ * booted system sees it, outside any /tmp a unit's PrivateTmp= hides), units in /usr/lib/systemd/system.
+ */
 export async function installSignstar(sys: BootedSystemd): Promise<void> {
   for (const [name, file] of await packageExecutables()) {
     await rm(sys.path(join("/usr/bin", name)), { force: true });
-    await symlink(file, sys.path(join("/usr/bin", name)));
+    await symlink(join(BOOTED_CHECKOUT, relative(REPO_ROOT, file)), sys.path(join("/usr/bin", name)));
   }
   for (const unit of await readdir(join(REPO_ROOT, "systemd"))) await copyFile(join(REPO_ROOT, "systemd", unit), sys.path(join("/usr/lib/systemd/system", unit)));
 }

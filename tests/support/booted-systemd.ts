@@ -32,6 +32,9 @@ const CGROUP_HIERARCHIES = ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"] 
 const ETC_LOCKS = ["passwd.lock", "group.lock", "shadow.lock", "gshadow.lock", ".pwd.lock", "subuid.lock", "subgid.lock"] as const;
 const PATH_ENV = "/usr/sbin:/usr/bin:/sbin:/bin";
 
+/** Where the booted system sees this checkout outside any /tmp (bound in read-only; see bootSystemd). */
+export const BOOTED_CHECKOUT = "/usr/local/lib/signstar-test-checkout";
+
 export interface BootedSystemd {
   /** Host PID of the container's PID 1 (systemd). */
   readonly leader: number;
@@ -107,9 +110,10 @@ export async function bootSystemd(opts: { readonly timeoutMs?: number } = {}): P
     `printf 'SYS_UID_MIN %d\\nSYS_UID_MAX %d\\nSYS_GID_MIN %d\\nSYS_GID_MAX %d\\n' ${base} ${base + 399} ${base} ${base + 399} >> ${root}/etc/login.defs`,
     // nspawn keeps its locks and mount propagation directory below /run/systemd/nspawn: a tmpfs of the holder's own.
     "mount -t tmpfs -o mode=0755 tmpfs /run",
-    // nspawn mounts a fresh tmpfs on the container's /tmp: a checkout below /tmp (CI's clean clone) would vanish from
-    // it, and the executables linked into its /usr/bin with it. The checkout is bound in at its own path, read-only.
-    `exec systemd-nspawn --quiet --directory=${root} --machine=${name} --register=no --keep-unit --private-network --console=pipe --bind-ro=${REPO_ROOT} --boot`,
+    // nspawn mounts a fresh tmpfs on the container's /tmp, and units with PrivateTmp= get one of their own: a checkout
+    // below /tmp (CI's clean clone) would vanish from both. The checkout is bound in read-only at its own path (for
+    // what runs outside a sandbox) and at BOOTED_CHECKOUT, which the installed executables link to.
+    `exec systemd-nspawn --quiet --directory=${root} --machine=${name} --register=no --keep-unit --private-network --console=pipe --bind-ro=${REPO_ROOT} --bind-ro=${REPO_ROOT}:${BOOTED_CHECKOUT} --boot`,
   ].join("\n");
   const started = Date.now();
   const holder = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", script], {
