@@ -22,6 +22,10 @@ export interface NetHsmLogConfigSpec {
   readonly fingerprint: string;
   readonly signingLog: { readonly origin: string; readonly nethsmUser: string; readonly nethsmKey: string };
   readonly signers: readonly NetHsmConfigSigner[];
+  /** Optional: the backup mapping (configure then writes an encrypted backup after each run) and its NetHSM user. */
+  readonly backup?: ConfigUser & { readonly backendUser: string };
+  /** Optional: the backup_upload mapping (signstar-upload-backup over SSH; configure restores the upload). */
+  readonly backupUpload?: ConfigUser;
 }
 
 export function netHsmLogConfig(spec: NetHsmLogConfigSpec): string {
@@ -38,6 +42,12 @@ export function netHsmLogConfig(spec: NetHsmLogConfigSpec): string {
     "",
     "[[nethsm.mappings]]",
     'admin = "admin"',
+    ...(spec.backup === undefined
+      ? []
+      : ["", "[[nethsm.mappings]]", `backup = { backend_user = "${spec.backup.backendUser}", system_user = "${spec.backup.user}", ssh_authorized_key = "${spec.backup.publicKey}" }`]),
+    ...(spec.backupUpload === undefined
+      ? []
+      : ["", "[[nethsm.mappings]]", `backup_upload = { system_user = "${spec.backupUpload.user}", ssh_authorized_key = "${spec.backupUpload.publicKey}" }`]),
     ...spec.signers.flatMap((s) => [
       "",
       "[[nethsm.mappings]]",
