@@ -17,7 +17,6 @@ export {
   backendError,
   isAuthenticationFailure,
   reopenMayCure,
-  MAX_ED25519_MESSAGE_BYTES,
   type Ed25519MessageKey,
   type AuthenticationFailure,
   type BackendName,

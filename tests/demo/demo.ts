@@ -28,6 +28,7 @@ import { checkSignatureInLog, logNotationOf } from "../../lib/client/log-check.j
 import { openCheckpoint } from "../../lib/tlog/checkpoint.js";
 import { parseVerifierKey } from "../../lib/tlog/note.js";
 import { directoryFetch } from "../../lib/tlog/reader.js";
+import { printedVerifierKey } from "../support/log-proof.js";
 import { nodesAtTileLevel, tileFor, tilePath, TILE_WIDTH } from "../../lib/tlog/tiles.js";
 
 const exec = promisify(execFile);
@@ -139,7 +140,7 @@ async function demo(work: string): Promise<void> {
     say(`$ signstar-configure-build\n   users ${SIGNER}, ${READER} and ${CERTS}, signstar-log, their authorized_keys, sshd drop-ins (validated), tmpfiles.d`);
     const configured = (await operator(host, "signstar-configure")).trim();
     say(`$ signstar-configure\n   ${configured.split("\n").slice(0, 8).join("\n   ")}`);
-    const vkey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1];
+    const vkey = printedVerifierKey(configured);
     if (vkey === undefined) throw new Error("signstar-configure printed no signing log verifier key");
     say(`   ... the signing log's key (root-only) and its verifier key:\n   ${vkey}`);
     await host.startLogWriter();

@@ -22,7 +22,7 @@ import { directoryFetch, fetchCheckpoint } from "../../lib/tlog/reader.js";
 import { installSignstar, operatorIn, sendInside, unitProperty } from "../support/booted-signstar.js";
 import { bootSystemd, type BootedSystemd } from "../support/booted-systemd.js";
 import { buildGoVerifier } from "../support/go-tlog-verifier.js";
-import { logIndexOf, provenIncluded } from "../support/log-proof.js";
+import { logIndexOf, printedVerifierKey, provenIncluded } from "../support/log-proof.js";
 import { REPO_ROOT } from "../support/repo.js";
 import { netHsmLogConfig } from "../support/nethsm-config.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
@@ -131,7 +131,7 @@ describe("the log writer under a booted systemd with the log key on the NetHSM",
     expect(await readFile(sys.path(`${DROP_IN_DIR}/10-signstar-log-key.conf`), "utf8")).toContain("LoadCredential=\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n");
     const configured = await operator(["signstar-configure"]);
     expect(configured).toContain(`NetHSM: generate the signing log key ${LOG_KEY} (Ed25519) with tag ${LOG_KEY}`);
-    const printed = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1];
+    const printed = printedVerifierKey(configured);
     expect(printed).toBeDefined();
     vkey = printed!;
     expect(await readFile(sys.path("/var/lib/signstar/log.vkey"), "utf8")).toBe(`${vkey}\n`);

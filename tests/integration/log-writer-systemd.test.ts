@@ -17,7 +17,7 @@ import { directoryFetch, fetchCheckpoint } from "../../lib/tlog/reader.js";
 import { installSignstar, operatorIn, sendInside, unitProperty } from "../support/booted-signstar.js";
 import { bootSystemd, type BootedSystemd } from "../support/booted-systemd.js";
 import { buildGoVerifier } from "../support/go-tlog-verifier.js";
-import { logIndexOf, provenIncluded } from "../support/log-proof.js";
+import { logIndexOf, printedVerifierKey, provenIncluded } from "../support/log-proof.js";
 import { softHsmConfig } from "../support/softhsm-config.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
 
@@ -74,7 +74,7 @@ describe("the log writer under a booted systemd", () => {
     await writeConfig();
     await operator(["signstar-configure-build"]);
     const configured = await operator(["signstar-configure"]);
-    const vkey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1];
+    const vkey = printedVerifierKey(configured);
     expect(vkey).toBeDefined();
     expect(await readFile(sys.path("/var/lib/signstar/log.vkey"), "utf8")).toBe(`${vkey!}\n`);
 
@@ -115,7 +115,7 @@ describe("the log writer under a booted systemd", () => {
     await operator(["signstar-configure-build"]);
     expect(await readFile(sys.path("/etc/systemd/system/signstar-log-writer.service.d/10-signstar-log-key.conf"), "utf8")).toMatch(/^LoadCredential=$/m);
     const configured = await operator(["signstar-configure"]);
-    const vkey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1];
+    const vkey = printedVerifierKey(configured);
     expect(vkey).toBeDefined();
     await expect(readFile(sys.path("/var/lib/signstar/log.key"))).rejects.toThrow(/ENOENT/);
 

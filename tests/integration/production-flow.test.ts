@@ -22,7 +22,7 @@ import { KEY_SETUPS, type SignerKind } from "../support/signing-host.js";
 import { run } from "../support/run.js";
 import { parseVerifierKey } from "../../lib/tlog/note.js";
 import { buildGoVerifier } from "../support/go-tlog-verifier.js";
-import { logIndexOf, provenIncluded, sendForSigning } from "../support/log-proof.js";
+import { logIndexOf, printedVerifierKey, provenIncluded, sendForSigning } from "../support/log-proof.js";
 
 const exec = promisify(execFile);
 
@@ -161,7 +161,7 @@ describe("the production flow on SoftHSM, as an operator runs it", () => {
     const configured = await host.operator("signstar-configure");
     expect(configured).toMatch(/^done: generate admin credentials, split them into 3 shares \(threshold 2\)/m);
     for (const s of SIGNERS) expect(configured).toMatch(new RegExp(`^done: .*generate key and its OpenPGP certificate label:${s.user} for ${s.user}$`, "m"));
-    logKey = /^info: signing log verifier key (\S+)$/m.exec(configured)?.[1] ?? "";
+    logKey = printedVerifierKey(configured) ?? "";
     expect(parseVerifierKey(logKey).name).toBe(LOG_ORIGIN);
     // No systemd on this host: the writer is started as docs/tlog.md tells the operator.
     await host.startLogWriter();

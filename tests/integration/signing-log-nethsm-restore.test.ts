@@ -12,7 +12,7 @@
  * entries are proven included by our verifier and Go's, and the new checkpoint is consistent with the one before the
  * replacement.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +21,7 @@ import { parseConfig } from "../../lib/config/load.js";
 import { formatVerifierKey, parseVerifierKey } from "../../lib/tlog/note.js";
 import { directoryFetch, fetchCheckpoint, verifyConsistency } from "../../lib/tlog/reader.js";
 import { buildGoVerifier } from "../support/go-tlog-verifier.js";
-import { logIndexOf, provenIncluded, signFile } from "../support/log-proof.js";
+import { printedVerifierKey, provenIncluded, signAndProve } from "../support/log-proof.js";
 import { netHsmLogConfig } from "../support/nethsm-config.js";
 import { startStandIn, type StandIn } from "../support/nethsm-standin/index.js";
 import { sshBytes } from "../support/operator-host.js";
@@ -57,15 +57,9 @@ function config(): string {
 }
 
 /** The client signs a fresh file as SIGNER; our verifier and Go's prove its entry included with `vkey`. */
-async function signAndProve(sshd: ProductionSshd, vkey: string, name: string): Promise<number> {
-  const data = join(work, `${name}.tar`);
-  await writeFile(data, `${name} ${Date.now()}\n`);
-  const index = await logIndexOf(await signFile(sshd, SIGNER, keys.signer.privateKeyFile, data), ORIGIN);
-  await provenIncluded({ dir: host.path(LOG_DIR), vkey, go, index, user: SIGNER });
-  return index;
-}
+const signed = (sshd: ProductionSshd, vkey: string, name: string): Promise<number> =>
+  signAndProve({ sshd, user: SIGNER, identity: keys.signer.privateKeyFile, work, origin: ORIGIN, dir: host.path(LOG_DIR), vkey, go }, name);
 
-const printedVkey = (out: string): string | undefined => /^info: signing log verifier key (\S+)$/m.exec(out)?.[1];
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "signstar-lognr-"));
@@ -89,7 +83,7 @@ describe("the signing log key on a NetHSM restored from backup", () => {
     await host.operator("signstar-configure-build");
     const first = await host.operator("signstar-configure");
     expect(first).toContain(`NetHSM: generate the signing log key ${LOG_KEY} (Ed25519) with tag ${LOG_KEY}`);
-    const vkey = printedVkey(first)!;
+    const vkey = printedVerifierKey(first)!;
     expect(parseVerifierKey(vkey).name).toBe(ORIGIN);
     const backups = (await readdir(host.path(BACKUPS))).filter((f) => /^nethsm-.*\.bkp$/.test(f));
     expect(backups).toHaveLength(1);
@@ -97,7 +91,7 @@ describe("the signing log key on a NetHSM restored from backup", () => {
 
     await host.startLogWriter({ command: TOKEN_LOG_WRITER_COMMAND });
     const sshd = await host.startSshd();
-    const firstIndex = await signAndProve(sshd, vkey, "before");
+    const firstIndex = await signed(sshd, vkey, "before");
     const { checkpoint: before } = await fetchCheckpoint(directoryFetch(host.path(LOG_DIR)), parseVerifierKey(vkey));
 
     // The NetHSM is replaced: the old one is gone (with it the log key), a new, unprovisioned one answers at the same
@@ -119,7 +113,7 @@ describe("the signing log key on a NetHSM restored from backup", () => {
     const restored = await host.operator("signstar-configure");
     expect(restored).toMatch(new RegExp(`^done: NetHSM: restore the backup uploaded by ${UPLOADER} at \\S+ \\(sha256 [0-9a-f]{16}…, full restore\\)$`, "m"));
     expect(restored).not.toMatch(/NetHSM: provision|generate the signing log key/);
-    expect(printedVkey(restored)).toBe(vkey);
+    expect(printedVerifierKey(restored)).toBe(vkey);
     expect(await readFile(host.path("/var/lib/signstar/log.vkey"), "utf8")).toBe(`${vkey}\n`);
     expect(standIn.device.state).toBe("Operational");
     const admin = new NetHsmClient({ connections: parseConfig(config(), "test").nethsm!.connections, credentials: { user: "admin", passphrase: await adminPassphrase() } });
@@ -133,7 +127,7 @@ describe("the signing log key on a NetHSM restored from backup", () => {
 
     // The restarted writer signs the next checkpoint on the restored device: the same log, grown.
     await host.startLogWriter({ command: TOKEN_LOG_WRITER_COMMAND });
-    const nextIndex = await signAndProve(sshd, vkey, "after");
+    const nextIndex = await signed(sshd, vkey, "after");
     expect(nextIndex).toBeGreaterThan(firstIndex);
     await provenIncluded({ dir: host.path(LOG_DIR), vkey, go, index: firstIndex, user: SIGNER });
     const fetch = directoryFetch(host.path(LOG_DIR));

@@ -20,7 +20,7 @@ import { parseConfig } from "../../lib/config/load.js";
 import { ExitCode } from "../../lib/errors.js";
 import { formatVerifierKey, parseVerifierKey } from "../../lib/tlog/note.js";
 import { buildGoVerifier } from "../support/go-tlog-verifier.js";
-import { logIndexOf, provenIncluded, signFile } from "../support/log-proof.js";
+import { printedVerifierKey, signAndProve } from "../support/log-proof.js";
 import { startStandIn, type StandIn } from "../support/nethsm-standin/index.js";
 import { TOKEN_LOG_WRITER_COMMAND, startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
 import { netHsmLogConfig } from "../support/nethsm-config.js";
@@ -54,12 +54,8 @@ function config(): string {
 const secretOf = (user: string, backendUser: string): string => host.path(`${SECRETS}/${user}/.local/state/signstar/secrets/${backendUser}.txt`);
 
 /** The client signs a fresh file as SIGNER; our verifier and Go's prove its entry included with the printed key. */
-async function signAndProve(name: string): Promise<void> {
-  const data = join(work, `${name}.tar`);
-  await writeFile(data, `${name} ${Date.now()}\n`);
-  const index = await logIndexOf(await signFile(sshd, SIGNER, key.privateKeyFile, data), ORIGIN);
-  await provenIncluded({ dir: host.path(LOG_DIR), vkey, go, index, user: SIGNER });
-}
+const signed = (name: string): Promise<number> =>
+  signAndProve({ sshd, user: SIGNER, identity: key.privateKeyFile, work, origin: ORIGIN, dir: host.path(LOG_DIR), vkey, go }, name);
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "signstar-lognh-"));
@@ -92,7 +88,7 @@ describe("the signing log key on the NetHSM", () => {
     const out = await host.operator("signstar-configure");
     expect(out).toContain(`NetHSM: generate the signing log key ${LOG_KEY} (Ed25519) with tag ${LOG_KEY}`);
     expect(out).toContain(`NetHSM: tag user ${LOG_USER} with ${LOG_KEY}`);
-    const printed = /^info: signing log verifier key (\S+)$/m.exec(out)?.[1];
+    const printed = printedVerifierKey(out);
     expect(printed).toBeDefined();
     vkey = printed!;
     expect(parseVerifierKey(vkey).name).toBe(ORIGIN);
@@ -123,7 +119,7 @@ describe("the signing log key on the NetHSM", () => {
     await host.startLogWriter({ command: TOKEN_LOG_WRITER_COMMAND });
     expect((await host.run(["pgrep", "-u", "signstar-log", "-f", "signstar-log-writer"])).code).toBe(0);
     sshd = await host.startSshd();
-    await signAndProve("first");
+    await signed("first");
   }, 180_000);
 
   it("a configure run that gives the writer's NetHSM user a new passphrase does not stop the log: the next signature is logged", async () => {
@@ -131,7 +127,7 @@ describe("the signing log key on the NetHSM", () => {
     await host.operator("signstar-configure");
     expect(await readFile(secretOf("signstar-log", LOG_USER), "utf8")).not.toBe(before);
     // The running writer's session is refused now; it re-opens the key with the new passphrase and signs again.
-    await signAndProve("after-rotation");
+    await signed("after-rotation");
     await host.journal.waitFor(new RegExp(`signing log: re-opened the NetHSM key ${LOG_KEY} after: .*401`), 10_000);
   }, 180_000);
 

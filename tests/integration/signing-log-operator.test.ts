@@ -19,7 +19,7 @@ import { CRASH_ENV } from "../../lib/configure/crash.js";
 import { ExitCode } from "../../lib/errors.js";
 import { parseVerifierKey } from "../../lib/tlog/note.js";
 import { buildGoVerifier, goVerify } from "../support/go-tlog-verifier.js";
-import { logIndexOf, provenIncluded, signFile } from "../support/log-proof.js";
+import { logIndexOf, printedVerifierKey, provenIncluded, signFile } from "../support/log-proof.js";
 import { startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
 import { run } from "../support/run.js";
 import { softHsmConfig } from "../support/softhsm-config.js";
@@ -91,7 +91,7 @@ describe("operating the signing log", () => {
 
     const out = await host.operator("signstar-configure");
     expect(out).not.toMatch(/generate the signing log key/);
-    const printed = /^info: signing log verifier key (\S+)$/m.exec(out)?.[1];
+    const printed = printedVerifierKey(out);
     expect(printed).toBeDefined();
     vkey = printed!;
     expect(parseVerifierKey(vkey).name).toBe(ORIGIN);

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../lib/errors.js";
 import { parseVerifierKey } from "../../lib/tlog/note.js";
 import { buildGoVerifier } from "../support/go-tlog-verifier.js";
-import { logIndexOf, provenIncluded, signFile } from "../support/log-proof.js";
+import { printedVerifierKey, signAndProve } from "../support/log-proof.js";
 import { TOKEN_LOG_WRITER_COMMAND, startProductionHost, type ProductionHost, type ProductionSshd } from "../support/production-host.js";
 import { softHsmConfig } from "../support/softhsm-config.js";
 import { generateSshKey, type SshKey } from "../support/sshd.js";
@@ -43,12 +43,8 @@ function config(): string {
 }
 
 /** The client signs a fresh file as SIGNER; our verifier and Go's prove its entry included with the printed key. */
-async function signAndProve(name: string): Promise<void> {
-  const data = join(work, `${name}.tar`);
-  await writeFile(data, `${name} ${Date.now()}\n`);
-  const index = await logIndexOf(await signFile(sshd, SIGNER, key.privateKeyFile, data), ORIGIN);
-  await provenIncluded({ dir: host.path(LOG_DIR), vkey, go, index, user: SIGNER });
-}
+const signed = (name: string): Promise<number> =>
+  signAndProve({ sshd, user: SIGNER, identity: key.privateKeyFile, work, origin: ORIGIN, dir: host.path(LOG_DIR), vkey, go }, name);
 
 /** pkcs11-tool's login to `token`, run as `user`, with the PIN the signing user knows for token `secretOf`. */
 async function loginAs(user: string, secretOf: string, token: string): Promise<number | null> {
@@ -77,7 +73,7 @@ describe("the signing log key on a dedicated PKCS#11 token", () => {
     expect(groups.some((g) => g.startsWith("signstar-tok-"))).toBe(true);
     const out = await host.operator("signstar-configure");
     expect(out).toContain(`token label "${LOG_TOKEN}": generate the signing log key label:signstar-log (Ed25519, origin ${ORIGIN})`);
-    const printed = /^info: signing log verifier key (\S+)$/m.exec(out)?.[1];
+    const printed = printedVerifierKey(out);
     expect(printed).toBeDefined();
     vkey = printed!;
     expect(parseVerifierKey(vkey).name).toBe(ORIGIN);
@@ -97,7 +93,7 @@ describe("the signing log key on a dedicated PKCS#11 token", () => {
     await host.startLogWriter({ command: TOKEN_LOG_WRITER_COMMAND });
     expect((await host.run(["pgrep", "-u", "signstar-log", "-f", "signstar-log-writer"])).code).toBe(0);
     sshd = await host.startSshd();
-    await signAndProve("release");
+    await signed("release");
   }, 180_000);
 
   it("a configure run that gives the log token a new user PIN while the writer runs does not stop the log", async () => {
@@ -105,7 +101,7 @@ describe("the signing log key on a dedicated PKCS#11 token", () => {
     const before = await readFile(pinFile, "utf8");
     await host.operator("signstar-configure");
     expect(await readFile(pinFile, "utf8")).not.toBe(before);
-    await signAndProve("after-rotation");
+    await signed("after-rotation");
   }, 180_000);
 
   it("the signing user's PIN opens its own token but not the log token (not even as root, who sees every token)", async () => {

@@ -4,7 +4,7 @@
  * the host's log by our verifier (lib/tlog/reader.ts) and by Go's golang.org/x/mod/sumdb/tlog (./go-tlog-verifier.ts),
  * with the verifier key the operator published.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { LOG_NOTATION } from "../../lib/tlog/client.js";
@@ -54,4 +54,32 @@ export async function provenIncluded(opts: { readonly dir: string; readonly vkey
   expect(go.stderr).toBe("");
   expect(go.stdout).toMatch(/^ok entry/);
   return entry;
+}
+
+/** The verifier key signstar-configure printed (`info: signing log verifier key <origin>+<id>+<key>`), if it did. */
+export function printedVerifierKey(out: string): string | undefined {
+  return /^info: signing log verifier key (\S+)$/m.exec(out)?.[1];
+}
+
+/** Where a production test's signatures go and how they are checked: the client's side and the log's. */
+export interface LoggedSigning {
+  readonly sshd: ProductionSshd;
+  readonly user: string;
+  readonly identity: string;
+  /** A directory for the files to sign. */
+  readonly work: string;
+  readonly origin: string;
+  /** The log directory as the test sees it, its verifier key, the Go verifier. */
+  readonly dir: string;
+  readonly vkey: string;
+  readonly go: string;
+}
+
+/** Signs a fresh file `work/name.tar` and proves its entry included by both verifiers; returns its index. */
+export async function signAndProve(s: LoggedSigning, name: string): Promise<number> {
+  const data = join(s.work, `${name}.tar`);
+  await writeFile(data, `${name} ${Date.now()}\n`);
+  const index = await logIndexOf(await signFile(s.sshd, s.user, s.identity, data), s.origin);
+  await provenIncluded({ dir: s.dir, vkey: s.vkey, go: s.go, index, user: s.user });
+  return index;
 }
