@@ -8,7 +8,7 @@
  *     their previous shares and signstar-configure recovers the admin secret and splits it anew; once the new set
  *     is confirmed the previous one is retired and its shares are refused.
  */
-import { readFile, readdir, rm, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CRASH_ENV, type CrashPoint } from "../../lib/configure/crash.js";
@@ -16,6 +16,7 @@ import { ExitCode } from "../../lib/errors.js";
 import { hostLayout } from "../../lib/layout/host-layout.js";
 import { confirmationCode } from "../../lib/secrets/share-claim.js";
 import { parseShareLine } from "../../lib/secrets/shares/index.js";
+import { filesBelow } from "../support/host-kit.js";
 import { startSharesHost, type HostUser, type SharesHost } from "../support/shares-host.js";
 
 let host: SharesHost;
@@ -28,27 +29,10 @@ afterAll(async () => {
   await host?.stop();
 });
 
-/** Every regular file below `dir` (missing: none). */
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await files(p)));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
-
 /** The persistent places a staged share could be: the state below the root and the holders' homes. */
 async function persistentFiles(): Promise<string[]> {
   const dirs = [join(host.root, "var"), ...host.holders.flatMap((h) => [hostLayout(host.root).home(h.user), hostLayout().home(h.user)])];
-  return (await Promise.all(dirs.map(files))).flat();
+  return (await Promise.all(dirs.map(filesBelow))).flat();
 }
 
 /** What a reboot does to /run/signstar: it is a tmpfs, so it comes back empty (tmpfiles.d remakes the directories). */
@@ -95,7 +79,7 @@ describe("staged shares are sealed at rest (issue 17.6)", () => {
     await host.writeConfig({ iteration: 1, signers: ["alice"] });
     await configureOk();
     const { record: r } = await record();
-    const keys = await files(join(host.root, "run/signstar/share-keys", r.setId));
+    const keys = await filesBelow(join(host.root, "run/signstar/share-keys", r.setId));
     expect(keys.map((k) => k.split("/").pop()).sort()).toEqual(host.holders.map((h) => `${h.user}.key`).sort());
     for (const k of keys) expect((await stat(k)).mode & 0o777).toBe(0o640);
     const lines: string[] = [];

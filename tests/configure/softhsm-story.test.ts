@@ -15,6 +15,7 @@ import { combineShares, formatShareLine, parseShareLine, verifyShare } from "../
 import { hostLayout } from "../../lib/layout/host-layout.js";
 import { confirmationCode } from "../../lib/secrets/share-claim.js";
 import { startSharesHost, type SharesHost } from "../support/shares-host.js";
+import { filesBelow } from "../support/host-kit.js";
 import { certificateOf, gpgVerify, pinOf, signOverSsh } from "./helpers.js";
 
 const HOME_BASE = hostLayout().homeBase;
@@ -35,22 +36,6 @@ afterAll(async () => {
   await host?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-async function filesBelow(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await filesBelow(p)));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 /** Every regular file of the host state: the state root, the test users' homes, the SoftHSM directory. */
 async function hostFiles(): Promise<string[]> {

@@ -74,3 +74,9 @@ export async function shareWithGroup(path: string, group: string): Promise<void>
   };
   await walk(path);
 }
+
+/** Every regular file below `dir`, at any depth (none when `dir` is missing): what a host left on disk. */
+export async function filesBelow(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
