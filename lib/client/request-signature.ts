@@ -227,6 +227,13 @@ export type BatchResult =
 
 export const DEFAULT_PARALLEL = 8;
 export const MAX_PARALLEL = 64;
+
+/** `--parallel`: requests (or log files) in flight on the one connection, within 1..MAX_PARALLEL. */
+export function parallelOf(opts: { readonly parallel?: number }): number {
+  const parallel = opts.parallel ?? DEFAULT_PARALLEL;
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > MAX_PARALLEL) throw new ClientUsageError(`--parallel ${parallel} is not within 1..${MAX_PARALLEL}`);
+  return parallel;
+}
 /** The most files one `send` takes (each is one request; more go in another call). */
 export const MAX_BATCH_FILES = 100_000;
 
@@ -239,8 +246,7 @@ export const MAX_BATCH_FILES = 100_000;
  */
 export async function sendSigningBatch(opts: BatchOptions): Promise<BatchResult[]> {
   const { port } = validate(opts);
-  const parallel = opts.parallel ?? DEFAULT_PARALLEL;
-  if (!Number.isInteger(parallel) || parallel < 1 || parallel > MAX_PARALLEL) throw new ClientUsageError(`--parallel ${parallel} is not within 1..${MAX_PARALLEL}`);
+  const parallel = parallelOf(opts);
   if (opts.files.length === 0 || opts.files.length > MAX_BATCH_FILES) throw new ClientUsageError(`send takes 1 to ${MAX_BATCH_FILES} files`);
   if (opts.output !== undefined && opts.files.length > 1) throw new ClientUsageError("--output names one file's signature; it cannot be used with several files");
   const armored = opts.armor === true;

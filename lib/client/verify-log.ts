@@ -24,7 +24,7 @@ import { parseLogPath, type LogFetch } from "../tlog/tiles.js";
 import { ClientConfigError, ClientInputError, ClientUsageError, RemoteError } from "./errors.js";
 import { knownHostName } from "./known-hosts.js";
 import { checkSignatureInLog, logNotationOf, type LogCheckResult } from "./log-check.js";
-import { checkedConnection, validate, DEFAULT_PARALLEL, MAX_PARALLEL, type ConnectionOptions } from "./request-signature.js";
+import { checkedConnection, parallelOf, validate, type ConnectionOptions } from "./request-signature.js";
 import { openSshSession, type SshSession } from "./ssh-transport.js";
 
 /** The log_reader's exit code for a well-formed path the log does not hold (yet): EXIT_CODES.NotFound. */
@@ -148,8 +148,7 @@ async function readSignature(path: string): Promise<Uint8Array> {
 
 export async function verifySignatureInLog(opts: VerifyLogOptions): Promise<VerifyLogResult> {
   const { port } = validate(opts);
-  const parallel = opts.parallel ?? DEFAULT_PARALLEL;
-  if (!Number.isInteger(parallel) || parallel < 1 || parallel > MAX_PARALLEL) throw new ClientUsageError(`--parallel ${parallel} is not within 1..${MAX_PARALLEL}`);
+  const parallel = parallelOf(opts);
   const env = opts.env ?? process.env;
   const checkpointsBase = opts.checkpointsDir ?? defaultCheckpointsDir(env);
   // Local inputs first: nothing is fetched while any of them is unusable.

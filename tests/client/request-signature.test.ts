@@ -14,7 +14,7 @@ import {
   InvalidResponseError,
   RemoteError,
 } from "../../lib/client/errors.js";
-import { prepareRequest, sendSigningRequest, type SendOptions } from "../../lib/client/request-signature.js";
+import { DEFAULT_PARALLEL, MAX_PARALLEL, parallelOf, prepareRequest, sendSigningRequest, type SendOptions } from "../../lib/client/request-signature.js";
 import { checkSignatureForState } from "../../lib/client/signature-check.js";
 import { parseSigningRequest } from "../../lib/signing/request.js";
 import { createSigningResponse } from "../../lib/signing/response.js";
@@ -118,6 +118,24 @@ afterAll(async () => {
 function expectNothingWritten(work: string): void {
   expect(readdirSync(work)).toEqual(["package.tar.zst"]);
 }
+
+describe("--parallel (send's batch and verify-log)", () => {
+  it("defaults to DEFAULT_PARALLEL and refuses a value outside 1..MAX_PARALLEL with one usage line", () => {
+    expect(parallelOf({})).toBe(DEFAULT_PARALLEL);
+    expect(parallelOf({ parallel: MAX_PARALLEL })).toBe(MAX_PARALLEL);
+    for (const bad of [0, MAX_PARALLEL + 1, 1.5]) {
+      let error: unknown;
+      try {
+        parallelOf({ parallel: bad });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(SignstarError);
+      expect((error as SignstarError).exitCode).toBe(ExitCode.Usage);
+      expect((error as SignstarError).message).toBe(`--parallel ${bad} is not within 1..${MAX_PARALLEL}`);
+    }
+  });
+});
 
 describe("prepare", () => {
   it("prints a request the signing core parses back to the file's SHA-512", async () => {
