@@ -68,9 +68,14 @@ function serviceUserActions(u: PlannedServiceUser, observed: ObservedHost, actio
     return;
   }
   if (o.passwd.uid === 0) throw new HostError(`refusing to manage user "${u.name}": it has uid 0`, ExitCode.Config);
-  const missing = u.groups.filter((g) => !o.groups.includes(g));
+  addMissingGroups(u.name, u.groups, o.groups, actions, accountsRoot);
+}
+
+/** Adds the planned supplementary groups an account lacks (never takes one away). */
+function addMissingGroups(name: string, planned: readonly string[], current: readonly string[], actions: HostAction[], accountsRoot: string): void {
+  const missing = planned.filter((g) => !current.includes(g));
   if (missing.length > 0) {
-    actions.push({ kind: "update-user", user: u.name, changes: [`groups +${missing.join(",+")}`], commands: [["usermod", ...prefixArgs(accountsRoot), "--append", "--groups", missing.join(","), u.name]] });
+    actions.push({ kind: "update-user", user: name, changes: [`groups +${missing.join(",+")}`], commands: [["usermod", ...prefixArgs(accountsRoot), "--append", "--groups", missing.join(","), name]] });
   }
 }
 
@@ -139,8 +144,7 @@ function userActions(u: PlannedUser, root: string, observed: ObservedHost, actio
 
 /** The log writer's account: a system account that never logs in (password locked, nologin). */
 export function logWriterUseraddCommand(w: PlannedLogWriter, groupExists: boolean, accountsRoot?: string): string[] {
-  const groups = w.groups.length > 0 ? ["--groups", w.groups.join(",")] : [];
-  return ["useradd", ...prefixArgs(accountsRoot), "--system", ...(groupExists ? ["--gid", w.user] : ["--user-group"]), ...groups, "--no-create-home", "--home-dir", w.home, "--shell", w.shell, w.user];
+  return systemUseraddCommand({ name: w.user, groups: w.groups, home: w.home, shell: w.shell }, groupExists, accountsRoot, []);
 }
 
 /** The account (created, never changed: it is ours alone) and its directories, owner and mode exact. */
@@ -148,16 +152,8 @@ function logWriterActions(w: PlannedLogWriter, observed: ObservedHost, actions: 
   const o = observed.logWriter;
   if (!o?.passwd) actions.push({ kind: "create-user", user: w.user, commands: [logWriterUseraddCommand(w, o?.groupExists ?? false, accountsRoot)] });
   else if (o.passwd.uid === 0) throw new HostError(`refusing to use user "${w.user}" for the signing log writer: it has uid 0`, ExitCode.Config);
-  else {
-    // The log key's token group (signing_log.pkcs11_token) is added; nothing else about the account is changed.
-    const missing = w.groups.filter((g) => !(o.groups ?? []).includes(g));
-    if (missing.length > 0) {
-      const command = accountsRoot
-        ? ["usermod", ...prefixArgs(accountsRoot), "--groups", [...new Set([...(o.groups ?? []), ...missing])].sort().join(","), w.user]
-        : ["usermod", "--append", "--groups", missing.join(","), w.user];
-      actions.push({ kind: "update-user", user: w.user, changes: [`groups +${missing.join(",+")}`], commands: [command] });
-    }
-  }
+  // The log key's token group (signing_log.pkcs11_token) is added; nothing else about the account is changed.
+  else addMissingGroups(w.user, w.groups, o.groups ?? [], actions, accountsRoot);
   for (const d of w.dirs) {
     const node = o?.dirs.get(d.stagedPath);
     let change: string | undefined;
